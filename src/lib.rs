@@ -1,0 +1,16 @@
+//! l7proxy enforces Antrea-style Layer 7 NetworkPolicy for one Kubernetes Pod with a
+//! transparent (TPROXY) userspace proxy.
+//!
+//! Data flows one way: a policy *source* (manifests on disk, later Kubernetes) fills the
+//! [`policy`] store, which compiles an immutable snapshot; the [`proxy`] asks the snapshot
+//! for a decision on each connection (and, for L7 rules, on what [`classify`] read off the
+//! wire), relays allowed bytes through [`socket`], and reports to [`events`].
+
+pub mod classify;
+pub mod cli;
+pub mod events;
+pub mod matcher;
+pub mod policy;
+pub mod proxy;
+pub mod redirect;
+pub mod socket;
