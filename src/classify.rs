@@ -56,3 +56,17 @@ pub enum ParseError {
 pub fn parse_client_hello(_buf: &[u8]) -> Result<HelloParse, ParseError> {
     todo!()
 }
+
+/// Normalize an HTTP request target's path for matching: take the path of an origin- or
+/// absolute-form target, drop query and fragment, decode percent-encoded unreserved
+/// characters, remove dot-segments (RFC 3986 5.2.4) and merge repeated slashes, so
+/// `/public/../admin` and `/%61dmin` both become `/admin`.
+pub fn normalize_path(_target: &str) -> String {
+    todo!()
+}
+
+/// Normalize a host for matching: lower-case, without port, without trailing dot
+/// (IPv6 literals keep their brackets).
+pub fn normalize_host(_host: &str) -> String {
+    todo!()
+}
