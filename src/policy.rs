@@ -18,6 +18,7 @@ pub mod cli;
 mod compile;
 mod load;
 pub mod model;
+mod rule_index;
 mod select;
 mod snapshot;
 mod store;
