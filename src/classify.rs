@@ -52,6 +52,14 @@ pub struct ClientHello {
     pub version: u16,
 }
 
+impl ClientHello {
+    /// The SNI in the form policy matches hosts ([`normalize_host`]: lower-case, no
+    /// trailing dot). Borrowed when already canonical.
+    pub fn normalized_sni(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.sni.as_deref().map(normalize_host)
+    }
+}
+
 /// Result of parsing the TLS bytes read so far.
 #[derive(Debug, PartialEq, Eq)]
 pub enum HelloParse {

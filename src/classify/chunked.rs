@@ -309,5 +309,4 @@ impl BodyTracker {
 }
 
 #[cfg(test)]
-#[path = "chunked_tests.rs"]
 mod tests;

@@ -232,5 +232,4 @@ pub(super) fn valid_escapes(s: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "path_tests.rs"]
 mod tests;

@@ -62,6 +62,7 @@ fn with_extension(record: &[u8], typ: u16, data: &[u8]) -> Vec<u8> {
 fn openssl_fixture() {
     let (hello, consumed) = done(OPENSSL);
     assert_eq!(hello.sni.as_deref(), Some("foo.bar.com"));
+    assert_eq!(hello.normalized_sni().as_deref(), Some("foo.bar.com"));
     assert_eq!(hello.alpn, ["h2", "http/1.1"]);
     assert_eq!(hello.version, 0x0304);
     assert_eq!(consumed, OPENSSL.len());
@@ -316,6 +317,10 @@ fn extension_table() {
             hello(Some("Foo.example"), &[], 0x0303),
         ),
         (
+            sni(&[(0, b"Foo.example.")]),
+            hello(Some("Foo.example."), &[], 0x0303),
+        ),
+        (
             sni(&[(1, b"x"), (0, b"a.b")]),
             hello(Some("a.b"), &[], 0x0303),
         ),
@@ -407,4 +412,14 @@ proptest! {
         let wire = frame(message(RUSTLS_PQ), &sizes);
         prop_assert_eq!(done(&wire).0, done(RUSTLS_PQ).0);
     }
+}
+
+#[test]
+fn normalized_sni_is_lower_case_without_trailing_dot() {
+    let h = ClientHello {
+        sni: Some("Foo.Bar.com.".into()),
+        ..ClientHello::default()
+    };
+    assert_eq!(h.normalized_sni().as_deref(), Some("foo.bar.com"));
+    assert_eq!(ClientHello::default().normalized_sni(), None);
 }
