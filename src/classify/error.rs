@@ -89,6 +89,9 @@ pub enum ParseError {
     /// or has a malformed percent-escape.
     #[error("invalid request target")]
     InvalidTarget,
+    /// A path whose dot-segments depend on how the server reads `%2F`, `\\` or `;`.
+    #[error("ambiguous path: dot-segment hidden behind an encoded slash, backslash or ';'")]
+    AmbiguousPath,
     /// A status code outside 100..=999 or another response-only violation.
     #[error("invalid HTTP response: {0}")]
     InvalidResponse(&'static str),

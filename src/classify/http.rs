@@ -7,7 +7,10 @@
 //! strings of the returned head.
 
 use super::ParseError;
-use super::path::{normalize_host, normalize_path, split_absolute, valid_authority, valid_escapes};
+use super::path::{
+    hides_dot_segments, normalize_host, normalize_path, path_part, split_absolute, valid_authority,
+    valid_escapes,
+};
 
 mod fields;
 use fields::{Fields, scan_fields};
@@ -247,6 +250,9 @@ fn classify_target<'t>(
 ) -> Result<(Option<&'t str>, String), ParseError> {
     if !valid_escapes(target) {
         return Err(ParseError::InvalidTarget);
+    }
+    if hides_dot_segments(path_part(target)) {
+        return Err(ParseError::AmbiguousPath);
     }
     if method == "CONNECT" {
         let has_port = target.rsplit_once(':').is_some_and(|(_, p)| !p.is_empty());

@@ -22,16 +22,60 @@ pub fn normalize_path(target: &str) -> Cow<'_, str> {
     if target == "*" {
         return Cow::Borrowed(target);
     }
-    let path = path_of(target);
-    let path = match path.find(['?', '#']) {
-        Some(i) => &path[..i],
-        None => path,
-    };
+    let path = path_part(target);
     if is_canonical(path) {
         Cow::Borrowed(path)
     } else {
         Cow::Owned(canonicalize(path))
     }
+}
+
+/// The path of a target without query and fragment (not yet normalized).
+pub(super) fn path_part(target: &str) -> &str {
+    let path = path_of(target);
+    match path.find(['?', '#']) {
+        Some(i) => &path[..i],
+        None => path,
+    }
+}
+
+/// True when a reading of `path` that some servers apply and [`normalize_path`] does not
+/// — decoding `%2F`/`%5C` to a slash, treating `\` as `/`, dropping `;params` from a
+/// segment (Tomcat/Spring) — reveals more dot-segments than the standard reading. Such a
+/// path (`/public/..;/admin`, `/public%2F..%2Fadmin`) could reach a resource other than
+/// the one we matched, so the request is refused rather than guessed at.
+pub(super) fn hides_dot_segments(path: &str) -> bool {
+    if !path.bytes().any(|b| matches!(b, b'%' | b'\\' | b';')) {
+        return false;
+    }
+    dot_segments(path, true) > dot_segments(path, false)
+}
+
+fn dot_segments(path: &str, lenient: bool) -> usize {
+    let b = path.as_bytes();
+    let mut view = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let escape = (b[i] == b'%')
+            .then(|| Some((hex_val(*b.get(i + 1)?)?, hex_val(*b.get(i + 2)?)?)))
+            .flatten()
+            .map(|(hi, lo)| (hi << 4) | lo);
+        match escape {
+            Some(v) if is_unreserved(v) => view.push(v),
+            Some(b'/' | b'\\') if lenient => view.push(b'/'),
+            Some(_) => view.extend_from_slice(&b[i..i + 3]),
+            None if lenient && b[i] == b'\\' => view.push(b'/'),
+            None => view.push(b[i]),
+        }
+        i += if escape.is_some() { 3 } else { 1 };
+    }
+    view.split(|&c| c == b'/')
+        .map(|seg| match seg.iter().position(|&c| c == b';') {
+            Some(p) if lenient => &seg[..p],
+            _ => seg,
+        })
+        .filter(|seg| matches!(*seg, b"." | b".."))
+        .count()
 }
 
 /// The path part of an origin-form (`/p`) or absolute-form (`scheme://authority/p`)

@@ -217,6 +217,34 @@ fn rejected_requests_table() {
             RequestLineByte(b'\r'),
         ),
         ("GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
+        (
+            "GET /public/..;/admin HTTP/1.1\r\nHost: a\r\n\r\n",
+            AmbiguousPath,
+        ),
+        (
+            "GET /public/.;x/admin HTTP/1.1\r\nHost: a\r\n\r\n",
+            AmbiguousPath,
+        ),
+        (
+            "GET /public%2F..%2Fadmin HTTP/1.1\r\nHost: a\r\n\r\n",
+            AmbiguousPath,
+        ),
+        (
+            "GET /public%2f%2e%2e%2fadmin HTTP/1.1\r\nHost: a\r\n\r\n",
+            AmbiguousPath,
+        ),
+        (
+            "GET /public\\..\\admin HTTP/1.1\r\nHost: a\r\n\r\n",
+            AmbiguousPath,
+        ),
+        (
+            "GET /public/..%5Cadmin HTTP/1.1\r\nHost: a\r\n\r\n",
+            AmbiguousPath,
+        ),
+        (
+            "GET http://a/p/..;/x HTTP/1.1\r\nHost: a\r\n\r\n",
+            AmbiguousPath,
+        ),
         ("GET * HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
         ("GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
         ("CONNECT a HTTP/1.1\r\nHost: a\r\n\r\n", InvalidTarget),
@@ -475,5 +503,18 @@ proptest! {
             prop_assert_eq!(h.head_len, raw.len());
             prop_assert!(h.path.is_empty() || h.path == "*" || h.path.starts_with('/'));
         }
+    }
+}
+
+#[test]
+fn unusual_but_unambiguous_paths_pass() {
+    for (target, path) in [
+        ("/a;v=1/b", "/a;v=1/b"),
+        ("/repo/group%2fproject", "/repo/group%2Fproject"),
+        ("/a/../b", "/b"),
+        ("/win\\file", "/win\\file"),
+    ] {
+        let h = ok(&format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert_eq!(h.path, path, "{target}");
     }
 }

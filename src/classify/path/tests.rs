@@ -154,3 +154,30 @@ proptest! {
         prop_assert_eq!(normalize_host(&once).into_owned(), once);
     }
 }
+
+#[test]
+fn hidden_dot_segments() {
+    for p in [
+        "/public/..;/admin",
+        "/public/.;/x",
+        "/a%2F..%2Fb",
+        "/a%2f%2E%2E%2fb",
+        "/a\\..\\b",
+        "/a/..%5cb",
+        "/a/%2e%2e;jsessionid=1/b",
+    ] {
+        assert!(hides_dot_segments(p), "{p}");
+    }
+    for p in [
+        "/a/b",
+        "/a/../b",
+        "/a;v=1/b",
+        "/repo/group%2Fproject/file",
+        "/a\\b",
+        "/x/%2e%2e/y",
+        "/..a;/b",
+        "/a/./b;c",
+    ] {
+        assert!(!hides_dot_segments(p), "{p}");
+    }
+}
