@@ -12,3 +12,8 @@ pub use env::{l7proxy_bin, lab_bin, require_root, workspace_dir};
 pub use error::{Error, Result};
 pub use netns::Netns;
 pub use process::ChildGuard;
+
+pub mod bulk;
+pub mod certs;
+pub mod clients;
+pub mod servers;
