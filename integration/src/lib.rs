@@ -14,6 +14,11 @@ pub use netns::Netns;
 pub use process::ChildGuard;
 
 pub mod bulk;
+pub mod case;
 pub mod certs;
 pub mod clients;
+pub mod eve;
+pub mod lab;
+pub mod pods;
+pub mod probe;
 pub mod servers;

@@ -65,8 +65,8 @@ pub fn exchange<S: Read + Write>(
         if let Err(e) = stream.write_all(&all).and_then(|_| stream.flush()) {
             return fail(e, statuses);
         }
-        for _ in requests {
-            match reader.next(stream) {
+        for req in requests {
+            match reader.next(stream, req.method == "HEAD") {
                 Ok(status) => statuses.push(status),
                 Err(e) => return fail(e, statuses),
             }
@@ -79,7 +79,7 @@ pub fn exchange<S: Read + Write>(
             {
                 return fail(e, statuses);
             }
-            match reader.next(stream) {
+            match reader.next(stream, req.method == "HEAD") {
                 Ok(status) => statuses.push(status),
                 Err(e) => return fail(e, statuses),
             }
@@ -99,9 +99,10 @@ struct ResponseReader {
 }
 
 impl ResponseReader {
-    fn next<S: Read>(&mut self, stream: &mut S) -> std::io::Result<u16> {
+    /// The next response's status; a response to HEAD has no body whatever its headers say.
+    fn next<S: Read>(&mut self, stream: &mut S, head_request: bool) -> std::io::Result<u16> {
         loop {
-            if let Some((status, len)) = parse_head(&self.buf)?
+            if let Some((status, len)) = parse_head(&self.buf, head_request)?
                 && self.buf.len() >= len
             {
                 self.buf.drain(..len);
@@ -119,12 +120,13 @@ impl ResponseReader {
 }
 
 /// Status and full length (head + Content-Length body) of a complete response head.
-fn parse_head(buf: &[u8]) -> std::io::Result<Option<(u16, usize)>> {
+fn parse_head(buf: &[u8], head_request: bool) -> std::io::Result<Option<(u16, usize)>> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(buf) {
         Ok(httparse::Status::Complete(head)) => {
             let status = resp.code.unwrap_or(0);
+            let no_body = head_request || status == 204 || status == 304 || status < 200;
             let body = resp
                 .headers
                 .iter()
@@ -132,7 +134,7 @@ fn parse_head(buf: &[u8]) -> std::io::Result<Option<(u16, usize)>> {
                 .and_then(|h| std::str::from_utf8(h.value).ok())
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .unwrap_or(0);
-            Ok(Some((status, head + body)))
+            Ok(Some((status, if no_body { head } else { head + body })))
         }
         Ok(httparse::Status::Partial) => Ok(None),
         Err(e) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
