@@ -146,8 +146,8 @@ fn parse_http(spec: &str, host: Option<&str>) -> anyhow::Result<(String, Option<
     let host = authority.or_else(|| host.map(str::to_owned));
     Ok((
         method.to_owned(),
-        host.map(|h| classify::normalize_host(&h)),
-        classify::normalize_path(url),
+        host.map(|h| classify::normalize_host(&h).into_owned()),
+        classify::normalize_path(url).into_owned(),
     ))
 }
 
