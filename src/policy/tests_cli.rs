@@ -90,3 +90,67 @@ fn explain_json_and_default_allow() {
     a.pod = "nope".into();
     assert!(explain_flow(&a).is_err());
 }
+
+#[test]
+fn explain_http_normalizes_like_the_data_path() {
+    let dir = cluster();
+    let cases: &[(&str, &str, Option<&str>, &str, &str)] = &[
+        (
+            "1-ingress-allow-http-request-to-api-v2.yaml",
+            "GET http://FOO.bar.com:8080/api/v2/x/../users?q=1",
+            None,
+            "allow",
+            "path \"/api/v2/users\" matches \"/api/v2/*\"",
+        ),
+        (
+            "1-ingress-allow-http-request-to-api-v2.yaml",
+            "GET /api/v2/users",
+            Some("foo.bar.com."),
+            "allow",
+            "host \"foo.bar.com\" matches",
+        ),
+        (
+            "1-ingress-allow-http-request-to-api-v2.yaml",
+            "GET /api/v2/users",
+            None,
+            "deny",
+            "host is missing",
+        ),
+        (
+            "1-ingress-allow-http-request-to-api-v2.yaml",
+            "POST http://foo.bar.com/api/v2/users",
+            None,
+            "deny",
+            "method \"POST\" does not match \"GET\"",
+        ),
+        (
+            "2-allow-privileged-url-to-admin-role.yaml",
+            "GET /public/../admin/x",
+            None,
+            "deny",
+            "path \"/admin/x\" does not match \"/public/*\"",
+        ),
+        (
+            "2-allow-privileged-url-to-admin-role.yaml",
+            "GET /%70ublic/a",
+            None,
+            "allow",
+            "path \"/public/a\"",
+        ),
+    ];
+    for (spec, req, host, verdict, detail) in cases {
+        let mut a = args(dir.path(), spec);
+        a.from = Some("10.0.0.2".parse().unwrap());
+        a.port = 80;
+        a.http = Some((*req).into());
+        a.host = host.map(Into::into);
+        let e = explain_flow(&a).unwrap();
+        let text = render(&e);
+        assert_eq!(e.verdict, *verdict, "{req}: {text}");
+        assert!(text.contains(detail), "{req}: {text}");
+    }
+    let mut a = args(dir.path(), "4-allow-http-only.yaml");
+    a.from = Some("10.0.0.2".parse().unwrap());
+    a.http = Some("GET".into());
+    assert!(explain_flow(&a).is_err());
+}
