@@ -31,6 +31,9 @@ mod test_support;
 #[path = "policy/tests_cli.rs"]
 mod tests_cli;
 #[cfg(test)]
+#[path = "policy/tests_peers.rs"]
+mod tests_peers;
+#[cfg(test)]
 #[path = "policy/tests_semantics.rs"]
 mod tests_semantics;
 #[cfg(test)]
