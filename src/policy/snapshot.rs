@@ -154,3 +154,10 @@ impl Snapshot {
         }
     }
 }
+
+/// The data path shares one snapshot between connection tasks behind an `Arc`.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Snapshot>();
+    shareable::<super::Store>();
+};
