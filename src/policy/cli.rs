@@ -167,9 +167,13 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
         anyhow::anyhow!("invalid manifests:\n{}", list.join("\n"))
     })?;
     let snapshot = store.compile(ns, name, 0)?;
-    let pod_ip = store
-        .pod_ips(ns, name)
-        .first()
+    // The protected Pod's address of the same family as the peer, for display.
+    let peer = args.from.or(args.to);
+    let ips = store.pod_ips(ns, name);
+    let pod_ip = ips
+        .iter()
+        .find(|ip| Some(ip.is_ipv4()) == peer.map(|p| p.is_ipv4()))
+        .or(ips.first())
         .copied()
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let (direction, src, dst) = match (args.from, args.to) {
