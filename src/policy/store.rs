@@ -14,7 +14,9 @@ use super::{Error, ObjectKey, ObjectKind, PolicyKind, Protocol, Store, validate}
 /// A custom `Tier`.
 #[derive(Clone, Debug)]
 pub struct Tier {
+    pub name: String,
     pub priority: i64,
+    pub source: String,
 }
 
 /// An Antrea `NetworkPolicy` or `ClusterNetworkPolicy`.
@@ -146,7 +148,9 @@ impl Store {
                 self.tiers.insert(
                     key.name.to_ascii_lowercase(),
                     Tier {
+                        name: key.name.clone(),
                         priority: spec.priority,
+                        source: source.to_owned(),
                     },
                 );
             }
@@ -241,20 +245,39 @@ impl Store {
             .or_else(|| self.tiers.get(&lower).map(|t| t.priority))
     }
 
-    /// Checks between objects: every policy's tier exists.
+    /// Checks between objects: every policy's tier exists, no two tiers share a priority.
     pub fn check_references(&self) -> Vec<Error> {
-        self.antrea
-            .iter()
-            .filter_map(|(key, p)| {
-                let tier = p.spec.tier.as_deref()?;
-                self.tier_priority(tier).is_none().then(|| Error::Invalid {
-                    file: p.source.clone(),
-                    object: key.to_string(),
-                    field: "spec.tier".to_owned(),
-                    message: format!("tier {tier} does not exist"),
-                })
+        let mut errors = Vec::new();
+        for (name, t) in &self.tiers {
+            let builtin = BUILTIN_TIERS.iter().any(|(n, _)| n == name);
+            let clash = BUILTIN_TIERS
+                .iter()
+                .map(|(n, p)| (*n, *p))
+                .chain(self.tiers.iter().map(|(n, t)| (n.as_str(), t.priority)))
+                .any(|(n, p)| n != name && p == t.priority);
+            if !builtin && clash {
+                errors.push(Error::Invalid {
+                    file: t.source.clone(),
+                    object: format!("Tier {}", t.name),
+                    field: "spec.priority".to_owned(),
+                    message: format!(
+                        "tier {} priority {} overlaps with existing Tier",
+                        t.name, t.priority
+                    ),
+                });
+            }
+        }
+        let missing = self.antrea.iter().filter_map(|(key, p)| {
+            let tier = p.spec.tier.as_deref()?;
+            self.tier_priority(tier).is_none().then(|| Error::Invalid {
+                file: p.source.clone(),
+                object: key.to_string(),
+                field: "spec.tier".to_owned(),
+                message: format!("tier {tier} does not exist"),
             })
-            .collect()
+        });
+        errors.extend(missing);
+        errors
     }
 }
 
