@@ -146,6 +146,83 @@ fn excluded_inbound_ports_reach_the_app_both_ways() {
     assert_eq!(app.accept_count(), 4);
 }
 
+/// Outbound exclusions (TCP/53, 169.254.169.254, the user's ports and CIDRs) leave the Pod
+/// directly; a non-excluded destination next to them is captured.
+#[test]
+fn excluded_outbound_destinations_are_not_captured() {
+    if !need_root() {
+        return;
+    }
+    let lab = Lab::new("outx");
+    lab.client
+        .run(&["ip", "addr", "add", "169.254.169.254/32", "dev", "c0"]);
+    lab.pod
+        .run(&["ip", "route", "add", "169.254.169.254/32", "dev", "p0"]);
+    lab.install(&[
+        "--exclude-outbound-ports",
+        "8081",
+        "--exclude-outbound-cidrs",
+        CLIENT_V6,
+    ]);
+    let addrs = [
+        "0.0.0.0:53",
+        "0.0.0.0:80",
+        "0.0.0.0:8080",
+        "0.0.0.0:8081",
+        "[::]:8080",
+    ];
+    let remote = Server::whoami(&lab.client, &addrs.map(sa));
+    let proxy = Proxy::start(&lab.pod);
+    for dst in [
+        format!("{CLIENT_V4}:53"),
+        format!("{CLIENT_V4}:8081"),
+        "169.254.169.254:80".to_owned(),
+        format!("[{CLIENT_V6}]:8080"),
+    ] {
+        let seen = exchange(&lab.pod, sa(&dst)).expect("excluded destination answers");
+        assert!(seen == POD_V4 || seen == POD_V6, "{dst}: {seen}");
+        assert_eq!(proxy.accepts(), vec![], "{dst} was captured");
+    }
+    exchange(&lab.pod, sa(&format!("{CLIENT_V4}:8080"))).expect("captured and served");
+    assert_eq!(
+        proxy.accepts().len(),
+        1,
+        "the non-excluded destination was captured"
+    );
+    assert_eq!(remote.accept_count(), 5);
+}
+
+/// A socket of the proxy's UID that lacks the mark is still not captured (the backstop);
+/// the same connection from another UID is.
+#[test]
+fn proxy_uid_is_not_captured() {
+    if !need_root() {
+        return;
+    }
+    let lab = Lab::new("uid");
+    lab.install(&[]);
+    let remote = Server::whoami(&lab.client, &[sa("0.0.0.0:8080")]);
+    let proxy = Proxy::start(&lab.pod);
+    let script = format!("exec 3<>/dev/tcp/{CLIENT_V4}/8080 && echo hello >&3 && cat <&3");
+    for (uid, captured) in [("1337", 0), ("1338", 1)] {
+        let ids = [format!("--reuid={uid}"), format!("--regid={uid}")];
+        let seen = lab.pod.run(&[
+            "timeout",
+            "10",
+            "setpriv",
+            &ids[0],
+            &ids[1],
+            "--clear-groups",
+            "bash",
+            "-c",
+            &script,
+        ]);
+        assert_eq!(seen.trim(), POD_V4, "uid {uid}");
+        assert_eq!(proxy.accepts().len(), captured, "uid {uid}");
+    }
+    assert_eq!(remote.accept_count(), 2);
+}
+
 /// With no proxy listening, captured connections (inbound and outbound, v4 and v6) reach
 /// neither the app nor the remote; once a listener is up the same connections work.
 #[test]
