@@ -305,7 +305,8 @@ fn install_twice_then_uninstall_restores_previous_state() {
     assert_eq!(before, lab.pod.snapshot(), "a second uninstall is harmless");
 }
 
-/// The same capture works with `iptables-legacy`, and uninstall cleans it up.
+/// The same capture works with `iptables-legacy` (also failing closed without a listener),
+/// and uninstall cleans it up.
 #[test]
 fn legacy_backend_captures_and_uninstalls() {
     if !need_root() {
@@ -338,6 +339,12 @@ fn legacy_backend_captures_and_uninstalls() {
     lab.install(&["--backend", "legacy"]);
     let app = Server::whoami(&lab.pod, &[sa("0.0.0.0:80"), sa("[::]:80")]);
     let remote = Server::whoami(&lab.client, &[sa("0.0.0.0:8080")]);
+    let r = exchange(&lab.client, sa(&format!("{POD_V4}:80")));
+    assert!(
+        r.is_err(),
+        "no listener: captured inbound must not reach the app: {r:?}"
+    );
+    assert_eq!(app.accept_count(), 0);
     let proxy = Proxy::start(&lab.pod);
     let seen = exchange(&lab.client, sa(&format!("[{POD_V6}]:80"))).expect("inbound served");
     assert_eq!(seen, CLIENT_V6);
@@ -383,6 +390,76 @@ fn capture_survives_strict_rp_filter_and_src_valid_mark() {
     assert_eq!(seen, POD_V4);
     assert_eq!(proxy.accepts().len(), 2);
     assert_eq!((app.accept_count(), remote.accept_count()), (1, 1));
+}
+
+/// `--ipv6 auto` installs the IPv6 half only when the namespace has IPv6; `--ipv6 on` then
+/// refuses with a clear error.
+#[test]
+fn ipv6_auto_follows_the_namespace() {
+    if !need_root() {
+        return;
+    }
+    let lab = Lab::new("nov6");
+    lab.pod
+        .run(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    let err = lab
+        .pod
+        .run_status(&[BIN.as_str(), "redirect", "install", "--ipv6", "on"]);
+    assert!(
+        err.unwrap_err()
+            .contains("IPv6 capture requested but unavailable")
+    );
+    lab.install(&[]);
+    assert!(
+        lab.pod
+            .run(&["iptables-save"])
+            .contains("L7PROXY_PREROUTING")
+    );
+    assert!(!lab.pod.run(&["ip6tables-save"]).contains("L7PROXY"));
+    assert!(!lab.pod.run(&["ip", "-6", "rule"]).contains("lookup 133"));
+}
+
+/// Missing programs and missing privileges are reported plainly, before anything changes.
+#[test]
+fn missing_tools_and_privileges_fail_clearly_without_changes() {
+    if !need_root() {
+        return;
+    }
+    let lab = Lab::new("err");
+    let before = lab.pod.snapshot();
+    let only_ip = tempfile::tempdir().unwrap();
+    let ip = lab.pod.run(&["sh", "-c", "command -v ip"]);
+    std::os::unix::fs::symlink(ip.trim(), only_ip.path().join("ip")).unwrap();
+    let path = format!("PATH={}", only_ip.path().display());
+    let err = lab
+        .pod
+        .run_status(&["env", &path, BIN.as_str(), "redirect", "install"])
+        .unwrap_err();
+    assert!(
+        err.contains("`iptables-restore` not found in PATH"),
+        "{err}"
+    );
+    assert!(err.contains("install the `iptables` package"), "{err}");
+    let err = lab
+        .pod
+        .run_status(&[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            BIN.as_str(),
+            "redirect",
+            "install",
+        ])
+        .unwrap_err();
+    assert!(err.contains("not permitted"), "{err}");
+    assert!(err.contains("CAP_NET_ADMIN"), "{err}");
+    assert_eq!(
+        before,
+        lab.pod.snapshot(),
+        "a failed install changes nothing"
+    );
 }
 
 /// `render` names the backend the system's `iptables` is and prints both families and routes.
