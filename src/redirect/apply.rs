@@ -91,7 +91,9 @@ fn existing(tools: &Tools, family: Family) -> Result<Existing, RedirectError> {
 fn restore(tools: &Tools, family: Family, script: &str) -> Result<(), RedirectError> {
     let binary = tools.restore(family == Family::V6);
     tracing::debug!(family = %family, script = %script, "restoring");
-    run(&binary, &["--noflush".to_owned()], Some(script)).map(drop)
+    // --wait: iptables-legacy serialises on a host-wide lock file shared by every namespace.
+    let args = ["--noflush", "--wait=10"].map(str::to_owned);
+    run(&binary, &args, Some(script)).map(drop)
 }
 
 /// `ip -j <family> rule show` entries that are our policy rule.
