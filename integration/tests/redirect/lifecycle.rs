@@ -27,6 +27,12 @@ fn install_twice_then_uninstall_restores_previous_state() {
     lab.install(&[]);
     let twice = lab.pod.snapshot();
     assert_eq!(once, twice, "a second install changes nothing");
+    // Re-installing with other options replaces the chains' content rather than adding to it.
+    lab.install(&["--exclude-inbound-ports", "8081"]);
+    let other = lab.pod.snapshot();
+    assert!(other.contains("15001,15006,15020,8081"), "{other}");
+    lab.install(&[]);
+    assert_eq!(once, lab.pod.snapshot(), "back to the default rule set");
     for (save, chain) in [
         ("iptables-save", "L7PROXY_PREROUTING"),
         ("ip6tables-save", "L7PROXY_OUTPUT"),
@@ -64,6 +70,13 @@ fn legacy_backend_captures_and_uninstalls() {
     }
     let before = lab.pod.snapshot_with("legacy");
     lab.install(&["--backend", "legacy"]);
+    let once = lab.pod.snapshot_with("legacy");
+    lab.install(&["--backend", "legacy"]);
+    assert_eq!(
+        once,
+        lab.pod.snapshot_with("legacy"),
+        "legacy install is idempotent"
+    );
     let app = Server::whoami(&lab.pod, &[sa("0.0.0.0:80"), sa("[::]:80")]);
     let remote = Server::whoami(&lab.client, &[sa("0.0.0.0:8080")]);
     let r = exchange(&lab.client, sa(&format!("{POD_V4}:80")));
