@@ -127,3 +127,81 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     );
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// One request over a real loopback connection; returns (status line, headers+body).
+    async fn get(addr: SocketAddr, method: &str, path: &str) -> (String, String) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).await.unwrap();
+        let (status, rest) = resp.split_once("\r\n").unwrap();
+        (status.to_string(), rest.to_string())
+    }
+
+    fn body(resp: &str) -> &str {
+        resp.split_once("\r\n\r\n").unwrap().1
+    }
+
+    #[tokio::test]
+    async fn endpoints_over_loopback() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let ready = Arc::new(AtomicBool::new(false));
+        let server = tokio::spawn(serve_listener(listener, metrics.clone(), ready.clone()));
+
+        let (st, rest) = get(addr, "GET", "/healthz").await;
+        assert_eq!(st, "HTTP/1.1 200 OK");
+        assert_eq!(body(&rest), "ok");
+
+        let (st, _) = get(addr, "GET", "/readyz").await;
+        assert_eq!(st, "HTTP/1.1 503 Service Unavailable");
+        ready.store(true, Ordering::Release);
+        let (st, _) = get(addr, "GET", "/readyz").await;
+        assert_eq!(st, "HTTP/1.1 200 OK");
+
+        let (st, _) = get(addr, "GET", "/nope").await;
+        assert_eq!(st, "HTTP/1.1 404 Not Found");
+        let (st, _) = get(addr, "POST", "/metrics").await;
+        assert_eq!(st, "HTTP/1.1 405 Method Not Allowed");
+
+        let line = "l7proxy_connections_accepted_total{direction=\"egress\"}";
+        let (st, rest) = get(addr, "GET", "/metrics").await;
+        assert_eq!(st, "HTTP/1.1 200 OK");
+        assert!(
+            rest.to_ascii_lowercase()
+                .contains(&format!("content-type: {METRICS_CONTENT_TYPE}")),
+            "{rest}"
+        );
+        assert!(body(&rest).contains(&format!("{line} 0")));
+        metrics.conn_opened(Direction::Egress);
+        metrics.event_dropped();
+        let (_, rest) = get(addr, "GET", "/metrics").await;
+        assert!(body(&rest).contains(&format!("{line} 1")), "{rest}");
+        assert!(body(&rest).contains("l7proxy_events_dropped_total 1"));
+
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn bind_error_names_the_address() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = serve_http(
+            addr,
+            Arc::new(Metrics::new()),
+            Arc::new(AtomicBool::new(true)),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    }
+
+    use crate::policy::Direction;
+}
