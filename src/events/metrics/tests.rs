@@ -98,6 +98,28 @@ fn counters_move() {
     has(&t, "l7proxy_events_write_failed_total 3");
 }
 
+#[test]
+fn verdict_series_are_per_rule() {
+    let m = Metrics::new();
+    let a = rule();
+    let mut b = rule();
+    b.namespace = Some("other".into());
+    let mut c = rule();
+    c.rule = "rule-1".into();
+    for r in [&a, &b, &c, &a, &b, &a] {
+        m.verdict(Some(r), "allow", "tls");
+    }
+    let t = m.encode();
+    let series = |ns: &str, rule: &str, n: u32| {
+        format!(
+            "l7proxy_verdicts_total{{policy=\"AntreaNetworkPolicy:{ns}/allow-web\",rule=\"{rule}\",verdict=\"allow\",app_proto=\"tls\"}} {n}"
+        )
+    };
+    has(&t, &series("default", "rule-0", 3));
+    has(&t, &series("other", "rule-0", 2));
+    has(&t, &series("default", "rule-1", 1));
+}
+
 /// Cost of the per-connection metric calls, printed for the record (never asserted:
 /// timings are noisy). `cargo test --release --lib metric_cost -- --ignored --nocapture`
 #[test]
