@@ -333,3 +333,27 @@ fn start_fails_cleanly_on_unusable_dir() {
     let err = EventSink::start(&file, Arc::new(Metrics::new())).unwrap_err();
     assert!(matches!(err, Error::CreateDir { .. }), "{err}");
 }
+
+#[test]
+fn write_failures_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    // /dev/full fails every write with ENOSPC, like a full disk.
+    std::os::unix::fs::symlink("/dev/full", eve_path(dir.path())).unwrap();
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("np.log")).unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let sink = EventSink::start(dir.path(), metrics.clone()).unwrap();
+    for i in 0..3 {
+        sink.emit(http(i, "/lost"));
+    }
+    sink.emit(Event::Audit(AuditRecord {
+        rule: rule(),
+        disposition: "Allow",
+        src: "10.0.0.1:40000".parse().unwrap(),
+        dst: "10.0.0.2:80".parse().unwrap(),
+        length: 0,
+    }));
+    assert!(sink.flush(FLUSH));
+    let text = metrics.encode();
+    assert_eq!(counter(&text, "l7proxy_events_write_failed_total"), 4);
+    assert_eq!(counter(&text, "l7proxy_events_dropped_total"), 0);
+}

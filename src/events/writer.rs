@@ -91,6 +91,7 @@ pub(super) fn spawn(
         applied_to: options.applied_to,
         metrics,
         clock,
+        failing: false,
     };
     std::thread::Builder::new()
         .name("event-writer".into())
@@ -131,6 +132,9 @@ struct Writer {
     applied_to: Option<String>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
+    /// A write failed and has been logged; stay quiet (but keep counting) until one works,
+    /// so a full disk does not flood the proxy's own log.
+    failing: bool,
 }
 
 impl Writer {
@@ -207,9 +211,12 @@ impl Writer {
         if self.pending.is_empty() {
             return;
         }
-        if let Err(e) = self.eve.file.write_all(&self.pending) {
-            tracing::warn!(path = %self.eve.path.display(), error = %e, "cannot write EVE log");
-            self.metrics.event_write_failed(self.pending_lines);
+        match self.eve.file.write_all(&self.pending) {
+            Ok(()) => self.recovered(),
+            Err(e) => {
+                self.failed(&self.eve.path.clone(), &e);
+                self.metrics.event_write_failed(self.pending_lines);
+            }
         }
         self.pending.clear();
         self.pending_lines = 0;
@@ -220,19 +227,38 @@ impl Writer {
             match open_append(&self.audit_path) {
                 Ok(f) => self.audit = Some(f),
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot open audit log");
+                    if !self.failing {
+                        tracing::warn!(error = %e, "cannot open audit log");
+                        self.failing = true;
+                    }
                     self.metrics.event_write_failed(1);
                     return;
                 }
             }
         }
-        if let Some(f) = &mut self.audit
-            && let Err(e) = f.write_all(line.as_bytes())
-        {
-            tracing::warn!(path = %self.audit_path.display(), error = %e, "cannot write audit log");
-            self.metrics.event_write_failed(1);
-            // Reopen next time: the file may have been removed or its disk replaced.
-            self.audit = None;
+        let Some(f) = &mut self.audit else { return };
+        match f.write_all(line.as_bytes()) {
+            Ok(()) => self.recovered(),
+            Err(e) => {
+                self.failed(&self.audit_path.clone(), &e);
+                self.metrics.event_write_failed(1);
+                // Reopen next time: the file may have been removed or its disk replaced.
+                self.audit = None;
+            }
+        }
+    }
+
+    fn failed(&mut self, path: &Path, e: &std::io::Error) {
+        if !self.failing {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write log; counting lost events until writes succeed");
+            self.failing = true;
+        }
+    }
+
+    fn recovered(&mut self) {
+        if self.failing {
+            tracing::info!("log writes succeed again");
+            self.failing = false;
         }
     }
 }
