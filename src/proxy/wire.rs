@@ -266,6 +266,10 @@ impl Body {
                         return Ok(used);
                     }
                 }
+                // httparse takes an empty line as size 0; a size must have a digit.
+                State::ChunkSize if rest.first().is_some_and(|b| !b.is_ascii_hexdigit()) => {
+                    return Err(WireError::BadChunk);
+                }
                 State::ChunkSize => match httparse::parse_chunk_size(rest) {
                     Ok(httparse::Status::Complete((n, size))) => {
                         used += n;

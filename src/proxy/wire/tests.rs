@@ -142,7 +142,12 @@ fn chunked_body_ends_exactly_in_any_split() {
 
 #[test]
 fn malformed_chunks_are_errors() {
-    for bad in [&b"zz\r\n"[..], b"5\r\nhelloXX", b"5\r\nhello\r\n0\r\n\r"] {
+    for bad in [
+        &b"zz\r\n"[..],
+        b"5\r\nhelloXX",
+        b"5\r\nhello\r\n0\r\n\r",
+        b"5\r\nhello\r\n\r\n",
+    ] {
         let (r, done, _) = run_body(Framing::Chunked, bad, 64);
         if bad.ends_with(b"\r") {
             // Incomplete, not wrong: needs more bytes.
