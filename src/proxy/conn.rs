@@ -7,7 +7,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::classify::{self, ClientHello};
+use crate::classify::ClientHello;
 use crate::events::AppProto;
 use crate::policy::{
     DenyAction, Direction, Flow, HttpRequestMeta, L4Verdict, L7Id, Protocol, RuleRef, TlsMeta,
@@ -147,7 +147,7 @@ async fn inspect<P: Policy>(
         Ok(Classified::Tls(hello)) => {
             shared.metrics.classified("tls", started.elapsed());
             let verdict = if wants.tls {
-                let sni = hello.sni.as_deref().map(classify::normalize_host);
+                let sni = hello.normalized_sni();
                 snapshot.check_tls(
                     l7,
                     &TlsMeta {
@@ -196,7 +196,7 @@ async fn inspect<P: Policy>(
                     d.rule.as_ref(),
                     AppProto::Http,
                     d.detail,
-                    &buf.filled()[..head.len],
+                    &buf.filled()[..head.head_len],
                 );
                 return reset(client);
             }
@@ -340,14 +340,12 @@ impl<P: Policy> Gate for PolicyGate<P> {
                 },
             };
         };
-        let host = head.host.as_deref().map(classify::normalize_host);
-        let path = classify::normalize_path(&head.target);
         let v = self.snapshot.check_http(
             *l7,
             &HttpRequestMeta {
                 method: &head.method,
-                host: host.as_deref(),
-                path: &path,
+                host: head.host.as_deref(),
+                path: &head.path,
             },
         );
         Decision {

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::policy::RuleRef;
 use crate::proxy::buf::{Fill, ReadBuf};
 use crate::proxy::relay::Activity;
-use crate::proxy::wire::{Body, Framing, RequestHead, parse_request, parse_response};
+use crate::proxy::wire::{Body, Framing, RequestHead, is_connect, parse_request, parse_response};
 
 /// Largest unconsumed body data buffered at once (the buffer grows to this size).
 const BODY_BUF: usize = 64 * 1024;
@@ -49,7 +49,7 @@ pub struct Exchange {
     /// `None` when the upstream closed before answering.
     pub status: Option<u16>,
     pub content_type: Option<String>,
-    /// Response payload bytes.
+    /// Response body bytes on the wire (chunked framing included).
     pub length: u64,
 }
 
@@ -151,10 +151,10 @@ where
     G: Gate,
 {
     loop {
-        uw.write_all(&buf.filled()[..head.len]).await?;
-        buf.consume(head.len);
+        uw.write_all(&buf.filled()[..head.head_len]).await?;
+        buf.consume(head.head_len);
         let framing = head.framing;
-        let (switch, switched) = if head.upgrade || head.is_connect() {
+        let (switch, switched) = if head.upgrade.is_some() || is_connect(&head) {
             let (a, b) = oneshot::channel();
             (Some(a), Some(b))
         } else {
@@ -181,7 +181,7 @@ where
             return Ok(End::Upgraded(buf));
         }
         let next = loop {
-            match parse_request(buf.filled()) {
+            match parse_request(buf.filled(), max_head) {
                 Ok(Some(h)) => break h,
                 Ok(None) => match buf.fill(cr, max_head).await? {
                     Fill::Read(_) => activity.touch(),
@@ -212,7 +212,7 @@ where
             return Err(Stop::Denied(Denial {
                 rule: d.rule,
                 reason: d.detail,
-                bytes: buf.filled()[..next.len].to_vec(),
+                bytes: buf.filled()[..next.head_len].to_vec(),
             }));
         }
         head = next;
@@ -244,7 +244,7 @@ where
         };
         loop {
             let head = loop {
-                match parse_response(buf.filled(), &p.head.method) {
+                match parse_response(buf.filled(), max_head, &p.head.method) {
                     Ok(Some(h)) => break h,
                     Ok(None) => match buf.fill(ur, max_head).await? {
                         Fill::Read(_) => activity.touch(),
@@ -258,11 +258,11 @@ where
                     Err(e) => return Err(Stop::Failed(format!("response: {e}"))),
                 }
             };
-            cw.write_all(&buf.filled()[..head.len]).await?;
-            buf.consume(head.len);
+            cw.write_all(&buf.filled()[..head.head_len]).await?;
+            buf.consume(head.head_len);
             let status = head.status;
-            let switched = (status == 101 && p.head.upgrade)
-                || (p.head.is_connect() && (200..300).contains(&status));
+            let switched = (status == 101 && p.head.upgrade.is_some())
+                || (is_connect(&p.head) && (200..300).contains(&status));
             if status == 101 && !switched {
                 return Err(Stop::Failed("101 without an upgrade request".into()));
             }
@@ -286,7 +286,7 @@ where
                     BodyError::Malformed(m) => Stop::Failed(format!("response body: {m}")),
                     BodyError::Io(e) => Stop::from(e),
                 })?;
-            let until_close = head.framing == Framing::UntilClose;
+            let until_close = head.framing == Framing::CloseDelimited;
             report(exchange(p, Some(status), head.content_type, body.payload));
             if until_close {
                 return Ok(End::Closed);
@@ -295,7 +295,7 @@ where
         }
     }
     // No more requests will come: pass through whatever the upstream still sends.
-    let mut rest = Body::new(Framing::UntilClose);
+    let mut rest = Body::new(Framing::CloseDelimited);
     forward_body(&mut rest, &mut buf, ur, cw, activity)
         .await
         .map_err(|e| match e {

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::classify::{self, ClientHello, Detection, HelloParse};
 use crate::proxy::buf::{Fill, ReadBuf};
-use crate::proxy::wire::{self, RequestHead};
+use crate::proxy::wire::{self, RequestHead, WireError};
 
 /// What the first bytes are.
 #[derive(Debug)]
@@ -68,9 +68,10 @@ pub async fn classify(
                     Ok(HelloParse::Incomplete { .. }) => {}
                     Err(e) => return Err(Unclassified::Malformed(format!("tls: {e}"))),
                 },
-                Detection::Http1 => match wire::parse_request(buf.filled()) {
+                Detection::Http1 => match wire::parse_request(buf.filled(), max) {
                     Ok(Some(head)) => return Ok(Classified::Http(head)),
                     Ok(None) => {}
+                    Err(WireError::HeadTooLarge { .. }) => return Err(Unclassified::TooLarge),
                     Err(e) => return Err(Unclassified::Malformed(e.to_string())),
                 },
                 Detection::Http2 => return Err(Unclassified::Http2),

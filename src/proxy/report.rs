@@ -103,6 +103,7 @@ impl<'a, P> Reporter<'a, P> {
             .metrics
             .verdict(x.rule.as_ref(), "allow", "http");
         let r = x.request;
+        let protocol = crate::proxy::wire::protocol(&r).to_owned();
         self.shared.sink.emit(Event::Http {
             flow: self.flow.clone(),
             rule: x.rule,
@@ -113,7 +114,7 @@ impl<'a, P> Reporter<'a, P> {
                 http_user_agent: r.user_agent,
                 http_content_type: x.content_type,
                 http_method: r.method,
-                protocol: r.protocol.to_owned(),
+                protocol,
                 status: x.status,
                 length: x.length,
             },

@@ -36,7 +36,7 @@ async fn start() -> (TcpStream, TcpStream, tokio::task::JoinHandle<Run>) {
     let task = tokio::spawn(async move {
         let mut buf = ReadBuf::new();
         let first = loop {
-            if let Some(h) = parse_request(buf.filled()).unwrap() {
+            if let Some(h) = parse_request(buf.filled(), 65536).unwrap() {
                 break h;
             }
             assert!(matches!(
@@ -153,7 +153,7 @@ async fn pipelined_requests_are_each_checked_and_paired() {
         [
             ("/a", Some(200), 2),
             ("/b", Some(200), 0),
-            ("/c", Some(404), 3)
+            ("/c", Some(404), 13)
         ]
     );
 }
@@ -232,7 +232,11 @@ async fn ambiguous_framing_on_a_later_request_is_denied() {
     let Outcome::Denied(d) = run.outcome else {
         panic!("{:?}", run.outcome)
     };
-    assert!(d.reason.contains("ambiguous"), "{}", d.reason);
+    assert!(
+        d.reason.contains("Content-Length and Transfer-Encoding"),
+        "{}",
+        d.reason
+    );
 }
 
 #[tokio::test]
@@ -274,7 +278,7 @@ async fn oversized_head_is_denied() {
     let Outcome::Denied(d) = task.await.unwrap().outcome else {
         panic!()
     };
-    assert_eq!(d.reason, "request head too large");
+    assert!(d.reason.contains("exceeds 65536"), "{}", d.reason);
 }
 
 #[tokio::test]
