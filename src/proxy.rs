@@ -34,6 +34,9 @@ pub mod upstream;
 pub mod wire;
 
 #[cfg(test)]
+#[path = "proxy/tests.rs"]
+mod tests;
+#[cfg(test)]
 mod testutil;
 
 pub use config::Config;

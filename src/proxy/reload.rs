@@ -101,7 +101,3 @@ fn reload_loop<P, F>(
         }
     }
 }
-
-#[cfg(test)]
-#[path = "reload/tests.rs"]
-mod tests;
