@@ -22,6 +22,9 @@ use crate::proxy::upstream;
 use crate::proxy::wire::RequestHead;
 use crate::socket;
 
+/// How long an L4-denied connection waits for the client's first bytes before the reset.
+const DENY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Handle one connection to completion. Never panics on input; every early end is a
 /// reset plus an event.
 pub async fn handle<P: Policy>(
@@ -78,13 +81,19 @@ async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, mut cl
                 DenyAction::Drop => ("Drop", "drop rule"),
                 DenyAction::Reject => ("Reject", "reject rule"),
             };
-            rep.audit(&rule, disposition, 0);
+            // The kernel completed the handshake before we saw the connection: resetting
+            // at once races the client's own connect() and looks like "connection
+            // refused". Give a client that speaks first a moment to send, so it sees
+            // the reset on its request and the alert carries the denied bytes.
+            let mut buf = ReadBuf::new();
+            let _ = tokio::time::timeout(DENY_WAIT, buf.fill(&mut client, 4096)).await;
+            rep.audit(&rule, disposition, buf.len());
             rep.deny(
                 Some(&client),
                 Some(&rule),
                 AppProto::Failed,
                 reason.into(),
-                &[],
+                buf.filled(),
             );
             reset(client);
         }
