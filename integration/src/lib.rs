@@ -17,6 +17,7 @@ pub mod bulk;
 pub mod case;
 pub mod certs;
 pub mod clients;
+pub mod demo;
 pub mod eve;
 pub mod lab;
 pub mod pods;
