@@ -61,4 +61,5 @@ cases! {
     direct_5_ingress_tls, proxy_5_ingress_tls => "5-ingress-allow-tls-handshake.yaml";
     direct_6_egress_tls, proxy_6_egress_tls => "6-allow-tls-handshake-to-internal.yaml";
     direct_7_tls_only, proxy_7_tls_only => "7-allow-tls-only.yaml";
+    direct_8_datapath, proxy_8_datapath => "8-datapath-l4-and-http.yaml";
 }
