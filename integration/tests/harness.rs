@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use l7proxy_integration::{Netns, require_root};
 
@@ -103,17 +103,24 @@ fn drop_kills_processes_and_deletes_namespace() {
     sh.args(["-c", "sleep 600 & sleep 600"]);
     let guard = ns.spawn(sh).unwrap();
     std::mem::forget(guard);
-    std::thread::sleep(Duration::from_millis(200));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ns.pids().len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(ns.pids().len() >= 3, "pids: {:?}", ns.pids());
     let all = ns.pids();
     drop(child);
     drop(ns);
     for p in all.iter().chain([&pid]) {
-        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-        assert!(
-            stat.is_empty() || stat.contains(") Z "),
-            "process {p} survived: {stat}"
-        );
+        let alive = || {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            !(stat.is_empty() || stat.contains(") Z "))
+        };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(), "process {p} survived");
     }
     let list = std::process::Command::new("ip")
         .args(["netns", "list"])
