@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::case::{self, Case, Mode};
+use crate::case::{self, Case, Mode, ProbeReport};
 use crate::clients::Verdict;
 use crate::error::Result;
 use crate::eve;
@@ -91,9 +91,9 @@ fn demo_case(case: &Case, n: usize, of: usize) -> Result<(usize, usize)> {
     {
         total += 1;
         let before = lab.events().len();
-        let (_, problems) = case::run_probe(&lab, probe, Family::V4, Mode::Proxy)?;
-        let outcome_line = describe(probe, &problems);
-        if problems.is_empty() {
+        let report = case::run_probe(&lab, probe, Family::V4, Mode::Proxy)?;
+        let outcome_line = describe(probe, &report);
+        if report.problems.is_empty() {
             ok += 1;
         }
         println!("  {}", headline(probe)?);
@@ -158,19 +158,34 @@ fn headline(p: &Probe) -> Result<String> {
     ))
 }
 
-fn describe(p: &Probe, problems: &[String]) -> String {
-    let verdict = match p.expect {
-        Verdict::Allowed => "ALLOWED (200 from the real server)",
-        Verdict::Reset => "DENIED (connection reset)",
-        _ => "as expected",
+fn describe(p: &Probe, report: &ProbeReport) -> String {
+    let o = &report.outcome;
+    let got = match o.result {
+        Verdict::Allowed if o.statuses.is_empty() => {
+            "allowed (the real server answered)".to_string()
+        }
+        Verdict::Allowed => format!(
+            "allowed: HTTP {} from the real server",
+            o.statuses
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Verdict::Reset if o.statuses.is_empty() => "denied: connection reset".to_string(),
+        Verdict::Reset => format!(
+            "denied: connection reset after HTTP {}",
+            o.statuses
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => format!("{other:?}").to_lowercase(),
     };
-    if problems.is_empty() {
-        format!("✔ {verdict}   — {}", p.name)
+    if report.problems.is_empty() {
+        format!("✔ {got}   ({})", p.name)
     } else {
-        format!(
-            "✘ expected {verdict}: {}   — {}",
-            problems.join("; "),
-            p.name
-        )
+        format!("✘ {got}, but {}   ({})", report.problems.join("; "), p.name)
     }
 }
