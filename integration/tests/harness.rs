@@ -154,3 +154,34 @@ fn block_on_runs_tokio_inside_namespace() {
     .unwrap();
     assert_eq!(t.join().unwrap().unwrap().ip().to_string(), "10.77.9.1");
 }
+
+/// Re-runs one test of this binary as `nobody`: it must skip with a message, and fail when
+/// `CI` is set (a skipped suite must never look green in CI).
+#[test]
+fn non_root_skips_but_fails_under_ci() {
+    if !require_root() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let run = |ci: bool| {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&exe)
+            .args(["--exact", "sysctl_is_per_namespace", "--nocapture"])
+            .env_remove("CI");
+        if ci {
+            cmd.env("CI", "1");
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(false);
+    assert!(ok && text.contains("SKIPPED"), "without CI: {text}");
+    let (ok, text) = run(true);
+    assert!(!ok && text.contains("CI is set"), "with CI: {text}");
+}
