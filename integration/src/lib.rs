@@ -19,6 +19,7 @@ pub mod certs;
 pub mod clients;
 pub mod demo;
 pub mod eve;
+pub mod explain;
 pub mod lab;
 pub mod pods;
 pub mod probe;

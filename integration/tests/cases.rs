@@ -38,6 +38,19 @@ fn every_case_file_parses_and_names_known_endpoints() {
     }
 }
 
+/// Every case's expectations agree with the policy engine (`l7proxy explain`); no root.
+#[test]
+fn every_case_agrees_with_the_policy_engine() {
+    let mut failures = Vec::new();
+    for case in Case::load_all().unwrap() {
+        match l7proxy_integration::explain::check_case(&case) {
+            Ok(lines) => lines.iter().for_each(|l| eprintln!("{l}")),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 macro_rules! cases {
     ($($direct:ident, $proxy:ident => $file:literal;)*) => {$(
         #[test]
