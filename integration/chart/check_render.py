@@ -7,6 +7,8 @@
       Pod port wiring, the controller's hardening, read-only RBAC, and expected controller flags.
   check_render.py fixture RENDER FIXTURE
       The injected-Pod fixture agrees with the flags the chart passes to `l7proxy controller`.
+  check_render.py readme CHART_DIR
+      The chart README's values table documents every key of values.yaml.
 
 Exit status 0 when every check passed; each failure is printed.
 """
@@ -222,6 +224,25 @@ def check_fixture(args: argparse.Namespace) -> None:
     check(pod["metadata"]["annotations"].get("l7proxy.io/status") == "injected", "injected marker annotation")
 
 
+def check_readme(args: argparse.Namespace) -> None:
+    with open(os.path.join(args.chart, "values.yaml"), encoding="utf-8") as handle:
+        values = yaml.safe_load(handle)
+    with open(os.path.join(args.chart, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    # Documented as a whole rather than key by key.
+    whole = {"proxy.resources", "proxy.initResources", "controller.resources"}
+
+    def walk(node: dict, prefix: str) -> None:
+        for key, value in node.items():
+            path = prefix + key
+            if isinstance(value, dict) and value and path not in whole:
+                walk(value, path + ".")
+            else:
+                check(f"| `{path}` |" in readme, f"README.md does not document the value {path}")
+
+    walk(values, "")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,11 +254,10 @@ def main() -> int:
     fixture = sub.add_parser("fixture")
     fixture.add_argument("render")
     fixture.add_argument("fixture")
+    readme = sub.add_parser("readme")
+    readme.add_argument("chart")
     args = parser.parse_args()
-    if args.command == "render":
-        check_render(args)
-    else:
-        check_fixture(args)
+    {"render": check_render, "fixture": check_fixture, "readme": check_readme}[args.command](args)
     for failure in FAILURES:
         print(f"FAIL {failure}")
     return 1 if FAILURES else 0

@@ -58,7 +58,11 @@ step_fails() {
     if "$@" >"$work/neg.log" 2>&1; then
         bad "$name (was accepted)"
     else
-        ok "$name (rejected: $(grep -m1 -E 'ERROR|FAIL|Error' "$work/neg.log" | sed "s|$here/||" | cut -c1-150))"
+        local why
+        why=$(grep -m1 -E "^- at |ERROR|FAIL" "$work/neg.log" || grep -m1 Error "$work/neg.log")
+        why=${why#- }
+        why=${why//"$here/"/}
+        ok "$name (rejected: ${why:0:150})"
     fi
 }
 
@@ -123,14 +127,33 @@ step "helm package" "$HELM" package "$chart" -d "$work/pkg"
 step_fails "helm template refuses Kubernetes 1.28 (native sidecars need 1.29)" \
     "$HELM" template "$RELEASE" "$chart" --kube-version 1.28.0
 
+step_fails "values schema refuses proxy.ipv6=maybe" "$HELM" template "$RELEASE" "$chart" --set proxy.ipv6=maybe
+step_fails "values schema refuses a decimal proxy.mark" "$HELM" template "$RELEASE" "$chart" --set proxy.mark=1337
+step_fails "values schema refuses webhook.failurePolicy=Sometimes" \
+    "$HELM" template "$RELEASE" "$chart" --set webhook.failurePolicy=Sometimes
+step_fails "values schema refuses an unknown key" "$HELM" template "$RELEASE" "$chart" --set proxy.markk=0x1
+step "README documents every value" python3 "$here/check_render.py" readme "$chart"
+
 # ---------------------------------------------------------------------------------------------
 log "helm template: ${#values_sets[@]} values sets x ${#K8S_VERSIONS[@]} Kubernetes versions"
+# The renders of one version run concurrently (helm generates two RSA keys per render).
 for v in "${K8S_VERSIONS[@]}"; do
     mkdir -p "$work/render/$v"
+    pids=()
     for set in "${values_sets[@]}"; do
         mapfile -t vargs < <(values_args "$set")
-        step "helm template ($set, k8s $v)" "$HELM" template "$RELEASE" "$chart" -n "$NAMESPACE" \
-            --kube-version "$v.0" "${vargs[@]}" --output-dir "$work/render/$v/$set"
+        "$HELM" template "$RELEASE" "$chart" -n "$NAMESPACE" --kube-version "$v.0" "${vargs[@]}" \
+            --output-dir "$work/render/$v/$set" >"$work/render-$v-$set.log" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${!values_sets[@]}"; do
+        set=${values_sets[$i]}
+        if wait "${pids[$i]}"; then
+            ok "helm template ($set, k8s $v)"
+        else
+            bad "helm template ($set, k8s $v)"
+            sed 's/^/     | /' "$work/render-$v-$set.log"
+        fi
     done
 done
 
