@@ -145,8 +145,34 @@ def check_rbac(objs: list[dict]) -> None:
             check("secrets" not in rule.get("resources", []), f"{where}: must not read Secrets")
 
 
+def check_test_hooks(objs: list[dict]) -> None:
+    """Test resources other than their Namespace must be `helm test` hooks: created at install,
+    the workload's Pods could be admitted before the injection webhook is registered."""
+    for obj in objs:
+        meta = obj["metadata"]
+        if meta.get("labels", {}).get("app.kubernetes.io/component") != "tests" or obj["kind"] == "Namespace":
+            continue
+        annotations = meta.get("annotations", {})
+        check(annotations.get("helm.sh/hook") == "test", f"{describe(obj)} is not a helm test hook")
+        check(
+            annotations.get("helm.sh/hook-delete-policy") == "before-hook-creation",
+            f"{describe(obj)} must be replaced when the test is re-run",
+        )
+    # The curl Pod runs after the workload and the policy were created (hooks run by weight).
+    hooks = [o for o in objs if o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    weight = lambda o: int(o["metadata"]["annotations"].get("helm.sh/hook-weight", "0"))  # noqa: E731
+    for pod in (o for o in hooks if o["kind"] == "Pod"):
+        for other in (o for o in hooks if o["kind"] != "Pod"):
+            check(weight(other) < weight(pod), f"{describe(other)} must come before the test {describe(pod)}")
+
+
+def describe(obj: dict) -> str:
+    return f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+
+
 def check_render(args: argparse.Namespace) -> None:
     objs = load(args.file)
+    check_test_hooks(objs)
     check_certificates(objs)
     check_controller_hardening(objs)
     check_rbac(objs)

@@ -102,7 +102,7 @@ log "helm install $release ($image) and helm test"
     --set crds.install=false \
     --set tests.enabled=true --set tests.namespace="$test_ns" \
     --set "proxy.rbac.namespaces={$ns}"
-if "$HELM" test "$release" -n "$release_ns" --logs --timeout 3m; then
+if "$HELM" test "$release" -n "$release_ns" --logs --timeout 5m; then
     pass "helm test"
 else
     fail "helm test"

@@ -28,7 +28,8 @@ SCHEMALESS=(
     crd.antrea.io/v1beta1/Tier
 )
 
-tools=${L7PROXY_CHART_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/l7proxy/chart-tools}
+if [ -n "${HOME:-}" ]; then cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/l7proxy; else cache_root=$root/target; fi
+tools=${L7PROXY_CHART_TOOLS:-$cache_root/chart-tools}
 work=$(mktemp -d "${TMPDIR:-/tmp}/l7proxy-chart-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 start=$SECONDS
@@ -103,7 +104,7 @@ fi
 pylib="$tools/python$pyver-${VALIDATE_PKG##*==}"
 if [ ! -f "$pylib/.complete" ]; then
     rm -rf "$pylib"
-    python3 -m pip install --quiet --disable-pip-version-check --target "$pylib" "$VALIDATE_PKG" || {
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$pylib" "$VALIDATE_PKG" || {
         echo "test.sh: cannot install $VALIDATE_PKG" >&2
         exit 2
     }
@@ -236,6 +237,15 @@ for d in docs:
 yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
 EOF
 step_fails "render check rejects a caBundle that is not the signing CA" check render "$work/badca.yaml"
+python3 - "$work/tests-enabled.yaml" "$work/nohook.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-test-web"):
+        del d["metadata"]["annotations"]["helm.sh/hook"]
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
+EOF
+step_fails "render check rejects a test workload installed before the webhook exists" check render "$work/nohook.yaml"
 
 # ---------------------------------------------------------------------------------------------
 log "scripts"
