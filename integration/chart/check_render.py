@@ -199,6 +199,9 @@ def check_fixture(args: argparse.Namespace) -> None:
     for name in ("inbound-port", "outbound-port", "mark"):
         check(init_flags.get(name) == ctl[name], f"init --{name} {init_flags.get(name)} != chart {ctl[name]}")
         check(proxy_flags.get(name) == ctl[name], f"sidecar --{name} {proxy_flags.get(name)} != chart {ctl[name]}")
+    for name in ("metrics-port",):
+        check(init_flags.get(name) == ctl[name], f"init --{name} {init_flags.get(name)} != chart {ctl[name]}")
+        check(proxy_flags.get(name) == ctl[name], f"sidecar --{name} {proxy_flags.get(name)} != chart {ctl[name]}")
     for name in ("proxy-uid", "ipv6"):
         check(init_flags.get(name) == ctl[name], f"init --{name} {init_flags.get(name)} != chart {ctl[name]}")
     check(proxy_flags.get("log-dir") == ctl["log-dir"], "sidecar --log-dir differs from the chart")
@@ -248,6 +251,16 @@ def check_fixture(args: argparse.Namespace) -> None:
     mounts = {m["mountPath"] for m in sidecar["volumeMounts"]}
     check(ctl["log-dir"] in mounts, "sidecar mounts a volume at --log-dir")
     check(pod["metadata"]["annotations"].get("l7proxy.io/status") == "injected", "injected marker annotation")
+    # The sidecar carries its own API credentials (see the fixture's header).
+    token_mount = next(
+        (m for m in sidecar["volumeMounts"] if m["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"), None
+    )
+    check(token_mount is not None, "sidecar mounts a ServiceAccount token at the in-cluster path")
+    if token_mount:
+        volume = next((v for v in pod["spec"]["volumes"] if v["name"] == token_mount["name"]), {})
+        sources = volume.get("projected", {}).get("sources", [])
+        check(any("serviceAccountToken" in src for src in sources), "sidecar token volume projects a token")
+        check(token_mount["name"].startswith("l7proxy-"), "sidecar token volume is the injector's own")
 
 
 def check_readme(args: argparse.Namespace) -> None:
