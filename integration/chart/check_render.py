@@ -9,6 +9,11 @@
       The injected-Pod fixture agrees with the flags the chart passes to `l7proxy controller`.
   check_render.py readme CHART_DIR
       The chart README's values table documents every key of values.yaml.
+  check_render.py image REPO_DIR
+      The Dockerfile (parsed with BuildKit's parser) builds the binary the chart runs: a locked
+      release build in rust:1-bookworm, debian:bookworm-slim with iptables and iproute2, the binary
+      at /usr/local/bin/l7proxy with cap_net_raw+ep as the exec-form ENTRYPOINT (the chart passes
+      only args), and a .dockerignore that keeps every workspace member in the build context.
 
 Exit status 0 when every check passed; each failure is printed.
 """
@@ -282,6 +287,51 @@ def check_readme(args: argparse.Namespace) -> None:
     walk(values, "")
 
 
+def check_image(args: argparse.Namespace) -> None:
+    import fnmatch
+    import tomllib
+
+    import dockerfile
+
+    binary = "/usr/local/bin/l7proxy"
+    commands = dockerfile.parse_file(os.path.join(args.repo, "Dockerfile"))
+    stages: list[list] = []
+    for cmd in commands:
+        if cmd.cmd == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append(cmd)
+    check(len(stages) >= 2, "the Dockerfile must be multi-stage")
+    if len(stages) < 2:
+        return
+    build, final = stages[0], stages[-1]
+    check(build[0].value[:1] == ("rust:1-bookworm",), f"build stage FROM {build[0].value}")
+    check(final[0].value[:1] == ("debian:bookworm-slim",), f"runtime stage FROM {final[0].value}")
+    runs = lambda stage: " ".join(" ".join(c.value) for c in stage if c.cmd == "RUN")  # noqa: E731
+    check("cargo build --release --locked" in runs(build), "build stage runs cargo build --release --locked")
+    installs = runs(final)
+    for package in ("iptables", "iproute2"):
+        check(f" {package} " in f" {installs} ", f"runtime stage installs {package}")
+    check(f"setcap cap_net_raw+ep {binary}" in installs, f"runtime stage sets cap_net_raw+ep on {binary}")
+    copies = [c for c in final if c.cmd == "COPY" and "--from=build" in c.flags]
+    check(any(c.value[-1] == binary for c in copies), f"runtime stage copies the binary to {binary}")
+    entry = [c for c in final if c.cmd == "ENTRYPOINT"]
+    check(bool(entry) and entry[-1].json and list(entry[-1].value) == [binary], f"ENTRYPOINT [\"{binary}\"]")
+
+    with open(os.path.join(args.repo, "Cargo.toml"), "rb") as handle:
+        cargo = tomllib.load(handle)
+    bins = [b.get("name") for b in cargo.get("bin", [])] or [cargo["package"]["name"]]
+    check("l7proxy" in bins, f"Cargo.toml builds no l7proxy binary ({bins})")
+    with open(os.path.join(args.repo, ".dockerignore"), encoding="utf-8") as handle:
+        ignored = [line.strip().rstrip("/") for line in handle if line.strip() and not line.startswith("#")]
+    needed = ["Cargo.toml", "Cargo.lock", "src/main.rs"]
+    for member in cargo.get("workspace", {}).get("members", []):
+        needed.append(os.path.normpath(os.path.join(member, "Cargo.toml")))
+    for path in needed:
+        hit = [p for p in ignored if fnmatch.fnmatch(path, p) or path.startswith(p.strip("*") + "/")]
+        check(not hit, f".dockerignore excludes {path}, which the build needs ({hit})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -295,8 +345,11 @@ def main() -> int:
     fixture.add_argument("fixture")
     readme = sub.add_parser("readme")
     readme.add_argument("chart")
+    image = sub.add_parser("image")
+    image.add_argument("repo")
     args = parser.parse_args()
-    {"render": check_render, "fixture": check_fixture, "readme": check_readme}[args.command](args)
+    commands = {"render": check_render, "fixture": check_fixture, "readme": check_readme, "image": check_image}
+    commands[args.command](args)
     for failure in FAILURES:
         print(f"FAIL {failure}")
     return 1 if FAILURES else 0

