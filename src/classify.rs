@@ -2,7 +2,27 @@
 //! enforce policy: incremental parsers that say "need more" instead of guessing.
 //!
 //! CONTRACT (shared with the data path): the public items in this file are what the proxy
-//! relies on. Parsers live in submodules `tls`, `http`, `path`.
+//! relies on. Parsers live in submodules `tls`, `http`, `chunked`, `path`.
+//!
+//! Every parser here is stateless over "all bytes read so far" (except the body trackers,
+//! which are explicitly incremental), never panics on input, and fails closed: anything
+//! ambiguous is a [`ParseError`], which the data path turns into a reset.
+
+mod chunked;
+mod detect;
+mod error;
+mod http;
+mod path;
+mod tls;
+
+pub use chunked::{BodyTracker, ChunkedDecoder, LengthDecoder};
+pub use detect::detect;
+pub use error::ParseError;
+pub use http::{
+    BodyFraming, DEFAULT_MAX_HEADERS, RequestHead, ResponseHead, parse_request, parse_response,
+};
+pub use path::{normalize_host, normalize_path};
+pub use tls::{MAX_HELLO_LEN, parse_client_hello};
 
 /// What the first bytes of a connection look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,21 +39,25 @@ pub enum Detection {
     Other,
 }
 
-/// Look at the first bytes without consuming them.
-pub fn detect(_buf: &[u8]) -> Detection {
-    todo!()
-}
-
 /// Fields of a TLS ClientHello.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ClientHello {
-    /// `server_name` host_name, as sent (not lower-cased).
+    /// `server_name` host_name, as sent (not lower-cased). Only `[A-Za-z0-9._-]` bytes are
+    /// accepted, so it is always ASCII.
     pub sni: Option<String>,
-    /// ALPN protocol names, in order.
+    /// ALPN protocol names, in order (non-UTF-8 bytes replaced by U+FFFD: logging only).
     pub alpn: Vec<String>,
     /// Highest version offered: from `supported_versions` if present, else legacy_version.
-    /// e.g. 0x0304 for TLS 1.3.
+    /// e.g. 0x0304 for TLS 1.3. GREASE values are ignored.
     pub version: u16,
+}
+
+impl ClientHello {
+    /// The SNI in the form policy matches hosts ([`normalize_host`]: lower-case, no
+    /// trailing dot). Borrowed when already canonical.
+    pub fn normalized_sni(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.sni.as_deref().map(normalize_host)
+    }
 }
 
 /// Result of parsing the TLS bytes read so far.
@@ -43,30 +67,4 @@ pub enum HelloParse {
     Incomplete { at_least: usize },
     /// The ClientHello, and how many bytes of `buf` it (its records) occupied.
     Done { hello: ClientHello, consumed: usize },
-}
-
-/// Malformed input: the connection is denied.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ParseError {
-    #[error("{0}")]
-    Todo(String),
-}
-
-/// Parse a ClientHello that may span several TLS records and TCP segments.
-pub fn parse_client_hello(_buf: &[u8]) -> Result<HelloParse, ParseError> {
-    todo!()
-}
-
-/// Normalize an HTTP request target's path for matching: take the path of an origin- or
-/// absolute-form target, drop query and fragment, decode percent-encoded unreserved
-/// characters, remove dot-segments (RFC 3986 5.2.4) and merge repeated slashes, so
-/// `/public/../admin` and `/%61dmin` both become `/admin`.
-pub fn normalize_path(_target: &str) -> String {
-    todo!()
-}
-
-/// Normalize a host for matching: lower-case, without port, without trailing dot
-/// (IPv6 literals keep their brackets).
-pub fn normalize_host(_host: &str) -> String {
-    todo!()
 }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole l7proxy test suite on a fresh Debian/Ubuntu machine, run as root:
+# installs what the tests need, then format check, clippy, unit tests, end-to-end
+# network-namespace tests (real kernel, TPROXY, curl, servers) and chart tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "run-tests.sh: run as root (the end-to-end tests create network namespaces and iptables rules)" >&2
+    exit 2
+fi
+
+log "installing packages"
+packages=(iptables iproute2 curl openssl ca-certificates python3 python3-pip)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "build"
+cargo build --workspace --locked
+
+log "unit and end-to-end tests"
+cargo test --workspace --locked
+
+if [ -x integration/chart/test.sh ]; then
+    log "chart tests"
+    integration/chart/test.sh
+fi
+
+left=$(ip netns list | grep -c '^l7t-' || true)
+if [ "$left" -ne 0 ]; then
+    echo "run-tests.sh: $left test network namespace(s) left behind" >&2
+    exit 1
+fi
+log "all tests passed"

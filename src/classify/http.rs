@@ -1,0 +1,312 @@
+//! HTTP/1.x request and response heads: `httparse` does the syntax, this module adds the
+//! checks a policy-enforcing intermediary needs on top (RFC 9112 message framing, Host
+//! rules, request-line bytes) so that we and the server can never disagree on where a
+//! request ends or what it is for — no request smuggling through us.
+//!
+//! Hot path: headers are parsed into a stack array; the only allocations are the owned
+//! strings of the returned head.
+
+use super::ParseError;
+use super::path::{
+    hides_dot_segments, normalize_host, normalize_path, path_part, split_absolute, valid_authority,
+    valid_escapes,
+};
+
+mod fields;
+use fields::{Fields, scan_fields};
+
+/// Header fields accepted per head; more is [`ParseError::TooManyHeaders`].
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+
+/// Where a message body ends (RFC 9112 6.3). The bytes are forwarded unchanged; this only
+/// says how to find the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body.
+    None,
+    /// Exactly this many bytes (may be 0).
+    Length(u64),
+    /// `Transfer-Encoding: ..., chunked`: track with [`super::ChunkedDecoder`].
+    Chunked,
+    /// Responses only: the body runs until the server closes the connection.
+    CloseDelimited,
+}
+
+/// A parsed HTTP/1.x request head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    /// Method token as sent (case-sensitive, e.g. `GET`).
+    pub method: String,
+    /// Request target exactly as sent.
+    pub target: String,
+    /// `1` for HTTP/1.1, `0` for HTTP/1.0.
+    pub version_minor: u8,
+    /// Bytes of the head including the final empty line; the body starts here.
+    pub head_len: usize,
+    /// Normalized host ([`normalize_host`]) from the absolute-form or authority-form target,
+    /// else from Host; `None` when Host is absent (HTTP/1.0) or empty.
+    pub host: Option<String>,
+    /// Normalized path ([`normalize_path`]); `*` for asterisk-form; empty for CONNECT.
+    pub path: String,
+    pub user_agent: Option<String>,
+    pub content_type: Option<String>,
+    /// The client allows the connection to stay open after this exchange
+    /// (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `keep-alive`).
+    pub keep_alive: bool,
+    /// Protocol named in `Upgrade` when `Connection` also lists `upgrade`.
+    pub upgrade: Option<String>,
+    /// `Expect: 100-continue` was sent.
+    pub expect_continue: bool,
+    /// Request body framing: never [`BodyFraming::CloseDelimited`].
+    pub framing: BodyFraming,
+}
+
+/// A parsed HTTP/1.x response head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub version_minor: u8,
+    /// Bytes of the head including the final empty line.
+    pub head_len: usize,
+    pub content_type: Option<String>,
+    /// The server keeps the connection open after this response.
+    pub keep_alive: bool,
+    /// Body framing given the status and the request method.
+    pub framing: BodyFraming,
+}
+
+impl ResponseHead {
+    /// 1xx other than 101: the real response for the same request follows.
+    pub fn is_interim(&self) -> bool {
+        (100..200).contains(&self.status) && self.status != 101
+    }
+
+    /// `101 Switching Protocols`: after this head the connection carries opaque bytes.
+    pub fn is_switching_protocols(&self) -> bool {
+        self.status == 101
+    }
+}
+
+/// Parse a request head from the start of `buf` (which may also hold body or pipelined
+/// bytes after it). `Ok(None)`: need more bytes. A head that is not complete within
+/// `max_head` bytes is [`ParseError::HeadTooLarge`].
+pub fn parse_request(buf: &[u8], max_head: usize) -> Result<Option<RequestHead>, ParseError> {
+    check_request_line(buf)?;
+    let mut headers = [httparse::EMPTY_HEADER; DEFAULT_MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n <= max_head => n,
+        Ok(httparse::Status::Complete(_)) => {
+            return Err(ParseError::HeadTooLarge { max: max_head });
+        }
+        Ok(httparse::Status::Partial) if buf.len() >= max_head => {
+            return Err(ParseError::HeadTooLarge { max: max_head });
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(diagnose(buf, e)),
+    };
+    // httparse guarantees these on Complete; the defaults are unreachable.
+    let method = req.method.unwrap_or_default();
+    let target = req.path.unwrap_or_default();
+    let version_minor = req.version.unwrap_or_default();
+    let f = scan_fields(req.headers, true)?;
+
+    let (authority, path) = classify_target(method, target)?;
+    let host = resolve_host(authority, &f, version_minor)?;
+    let framing = match (f.transfer_encoding, f.content_length) {
+        (Some(_), _) if version_minor == 0 => return Err(ParseError::TransferEncodingHttp10),
+        (Some(_), Some(_)) => return Err(ParseError::LengthAndChunked),
+        (Some(te), None) if te.ends_chunked => BodyFraming::Chunked,
+        (Some(_), None) => return Err(ParseError::TransferEncodingNotChunked),
+        (None, Some(n)) => BodyFraming::Length(n),
+        (None, None) => BodyFraming::None,
+    };
+    Ok(Some(RequestHead {
+        method: method.to_owned(),
+        target: target.to_owned(),
+        version_minor,
+        head_len,
+        host,
+        path,
+        user_agent: f.user_agent.map(lossy),
+        content_type: f.content_type.map(lossy),
+        keep_alive: f.keep_alive(version_minor),
+        upgrade: f.upgrade.filter(|_| f.conn_upgrade).map(lossy),
+        expect_continue: f.expect_continue,
+        framing,
+    }))
+}
+
+/// Parse a response head. `request_method` is the method of the request it answers
+/// (HEAD and CONNECT change the framing).
+pub fn parse_response(
+    buf: &[u8],
+    max_head: usize,
+    request_method: &str,
+) -> Result<Option<ResponseHead>, ParseError> {
+    let mut headers = [httparse::EMPTY_HEADER; DEFAULT_MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n <= max_head => n,
+        Ok(httparse::Status::Complete(_)) => {
+            return Err(ParseError::HeadTooLarge { max: max_head });
+        }
+        Ok(httparse::Status::Partial) if buf.len() >= max_head => {
+            return Err(ParseError::HeadTooLarge { max: max_head });
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(diagnose(buf, e)),
+    };
+    let status = resp.code.unwrap_or_default();
+    let version_minor = resp.version.unwrap_or_default();
+    if status < 100 {
+        return Err(ParseError::InvalidResponse("status code below 100"));
+    }
+    let f = scan_fields(resp.headers, false)?;
+    let bodiless = (100..200).contains(&status)
+        || status == 204
+        || status == 304
+        || request_method == "HEAD"
+        || (request_method == "CONNECT" && (200..300).contains(&status));
+    let framing = match (f.transfer_encoding, f.content_length) {
+        (Some(_), _) if version_minor == 0 => return Err(ParseError::TransferEncodingHttp10),
+        (Some(_), Some(_)) => return Err(ParseError::LengthAndChunked),
+        _ if bodiless => BodyFraming::None,
+        (Some(te), None) if te.ends_chunked => BodyFraming::Chunked,
+        (Some(_), None) => BodyFraming::CloseDelimited,
+        (None, Some(n)) => BodyFraming::Length(n),
+        (None, None) => BodyFraming::CloseDelimited,
+    };
+    let keep_alive = f.keep_alive(version_minor) && framing != BodyFraming::CloseDelimited;
+    Ok(Some(ResponseHead {
+        status,
+        version_minor,
+        head_len,
+        content_type: f.content_type.map(lossy),
+        keep_alive,
+        framing,
+    }))
+}
+
+fn lossy(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
+}
+
+/// Reject control, NUL and non-ASCII bytes in the request line (httparse tolerates some
+/// of them in the target), even before the line is complete.
+fn check_request_line(buf: &[u8]) -> Result<(), ParseError> {
+    // httparse skips empty lines before the request line; do the same.
+    let mut start = 0;
+    while let Some(rest) = buf.get(start..) {
+        if rest.starts_with(b"\r\n") {
+            start += 2;
+        } else if rest.starts_with(b"\n") {
+            start += 1;
+        } else {
+            break;
+        }
+    }
+    let line = buf.get(start..).unwrap_or_default();
+    let line = match line.iter().position(|&b| b == b'\n') {
+        Some(end) => line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]),
+        None => line,
+    };
+    match line
+        .iter()
+        .find(|&&b| !(b == b' ' || (0x21..=0x7e).contains(&b)))
+    {
+        // A lone trailing CR of a partial line is the start of its CRLF.
+        Some(b'\r') if line.last() == Some(&b'\r') && !line[..line.len() - 1].contains(&b'\r') => {
+            Ok(())
+        }
+        Some(&b) => Err(ParseError::RequestLineByte(b)),
+        None => Ok(()),
+    }
+}
+
+/// Give httparse's generic error a precise name where we can.
+fn diagnose(buf: &[u8], e: httparse::Error) -> ParseError {
+    let folded = buf
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .take_while(|l| !matches!(*l, b"" | b"\r"));
+    if folded
+        .into_iter()
+        .any(|l| matches!(l.first(), Some(b' ' | b'\t')))
+    {
+        return ParseError::ObsFold;
+    }
+    match e {
+        httparse::Error::TooManyHeaders => ParseError::TooManyHeaders,
+        e => ParseError::Syntax(e),
+    }
+}
+
+/// Check the target's form against the method; return its authority (absolute- and
+/// authority-form) and the normalized path.
+fn classify_target<'t>(
+    method: &str,
+    target: &'t str,
+) -> Result<(Option<&'t str>, String), ParseError> {
+    if !valid_escapes(target) {
+        return Err(ParseError::InvalidTarget);
+    }
+    if hides_dot_segments(path_part(target)) {
+        return Err(ParseError::AmbiguousPath);
+    }
+    if method == "CONNECT" {
+        let has_port = target.rsplit_once(':').is_some_and(|(_, p)| !p.is_empty());
+        if !valid_authority(target) || !has_port {
+            return Err(ParseError::InvalidTarget);
+        }
+        return Ok((Some(target), String::new()));
+    }
+    if target == "*" {
+        return match method {
+            "OPTIONS" => Ok((None, "*".to_owned())),
+            _ => Err(ParseError::InvalidTarget),
+        };
+    }
+    if target.starts_with('/') {
+        return Ok((None, normalize_path(target).into_owned()));
+    }
+    let (authority, _) = split_absolute(target).ok_or(ParseError::InvalidTarget)?;
+    if !valid_authority(authority) {
+        return Err(ParseError::InvalidHost);
+    }
+    Ok((Some(authority), normalize_path(target).into_owned()))
+}
+
+/// RFC 9112 3.2: exactly one valid Host in HTTP/1.1; a target authority wins but must
+/// name the same host as Host (servers disagree on which one they use).
+fn resolve_host(
+    authority: Option<&str>,
+    f: &Fields<'_>,
+    minor: u8,
+) -> Result<Option<String>, ParseError> {
+    if f.host_count > 1 {
+        return Err(ParseError::DuplicateHost);
+    }
+    if f.host_count == 0 && minor >= 1 {
+        return Err(ParseError::MissingHost);
+    }
+    let header = match f.host {
+        Some([]) => None,
+        Some(v) => {
+            let v = std::str::from_utf8(v).map_err(|_| ParseError::InvalidHost)?;
+            if !valid_authority(v) {
+                return Err(ParseError::InvalidHost);
+            }
+            Some(normalize_host(v))
+        }
+        None => None,
+    };
+    match (authority.map(normalize_host), header) {
+        (Some(a), Some(h)) if a != h => Err(ParseError::HostMismatch),
+        (Some(a), _) => Ok(Some(a.into_owned())),
+        (None, h) => Ok(h.map(|h| h.into_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests;
