@@ -198,7 +198,7 @@ step "custom: every value reaches the controller's flags" check render "$work/cu
     --expect-arg=--inbound-port=16006 --expect-arg=--outbound-port=16001 --expect-arg=--metrics-port=16020 \
     --expect-arg=--mark=0x2a --expect-arg=--proxy-uid=2000 --expect-arg=--log-dir=/var/log/edge \
     --expect-arg=--ipv6=off --expect-arg=--proxy-log-level=debug \
-    --expect-arg=--exclude-inbound-ports=8081,9090 --expect-arg=--exclude-outbound-ports=5432 \
+    --expect-arg=--exclude-inbound-ports=8081,9090,9100-9110 --expect-arg=--exclude-outbound-ports=5432 \
     --expect-arg=--exclude-outbound-cidrs=10.96.0.0/12,fd00::/8 \
     --expect-arg=--webhook-listen=0.0.0.0:8443 --expect-arg=--metrics-listen=0.0.0.0:9090 \
     --expect-arg=--proxy-image=registry.example.test/platform/l7proxy@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
