@@ -214,6 +214,33 @@ impl Store {
         }
     }
 
+    /// Keys of every stored object, e.g. to drop objects a relist no longer returns.
+    pub fn keys(&self) -> Vec<ObjectKey> {
+        let named = |kind, ns: Option<&str>, name: &str| ObjectKey {
+            kind,
+            namespace: ns.map(str::to_owned),
+            name: name.to_owned(),
+        };
+        let mut keys: Vec<ObjectKey> = self
+            .namespaces
+            .keys()
+            .map(|n| named(ObjectKind::Namespace, None, n))
+            .chain(
+                self.pods
+                    .keys()
+                    .map(|(ns, n)| named(ObjectKind::Pod, Some(ns), n)),
+            )
+            .chain(
+                self.tiers
+                    .values()
+                    .map(|t| named(ObjectKind::Tier, None, &t.name)),
+            )
+            .collect();
+        keys.extend(self.antrea.keys().cloned());
+        keys.extend(self.k8s.keys().cloned());
+        keys
+    }
+
     /// Number of stored objects (for logs and metrics).
     pub fn len(&self) -> usize {
         self.namespaces.len()

@@ -418,8 +418,24 @@ fn store_upsert_and_remove() {
         namespace: Some("default".into()),
         name: "d".into(),
     };
+    assert!(s.keys().contains(&key));
+    assert_eq!(s.keys().len(), s.len());
     assert!(s.remove(&key));
     assert!(!s.remove(&key));
+    assert!(!s.keys().contains(&key));
+    // Every listed key can be removed.
+    let mut copy = s.clone();
+    for k in copy.keys() {
+        assert!(copy.remove(&k), "{k}");
+    }
+    assert!(copy.is_empty());
+    // A deleted object as a watch delivers it.
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default"}});
+    assert!(s.delete_object(&pod));
+    assert!(matches!(
+        s.compile("default", "web", 10),
+        Err(Error::PodNotFound { .. })
+    ));
     assert_eq!(
         short(
             &s.compile("default", "web", 8)
