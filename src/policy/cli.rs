@@ -63,6 +63,9 @@ pub struct ExplainArgs {
     /// A TLS ClientHello with this server name.
     #[arg(long)]
     pub sni: Option<String>,
+    /// A TLS ClientHello without a server name.
+    #[arg(long, conflicts_with_all = ["sni", "http"])]
+    pub no_sni: bool,
     #[arg(long, value_enum, default_value = "text")]
     pub output: OutputFormat,
 }
@@ -234,8 +237,11 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
                     path: &path,
                 };
                 verdict("http", snapshot.check_http(l7, &req))
-            } else if let Some(sni) = &args.sni {
-                verdict("tls", snapshot.check_tls(l7, &TlsMeta { sni: Some(sni) }))
+            } else if args.sni.is_some() || args.no_sni {
+                let hello = TlsMeta {
+                    sni: args.sni.as_deref(),
+                };
+                verdict("tls", snapshot.check_tls(l7, &hello))
             } else {
                 let wants = snapshot.l7_wants(l7);
                 let names: Vec<&str> = [("http", wants.http), ("tls", wants.tls)]
@@ -247,7 +253,7 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
                     protocol: names.join(","),
                     allowed: None,
                     detail: format!(
-                        "layer 7 rule: allowed only if the first request matches its l7Protocols ({}); pass --http or --sni",
+                        "layer 7 rule: allowed only if the first request matches its l7Protocols ({}); pass --http, --sni or --no-sni",
                         names.join(" or ")
                     ),
                 }
