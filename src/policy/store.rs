@@ -369,6 +369,13 @@ fn parse_pod(
             }
         }
     }
+    // A finished Pod's address may already belong to another Pod: it selects nothing.
+    if matches!(
+        str_at(obj, &["status", "phase"]),
+        Some("Succeeded" | "Failed")
+    ) {
+        ips.clear();
+    }
     let mut ports = Vec::new();
     let containers = obj.pointer("/spec/containers").and_then(Value::as_array);
     for (c, container) in containers.into_iter().flatten().enumerate() {

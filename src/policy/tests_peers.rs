@@ -460,3 +460,30 @@ fn store_upsert_and_remove() {
         Err(Error::PodNotFound { .. })
     ));
 }
+
+#[test]
+fn finished_pods_select_nothing() {
+    let mut s = store(&annp(
+        "c",
+        "application",
+        1.0,
+        "[{name: r, action: Drop, from: [{podSelector: {matchLabels: {app: client}}}]}]",
+    ));
+    let pod = |name: &str, ip: &str, phase: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: client}}}}\nstatus: {{phase: {phase}, podIP: {ip}}}\n"
+        )
+    };
+    apply(&mut s, &pod("done", "10.0.0.77", "Succeeded")).unwrap();
+    apply(&mut s, &pod("failed", "10.0.0.78", "Failed")).unwrap();
+    apply(&mut s, &pod("running", "10.0.0.79", "Running")).unwrap();
+    let snap = s.compile("default", "web", 1).unwrap();
+    let cases: &[(&str, &str)] = &[
+        ("10.0.0.77", "allow"),
+        ("10.0.0.78", "allow"),
+        ("10.0.0.79", "drop:c/r"),
+    ];
+    for (from, want) in cases {
+        assert_eq!(short(&snap.decide(&ingress(from, 80))), *want, "{from}");
+    }
+}
