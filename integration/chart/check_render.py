@@ -9,6 +9,11 @@
       The injected-Pod fixture agrees with the flags the chart passes to `l7proxy controller`.
   check_render.py readme CHART_DIR
       The chart README's values table documents every key of values.yaml.
+  check_render.py init-args FILE
+      Prints, one per line, `redirect render` plus the init container's options: taken from the
+      fixture Pod's init container, or built from a render's controller flags as the webhook does.
+  check_render.py controller-flags FILE
+      Prints the names (--name) of the flags the render passes to `l7proxy controller`.
   check_render.py image REPO_DIR
       The Dockerfile (parsed with BuildKit's parser) builds the binary the chart runs: a locked
       release build in rust:1-bookworm, debian:bookworm-slim with iptables and iproute2, the binary
@@ -332,6 +337,31 @@ def check_image(args: argparse.Namespace) -> None:
         check(not hit, f".dockerignore excludes {path}, which the build needs ({hit})")
 
 
+REDIRECT_FLAGS = (
+    "inbound-port", "outbound-port", "mark", "proxy-uid", "metrics-port", "ipv6",
+    "exclude-inbound-ports", "exclude-outbound-ports", "exclude-outbound-cidrs",
+)
+
+
+def print_init_args(args: argparse.Namespace) -> None:
+    objs = load(args.file)
+    pods = find(objs, "Pod")
+    if pods and pods[0]["spec"].get("initContainers"):
+        init = pods[0]["spec"]["initContainers"][0]["args"]
+        options = init[2:]
+    else:
+        ctl = flags(controller_container(objs)["args"])
+        options = [f"--{name}={ctl[name]}" for name in REDIRECT_FLAGS if name in ctl]
+    print("redirect\nrender")
+    for option in options:
+        print(option)
+
+
+def print_controller_flags(args: argparse.Namespace) -> None:
+    for name in flags(controller_container(load(args.file))["args"]):
+        print(f"--{name}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -347,8 +377,17 @@ def main() -> int:
     readme.add_argument("chart")
     image = sub.add_parser("image")
     image.add_argument("repo")
+    sub.add_parser("init-args").add_argument("file")
+    sub.add_parser("controller-flags").add_argument("file")
     args = parser.parse_args()
-    commands = {"render": check_render, "fixture": check_fixture, "readme": check_readme, "image": check_image}
+    commands = {
+        "render": check_render,
+        "fixture": check_fixture,
+        "readme": check_readme,
+        "image": check_image,
+        "init-args": print_init_args,
+        "controller-flags": print_controller_flags,
+    }
     commands[args.command](args)
     for failure in FAILURES:
         print(f"FAIL {failure}")
