@@ -216,9 +216,13 @@ def check_fixture(args: argparse.Namespace) -> None:
     for name in ("inbound-port", "outbound-port", "mark"):
         check(init_flags.get(name) == ctl[name], f"init --{name} {init_flags.get(name)} != chart {ctl[name]}")
         check(proxy_flags.get(name) == ctl[name], f"sidecar --{name} {proxy_flags.get(name)} != chart {ctl[name]}")
-    for name in ("metrics-port",):
-        check(init_flags.get(name) == ctl[name], f"init --{name} {init_flags.get(name)} != chart {ctl[name]}")
-        check(proxy_flags.get(name) == ctl[name], f"sidecar --{name} {proxy_flags.get(name)} != chart {ctl[name]}")
+    check(init_flags.get("metrics-port") == ctl["metrics-port"], "init --metrics-port differs from the chart")
+    # The kubelet probes the sidecar on the Pod IP: the endpoint must listen on every address.
+    check(
+        proxy_flags.get("metrics-addr") == f"0.0.0.0:{ctl['metrics-port']}",
+        f"sidecar --metrics-addr {proxy_flags.get('metrics-addr')} != 0.0.0.0:{ctl['metrics-port']}",
+    )
+    check(proxy_flags.get("pod") == "$(POD_NAMESPACE)/$(POD_NAME)", "sidecar --pod must name its own Pod")
     for name in ("proxy-uid", "ipv6"):
         check(init_flags.get(name) == ctl[name], f"init --{name} {init_flags.get(name)} != chart {ctl[name]}")
     check(proxy_flags.get("log-dir") == ctl["log-dir"], "sidecar --log-dir differs from the chart")
