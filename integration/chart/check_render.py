@@ -128,8 +128,8 @@ def check_certificates(objs: list[dict]) -> None:
     named = {p["name"]: p["containerPort"] for p in container["ports"]}
     for port in service["spec"]["ports"]:
         check(port["targetPort"] in named, f"Service targetPort {port['targetPort']} is not a controller port")
-    listen = flags(container["args"]).get("webhook-listen", "")
-    check(listen.endswith(f":{named.get('webhook')}"), f"--webhook-listen {listen} is not the webhook port")
+    listen = flags(container["args"]).get("webhook-addr", "")
+    check(listen.endswith(f":{named.get('webhook')}"), f"--webhook-addr {listen} is not the webhook port")
 
 
 def check_controller_hardening(objs: list[dict]) -> None:

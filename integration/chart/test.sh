@@ -225,7 +225,7 @@ step "custom: every value reaches the controller's flags" check render "$work/cu
     --expect-arg=--ipv6=off --expect-arg=--proxy-log-level=debug \
     --expect-arg=--exclude-inbound-ports=8081,9090,9100-9110 --expect-arg=--exclude-outbound-ports=5432 \
     --expect-arg=--exclude-outbound-cidrs=10.96.0.0/12,fd00::/8 \
-    --expect-arg=--webhook-listen=0.0.0.0:8443 --expect-arg=--metrics-listen=0.0.0.0:9090 \
+    --expect-arg=--webhook-addr=0.0.0.0:8443 --expect-arg=--metrics-addr=0.0.0.0:9090 \
     --expect-arg=--proxy-image=registry.example.test/platform/l7proxy@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
     --expect-arg=--proxy-image-pull-policy=Always \
     '--expect-arg=--proxy-resources={"limits":{"cpu":"1","memory":"512Mi"},"requests":{"cpu":"200m","memory":"128Mi"}}' \
