@@ -8,12 +8,40 @@
 //! CONTRACT (shared with the data path, events and CLI): the public items in this file
 //! are what other modules rely on. Internals live in submodules.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 
 use serde::Serialize;
 
 pub mod cli;
+mod compile;
+mod load;
+pub mod model;
+mod rule_index;
+mod select;
+mod snapshot;
+mod store;
+mod validate;
+
+#[cfg(test)]
+#[path = "policy/test_support.rs"]
+mod test_support;
+#[cfg(test)]
+#[path = "policy/tests_cli.rs"]
+mod tests_cli;
+#[cfg(test)]
+#[path = "policy/tests_peers.rs"]
+mod tests_peers;
+#[cfg(test)]
+#[path = "policy/tests_semantics.rs"]
+mod tests_semantics;
+#[cfg(test)]
+#[path = "policy/tests_spec.rs"]
+mod tests_spec;
+#[cfg(test)]
+#[path = "policy/tests_validation.rs"]
+mod tests_validation;
 
 /// Which way a connection crosses the protected Pod's boundary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -30,6 +58,17 @@ pub enum Protocol {
     Tcp,
     Udp,
     Sctp,
+}
+
+impl Protocol {
+    /// `TCP`, `UDP` or `SCTP`, as Kubernetes and EVE spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Sctp => "SCTP",
+        }
+    }
 }
 
 /// What the data path knows about a connection before reading a byte of it.
@@ -156,63 +195,154 @@ pub struct L7Wants {
 /// atomically on reload.
 #[derive(Debug)]
 pub struct Snapshot {
-    _private: (),
+    generation: u64,
+    /// `namespace/name` of the protected Pod.
+    pod: String,
+    ingress: snapshot::DirectionTable,
+    egress: snapshot::DirectionTable,
+    l7: Vec<snapshot::CompiledL7>,
 }
+
+// === impl Snapshot === (decisions live in `snapshot.rs`)
 
 impl Snapshot {
     /// Monotonic generation number, for metrics and logs.
     pub fn generation(&self) -> u64 {
-        todo!()
+        self.generation
+    }
+
+    /// `namespace/name` of the Pod this snapshot protects.
+    pub fn pod(&self) -> &str {
+        &self.pod
     }
 
     /// First rule (tier, priority, rule order) whose L3/L4 part matches decides; then the
     /// Kubernetes NetworkPolicy layer, then Baseline, then allow.
-    pub fn decide(&self, _flow: &Flow) -> L4Verdict {
-        todo!()
+    pub fn decide(&self, flow: &Flow) -> L4Verdict {
+        self.decide_flow(flow)
     }
 
-    /// Which protocols the L7 part of `l7` admits (for classification).
-    pub fn l7_wants(&self, _l7: L7Id) -> L7Wants {
-        todo!()
+    /// Which protocols the L7 part of `l7` admits (for classification). An unknown id
+    /// (from another snapshot) admits nothing, so the connection is denied.
+    pub fn l7_wants(&self, l7: L7Id) -> L7Wants {
+        self.l7
+            .get(l7.0 as usize)
+            .map(|c| c.wants)
+            .unwrap_or_default()
     }
 
-    pub fn check_http(&self, _l7: L7Id, _req: &HttpRequestMeta<'_>) -> L7Verdict {
-        todo!()
+    /// Checks an HTTP request (host and path already normalized) against the L7 part of
+    /// the rule `l7`.
+    pub fn check_http(&self, l7: L7Id, req: &HttpRequestMeta<'_>) -> L7Verdict {
+        match self.l7.get(l7.0 as usize) {
+            Some(c) => c.http.check(req.method, req.host, req.path).into(),
+            None => unknown_l7(l7),
+        }
     }
 
-    pub fn check_tls(&self, _l7: L7Id, _hello: &TlsMeta<'_>) -> L7Verdict {
-        todo!()
+    /// Checks a TLS ClientHello's SNI against the L7 part of the rule `l7`.
+    pub fn check_tls(&self, l7: L7Id, hello: &TlsMeta<'_>) -> L7Verdict {
+        match self.l7.get(l7.0 as usize) {
+            Some(c) => c.tls.check(hello.sni).into(),
+            None => unknown_l7(l7),
+        }
     }
 }
 
-/// Errors of loading, validating and compiling policy.
+fn unknown_l7(l7: L7Id) -> L7Verdict {
+    L7Verdict {
+        allowed: false,
+        detail: format!("unknown L7 rule id {}", l7.0),
+    }
+}
+
+impl From<crate::matcher::L7Outcome> for L7Verdict {
+    fn from(o: crate::matcher::L7Outcome) -> Self {
+        L7Verdict {
+            allowed: o.allowed,
+            detail: o.detail,
+        }
+    }
+}
+
+/// Errors of loading, validating and compiling policy. Every variant says where: the file
+/// (or source), the object and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    Todo(String),
+    /// A file or directory could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A document is not valid YAML/JSON or not a Kubernetes object.
+    #[error("{file}: document {doc}: {message}")]
+    Parse {
+        file: String,
+        doc: usize,
+        message: String,
+    },
+    /// An object is well-formed but invalid; `field` is a path such as
+    /// `spec.ingress[0].l7Protocols[0].http.method`.
+    #[error("{file}: {object}: {field}: {message}")]
+    Invalid {
+        file: String,
+        object: String,
+        field: String,
+        message: String,
+    },
+    /// The protected Pod is not in the store.
+    #[error("pod {namespace}/{name} not found in the loaded objects")]
+    PodNotFound { namespace: String, name: String },
+    /// A rule could not be compiled (e.g. its patterns exceed the regex size limit).
+    #[error("{object}: {field}: {message}")]
+    Compile {
+        object: String,
+        field: String,
+        message: String,
+    },
 }
 
-/// Kubernetes objects from any source; knows nothing about files or watches.
-#[derive(Debug, Default)]
+/// Kubernetes objects from any source; knows nothing about files or watches. Objects
+/// enter through [`Store::apply_object`] (already validated) and leave through
+/// [`Store::remove`]; [`Store::load_manifests`] is the file-based source.
+#[derive(Debug, Default, Clone)]
 pub struct Store {
-    _private: (),
+    namespaces: BTreeMap<String, model::Namespace>,
+    pods: BTreeMap<(String, String), model::Pod>,
+    /// Custom tiers by lower-case name.
+    tiers: BTreeMap<String, store::Tier>,
+    antrea: BTreeMap<ObjectKey, store::AntreaPolicy>,
+    k8s: BTreeMap<ObjectKey, store::K8sPolicy>,
 }
 
-impl Store {
-    /// Load every manifest under `paths` (files or directories, recursive,
-    /// `*.yaml`/`*.yml`/`*.json`, multi-document). All errors are collected; each names
-    /// file, object (kind, namespace/name) and field path.
-    pub fn load_manifests(_paths: &[std::path::PathBuf]) -> Result<Store, Vec<Error>> {
-        todo!()
-    }
+/// Kinds of object the store keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum ObjectKind {
+    Namespace,
+    Pod,
+    Tier,
+    AntreaNetworkPolicy,
+    AntreaClusterNetworkPolicy,
+    K8sNetworkPolicy,
+}
 
-    /// Compile for the protected Pod `namespace/name`.
-    pub fn compile(
-        &self,
-        _namespace: &str,
-        _name: &str,
-        _generation: u64,
-    ) -> Result<Snapshot, Error> {
-        todo!()
+/// Identity of a stored object: kind, namespace (namespaced kinds only) and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub kind: ObjectKind,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+pub use store::object_key;
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{:?} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{:?} {}", self.kind, self.name),
+        }
     }
 }

@@ -1,2 +1,26 @@
 //! Network-namespace lab for l7proxy's end-to-end tests: namespaces joined by veth pairs,
 //! real servers and real clients, cases described as data.
+//!
+//! Everything here needs root; tests call [`require_root`] first.
+
+pub mod env;
+pub mod error;
+pub mod netns;
+pub mod process;
+
+pub use env::{l7proxy_bin, lab_bin, require_root, workspace_dir};
+pub use error::{Error, Result};
+pub use netns::Netns;
+pub use process::ChildGuard;
+
+pub mod bulk;
+pub mod case;
+pub mod certs;
+pub mod clients;
+pub mod demo;
+pub mod eve;
+pub mod explain;
+pub mod lab;
+pub mod pods;
+pub mod probe;
+pub mod servers;

@@ -1,19 +1,299 @@
 //! `l7proxy check` and `l7proxy explain`.
 
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use super::{
+    Direction, Flow, HttpRequestMeta, L4Verdict, L7Verdict, Protocol, RuleRef, Store, TlsMeta,
+};
+use crate::classify;
 
 /// Validate manifests.
 #[derive(Debug, clap::Args)]
-pub struct CheckArgs {}
+pub struct CheckArgs {
+    /// Manifest files or directories (read recursively: *.yaml, *.yml, *.json).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Output format of `explain`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
 
 /// Explain the verdict for one connection.
 #[derive(Debug, clap::Args)]
-pub struct ExplainArgs {}
-
-pub fn check(_args: CheckArgs) -> anyhow::Result<ExitCode> {
-    todo!()
+pub struct ExplainArgs {
+    /// Manifest files or directories (repeatable).
+    #[arg(long = "manifests", required = true, value_name = "PATH")]
+    pub manifests: Vec<PathBuf>,
+    /// The protected Pod, `NAMESPACE/NAME`.
+    #[arg(long, value_name = "NS/NAME")]
+    pub pod: String,
+    /// Ingress: the client's IP.
+    #[arg(
+        long,
+        value_name = "IP",
+        conflicts_with = "to",
+        required_unless_present = "to"
+    )]
+    pub from: Option<IpAddr>,
+    /// Egress: the server's IP.
+    #[arg(long, value_name = "IP")]
+    pub to: Option<IpAddr>,
+    /// Destination port.
+    #[arg(long)]
+    pub port: u16,
+    /// Layer 4 protocol: TCP, UDP or SCTP.
+    #[arg(long, default_value = "TCP")]
+    pub protocol: String,
+    /// An HTTP request, `"METHOD URL"`; the URL is absolute (`http://host/path`) or a path.
+    #[arg(long, value_name = "METHOD URL", conflicts_with = "sni")]
+    pub http: Option<String>,
+    /// Host header for an `--http` request whose URL is only a path.
+    #[arg(long, requires = "http")]
+    pub host: Option<String>,
+    /// A TLS ClientHello with this server name.
+    #[arg(long)]
+    pub sni: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
 }
 
-pub fn explain(_args: ExplainArgs) -> anyhow::Result<ExitCode> {
-    todo!()
+pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let (code, text) = check_report(&args.paths);
+    print!("{text}");
+    std::io::stdout().flush().ok();
+    Ok(code)
+}
+
+/// The text `check` prints and its exit code (separate for tests).
+pub fn check_report(paths: &[PathBuf]) -> (ExitCode, String) {
+    let mut store = Store::new();
+    match store.add_manifests(paths) {
+        Ok(()) => (
+            ExitCode::SUCCESS,
+            format!("ok: {} objects valid\n", store.len()),
+        ),
+        Err(errors) => {
+            let mut out = String::new();
+            for e in &errors {
+                out.push_str(&format!("error: {e}\n"));
+            }
+            out.push_str(&format!("{} error(s)\n", errors.len()));
+            (ExitCode::FAILURE, out)
+        }
+    }
+}
+
+/// What `explain` found, printed as text or JSON.
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    pub pod: String,
+    pub direction: Direction,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub protocol: Protocol,
+    /// `allow`, `deny` or `inspect`.
+    pub l4: &'static str,
+    /// `drop` or `reject` when denied at L4.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deny_action: Option<&'static str>,
+    /// The deciding rule; `None` when no rule selected the flow.
+    pub rule: Option<RuleRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub l7: Option<L7Explanation>,
+    /// `allow`, `deny`, or `depends-on-l7` when an L7 rule decides and no request was given.
+    pub verdict: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct L7Explanation {
+    /// `http` or `tls`, or the protocols the rule admits when no request was given.
+    pub protocol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<bool>,
+    pub detail: String,
+}
+
+pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
+    let e = explain_flow(&args)?;
+    match args.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&e)?),
+        OutputFormat::Text => print!("{}", render(&e)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Splits `"METHOD URL"` into method, host (absolute URL or `--host`) and target.
+fn parse_http(spec: &str, host: Option<&str>) -> anyhow::Result<(String, Option<String>, String)> {
+    let mut parts = spec.split_whitespace();
+    let (Some(method), Some(url), None) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("--http takes \"METHOD URL\", e.g. \"GET http://foo.bar.com/api/v2/x\"");
+    };
+    let authority = url.split_once("://").map(|(_, rest)| {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let auth = &rest[..end];
+        auth.rsplit_once('@').map_or(auth, |(_, h)| h).to_owned()
+    });
+    let host = authority.or_else(|| host.map(str::to_owned));
+    Ok((
+        method.to_owned(),
+        host.map(|h| classify::normalize_host(&h).into_owned()),
+        classify::normalize_path(url).into_owned(),
+    ))
+}
+
+pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
+    let (ns, name) = args
+        .pod
+        .split_once('/')
+        .context("--pod must be NAMESPACE/NAME")?;
+    let protocol = match args.protocol.to_ascii_uppercase().as_str() {
+        "TCP" => Protocol::Tcp,
+        "UDP" => Protocol::Udp,
+        "SCTP" => Protocol::Sctp,
+        other => bail!("--protocol {other}: must be TCP, UDP or SCTP"),
+    };
+    let store = Store::load_manifests(&args.manifests).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("invalid manifests:\n{}", list.join("\n"))
+    })?;
+    let snapshot = store.compile(ns, name, 0)?;
+    let pod_ip = store
+        .pod_ips(ns, name)
+        .first()
+        .copied()
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let (direction, src, dst) = match (args.from, args.to) {
+        (Some(from), _) => (
+            Direction::Ingress,
+            SocketAddr::new(from, 40000),
+            SocketAddr::new(pod_ip, args.port),
+        ),
+        (None, Some(to)) => (
+            Direction::Egress,
+            SocketAddr::new(pod_ip, 40000),
+            SocketAddr::new(to, args.port),
+        ),
+        (None, None) => bail!("one of --from or --to is required"),
+    };
+    let flow = Flow {
+        direction,
+        src,
+        dst,
+        protocol,
+    };
+    let mut e = Explanation {
+        pod: snapshot.pod().to_owned(),
+        direction,
+        src,
+        dst,
+        protocol,
+        l4: "allow",
+        deny_action: None,
+        rule: None,
+        l7: None,
+        verdict: "allow",
+    };
+    match snapshot.decide(&flow) {
+        L4Verdict::Allow(rule) => e.rule = rule,
+        L4Verdict::Deny { rule, action } => {
+            e.l4 = "deny";
+            e.verdict = "deny";
+            e.deny_action = Some(match action {
+                super::DenyAction::Drop => "drop",
+                super::DenyAction::Reject => "reject",
+            });
+            e.rule = Some(rule);
+        }
+        L4Verdict::Inspect { rule, l7 } => {
+            e.l4 = "inspect";
+            e.rule = Some(rule);
+            let verdict = |protocol: &str, v: L7Verdict| L7Explanation {
+                protocol: protocol.to_owned(),
+                allowed: Some(v.allowed),
+                detail: v.detail,
+            };
+            let l7e = if let Some(spec) = &args.http {
+                let (method, host, path) = parse_http(spec, args.host.as_deref())?;
+                let req = HttpRequestMeta {
+                    method: &method,
+                    host: host.as_deref(),
+                    path: &path,
+                };
+                verdict("http", snapshot.check_http(l7, &req))
+            } else if let Some(sni) = &args.sni {
+                verdict("tls", snapshot.check_tls(l7, &TlsMeta { sni: Some(sni) }))
+            } else {
+                let wants = snapshot.l7_wants(l7);
+                let names: Vec<&str> = [("http", wants.http), ("tls", wants.tls)]
+                    .iter()
+                    .filter(|(_, w)| *w)
+                    .map(|(n, _)| *n)
+                    .collect();
+                L7Explanation {
+                    protocol: names.join(","),
+                    allowed: None,
+                    detail: format!(
+                        "layer 7 rule: allowed only if the first request matches its l7Protocols ({}); pass --http or --sni",
+                        names.join(" or ")
+                    ),
+                }
+            };
+            e.verdict = match l7e.allowed {
+                Some(true) => "allow",
+                Some(false) => "deny",
+                None => "depends-on-l7",
+            };
+            e.l7 = Some(l7e);
+        }
+    }
+    Ok(e)
+}
+
+/// Human-readable form of an [`Explanation`].
+pub fn render(e: &Explanation) -> String {
+    let dir = match e.direction {
+        Direction::Ingress => "ingress",
+        Direction::Egress => "egress",
+    };
+    let mut out = format!(
+        "pod:     {}\nflow:    {dir} {} {} -> {}\n",
+        e.pod,
+        e.protocol.as_str(),
+        e.src,
+        e.dst
+    );
+    match &e.rule {
+        Some(r) => {
+            if !r.tier.is_empty() {
+                out.push_str(&format!("tier:    {}\n", r.tier));
+            }
+            out.push_str(&format!(
+                "policy:  {} (priority {})\nrule:    {}\n",
+                r.policy_ref(),
+                r.priority,
+                r.rule
+            ));
+        }
+        None => out.push_str("rule:    none (no policy rule selects this flow: default allow)\n"),
+    }
+    out.push_str(&format!("l4:      {}", e.l4));
+    if let Some(a) = e.deny_action {
+        out.push_str(&format!(" ({a})"));
+    }
+    out.push('\n');
+    if let Some(l7) = &e.l7 {
+        out.push_str(&format!("l7:      {}: {}\n", l7.protocol, l7.detail));
+    }
+    out.push_str(&format!("verdict: {}\n", e.verdict));
+    out
 }

@@ -1,0 +1,199 @@
+use proptest::prelude::*;
+
+use super::l7::naive_http;
+use super::*;
+
+#[test]
+fn glob_shapes() {
+    let cases: &[(&str, Glob)] = &[
+        ("*", Glob::Any),
+        ("**", Glob::Any),
+        ("foo.bar.com", Glob::Exact("foo.bar.com".into())),
+        ("/api/v2/*", Glob::Prefix("/api/v2/".into())),
+        ("/api/v2/**", Glob::Prefix("/api/v2/".into())),
+        ("*.foo.com", Glob::Suffix(".foo.com".into())),
+        ("*/v2/*", Glob::Contains("/v2/".into())),
+        ("*.foo.*", Glob::Contains(".foo.".into())),
+    ];
+    for (p, want) in cases {
+        assert_eq!(&Glob::parse(p), want, "{p}");
+    }
+    assert!(matches!(Glob::parse("a*b"), Glob::General { .. }));
+    assert!(matches!(Glob::parse("*a*b*"), Glob::General { .. }));
+}
+
+#[test]
+fn glob_matching_table() {
+    let cases: &[(&str, &str, bool)] = &[
+        ("/api/v2/*", "/api/v2/users", true),
+        ("/api/v2/*", "/api/v2/", true),
+        ("/api/v2/*", "/api/v2", false),
+        ("/api/v2/*", "/api/v1/users", false),
+        ("*/v2/*", "/api/v2/x", true),
+        ("*/v2/*", "/api/v3/x", false),
+        ("/index.html", "/index.html", true),
+        ("/index.html", "/index.htm", false),
+        ("*.foo.com", "a.foo.com", true),
+        ("*.foo.com", "foo.com", false),
+        ("*.foo.*", "a.foo.org", true),
+        ("*.foo.*", "foo.org", false),
+        ("/a*b/c", "/a/x/b/c", true),
+        ("/a*b/c", "/ab/c", true),
+        ("/a*b/c", "/a/c", false),
+        ("a*a", "a", false),
+        ("a*a", "aa", true),
+        ("*a*b*c*", "xaybzc", true),
+        ("*a*b*c*", "xcybza", false),
+        ("*", "", true),
+    ];
+    for (p, v, want) in cases {
+        assert_eq!(Glob::parse(p).matches(v), *want, "{p} vs {v}");
+    }
+}
+
+fn entry(i: usize, m: Option<&str>, h: Option<&str>, p: Option<&str>) -> HttpEntry {
+    HttpEntry {
+        index: i,
+        method: m.map(Into::into),
+        host: h.map(Into::into),
+        path: p.map(Into::into),
+    }
+}
+
+#[test]
+fn http_fields_and_entries_or() {
+    let m = HttpMatcher::new(vec![
+        entry(0, Some("GET"), Some("foo.bar.com"), Some("/api/v2/*")),
+        entry(1, None, Some("*.Example.com"), None),
+    ])
+    .unwrap();
+    let cases: &[(&str, Option<&str>, &str, bool, &str)] = &[
+        (
+            "GET",
+            Some("foo.bar.com"),
+            "/api/v2/x",
+            true,
+            "l7Protocols[0]",
+        ),
+        (
+            "POST",
+            Some("foo.bar.com"),
+            "/api/v2/x",
+            false,
+            "method \"POST\"",
+        ),
+        (
+            "GET",
+            Some("evil.com"),
+            "/api/v2/x",
+            false,
+            "host \"evil.com\" does not match",
+        ),
+        (
+            "GET",
+            Some("foo.bar.com"),
+            "/admin",
+            false,
+            "path \"/admin\"",
+        ),
+        ("GET", None, "/api/v2/x", false, "host is missing"),
+        (
+            "DELETE",
+            Some("www.example.com"),
+            "/",
+            true,
+            "l7Protocols[1]",
+        ),
+        (
+            "DELETE",
+            Some("WWW.EXAMPLE.COM"),
+            "/",
+            true,
+            "l7Protocols[1]",
+        ),
+        ("get", Some("foo.bar.com"), "/api/v2/x", false, "method"),
+    ];
+    for (method, host, path, allowed, detail) in cases {
+        let got = m.check(method, *host, path);
+        assert_eq!(
+            got.allowed, *allowed,
+            "{method} {host:?} {path}: {}",
+            got.detail
+        );
+        assert!(got.detail.contains(detail), "{} lacks {detail}", got.detail);
+    }
+}
+
+#[test]
+fn http_empty_entry_matches_anything_and_tls_only_rule_denies_http() {
+    let any = HttpMatcher::new(vec![entry(0, None, None, None)]).unwrap();
+    assert!(any.check("PATCH", None, "/whatever").allowed);
+    let none = HttpMatcher::new(vec![]).unwrap();
+    let got = none.check("GET", Some("a"), "/");
+    assert!(!got.allowed);
+    assert!(got.detail.contains("only tls"));
+}
+
+#[test]
+fn path_is_case_sensitive_host_is_not() {
+    let m = HttpMatcher::new(vec![entry(0, None, Some("Foo.COM"), Some("/Admin/*"))]).unwrap();
+    assert!(m.check("GET", Some("foo.com"), "/Admin/x").allowed);
+    assert!(!m.check("GET", Some("foo.com"), "/admin/x").allowed);
+}
+
+#[test]
+fn tls_sni() {
+    let t = TlsMatcher::new(vec![TlsEntry {
+        index: 0,
+        sni: Some("*.bar.com".into()),
+    }])
+    .unwrap();
+    let cases: &[(Option<&str>, bool)] = &[
+        (Some("www.bar.com"), true),
+        (Some("WWW.Bar.Com"), true),
+        (Some("www.bar.com."), true),
+        (Some("bar.com"), false),
+        (Some("evil.com"), false),
+        (None, false),
+    ];
+    for (sni, want) in cases {
+        assert_eq!(t.check(*sni).allowed, *want, "{sni:?}");
+    }
+    let any = TlsMatcher::new(vec![TlsEntry {
+        index: 3,
+        sni: None,
+    }])
+    .unwrap();
+    assert!(any.check(None).allowed);
+    assert!(
+        any.check(Some("x"))
+            .detail
+            .contains("l7Protocols[3].tls {}")
+    );
+    let none = TlsMatcher::new(vec![]).unwrap();
+    assert!(!none.check(Some("x")).allowed);
+}
+
+fn pattern() -> impl Strategy<Value = Option<String>> {
+    prop::option::of("[ab*/.]{0,5}")
+}
+
+proptest! {
+    /// The index gives exactly the answer of trying each pattern in turn.
+    #[test]
+    fn index_agrees_with_naive(
+        pats in prop::collection::vec((pattern(), pattern(), prop::option::of("GET|POST")), 1..12),
+        host in prop::option::of("[ab/.]{0,6}"),
+        path in "[ab/.]{0,6}",
+        method in "GET|POST|PUT",
+    ) {
+        let entries: Vec<HttpEntry> = pats
+            .iter()
+            .enumerate()
+            .map(|(i, (h, p, m))| entry(i, m.as_deref(), h.as_deref(), p.as_deref()))
+            .collect();
+        let m = HttpMatcher::new(entries.clone()).unwrap();
+        let got = m.check(&method, host.as_deref(), &path).allowed;
+        prop_assert_eq!(got, naive_http(&entries, &method, host.as_deref(), &path));
+    }
+}

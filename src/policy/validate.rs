@@ -1,0 +1,134 @@
+//! Validation as Antrea's admission webhook does it (same messages for the layer 7
+//! checks), plus what the CRD schema would reject and what l7proxy cannot enforce.
+//! Everything found is reported, not just the first problem.
+
+use std::collections::HashSet;
+
+use super::model::{AntreaPolicySpec, AntreaRule, K8sPolicySpec, TierSpec};
+use super::store::Ctx;
+use super::{Error, PolicyKind};
+
+mod check;
+use check::Check;
+
+/// Methods the CRD's enum admits.
+pub const HTTP_METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH",
+];
+
+/// IANA service name rules, as Kubernetes applies them to container port names.
+pub fn valid_port_name(s: &str) -> bool {
+    (1..=15).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().any(|b| b.is_ascii_lowercase())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+pub fn tier(ctx: &Ctx<'_>, _name: &str, spec: &TierSpec) -> Vec<Error> {
+    let mut c = Check {
+        ctx,
+        errors: Vec::new(),
+    };
+    if !(1..=255).contains(&spec.priority) {
+        c.fail("spec.priority", "tier priority must be between 1 and 255");
+    }
+    c.errors
+}
+
+pub fn antrea_policy(ctx: &Ctx<'_>, kind: PolicyKind, spec: &AntreaPolicySpec) -> Vec<Error> {
+    let mut c = Check {
+        ctx,
+        errors: Vec::new(),
+    };
+    match spec.priority {
+        None => c.fail("spec.priority", "priority is required"),
+        Some(p) if !(1.0..=10000.0).contains(&p) => c.fail(
+            "spec.priority",
+            format!("priority {p} must be between 1.0 and 10000.0"),
+        ),
+        Some(_) => {}
+    }
+    let rules: Vec<(&str, usize, &AntreaRule)> = spec
+        .ingress
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ("ingress", i, r))
+        .chain(
+            spec.egress
+                .iter()
+                .enumerate()
+                .map(|(i, r)| ("egress", i, r)),
+        )
+        .collect();
+    let with_applied_to = rules
+        .iter()
+        .filter(|(_, _, r)| !r.applied_to.is_empty())
+        .count();
+    if !spec.applied_to.is_empty() && with_applied_to > 0 {
+        c.fail(
+            "spec.appliedTo",
+            "appliedTo should not be set in both spec and rules",
+        );
+    } else if spec.applied_to.is_empty() && with_applied_to == 0 {
+        c.fail(
+            "spec.appliedTo",
+            "appliedTo needs to be set in either spec or rules",
+        );
+    } else if spec.applied_to.is_empty() && with_applied_to < rules.len() {
+        c.fail(
+            "spec.appliedTo",
+            "appliedTo field should either be set in all rules or in none of them",
+        );
+    }
+    for (i, p) in spec.applied_to.iter().enumerate() {
+        c.antrea_peer(&format!("spec.appliedTo[{i}]"), p, kind, true);
+    }
+    let mut names = HashSet::new();
+    for (dir, i, r) in &rules {
+        let field = format!("spec.{dir}[{i}]");
+        if let Some(n) = &r.name
+            && !names.insert(n.as_str())
+        {
+            c.fail(
+                format!("{field}.name"),
+                format!("rule name {n:?} is not unique within the policy"),
+            );
+        }
+        c.antrea_rule(&field, r, kind, *dir == "ingress");
+    }
+    c.errors
+}
+
+pub fn k8s_policy(ctx: &Ctx<'_>, spec: &K8sPolicySpec) -> Vec<Error> {
+    let mut c = Check {
+        ctx,
+        errors: Vec::new(),
+    };
+    c.selector("spec.podSelector", &spec.pod_selector);
+    for (i, t) in spec.policy_types.iter().flatten().enumerate() {
+        if t != "Ingress" && t != "Egress" {
+            c.fail(
+                format!("spec.policyTypes[{i}]"),
+                format!("{t:?} is not one of Ingress, Egress"),
+            );
+        }
+    }
+    for (i, r) in spec.ingress.iter().enumerate() {
+        let f = format!("spec.ingress[{i}]");
+        for (j, p) in r.from.iter().enumerate() {
+            c.k8s_peer(&format!("{f}.from[{j}]"), p);
+        }
+        c.k8s_ports(&f, &r.ports);
+    }
+    for (i, r) in spec.egress.iter().enumerate() {
+        let f = format!("spec.egress[{i}]");
+        for (j, p) in r.to.iter().enumerate() {
+            c.k8s_peer(&format!("{f}.to[{j}]"), p);
+        }
+        c.k8s_ports(&f, &r.ports);
+    }
+    c.errors
+}
