@@ -33,7 +33,8 @@ pub fn normalize_path(target: &str) -> Cow<'_, str> {
 /// The path of a target without query and fragment (not yet normalized).
 pub(super) fn path_part(target: &str) -> &str {
     let path = path_of(target);
-    match path.find(['?', '#']) {
+    // Byte search: both delimiters are ASCII, so the index is a char boundary.
+    match path.bytes().position(|b| b == b'?' || b == b'#') {
         Some(i) => &path[..i],
         None => path,
     }
