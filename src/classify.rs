@@ -22,7 +22,9 @@ mod http;
 mod path;
 mod tls;
 
-pub use chunked::{BodyTracker, ChunkedDecoder, LengthDecoder};
+pub use chunked::{
+    BodyTracker, ChunkedDecoder, DEFAULT_MAX_CHUNK_LINE, DEFAULT_MAX_TRAILERS, LengthDecoder,
+};
 pub use detect::detect;
 pub use error::ParseError;
 pub use http::{
