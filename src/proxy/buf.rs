@@ -47,6 +47,18 @@ impl ReadBuf {
         self.start == self.end
     }
 
+    pub fn capacity(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Double the capacity, up to `limit` (for bulk bodies: fewer, larger reads).
+    pub fn grow(&mut self, limit: usize) {
+        let grown = (self.data.len() * 2).clamp(INITIAL, limit.max(INITIAL));
+        if grown > self.data.len() {
+            self.data.resize(grown, 0);
+        }
+    }
+
     /// Drop `n` bytes from the front.
     pub fn consume(&mut self, n: usize) {
         self.start += n.min(self.len());

@@ -14,12 +14,16 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::policy::RuleRef;
 use crate::proxy::buf::{Fill, ReadBuf};
 use crate::proxy::relay::Activity;
+use pipeline::{CloseOnDrop, Pipeline};
+
 use crate::proxy::wire::{Body, Framing, RequestHead, is_connect, parse_request, parse_response};
+
+mod pipeline;
 
 /// Largest unconsumed body data buffered at once (the buffer grows to this size).
 const BODY_BUF: usize = 64 * 1024;
@@ -116,11 +120,11 @@ pub async fn serve<G: Gate>(
 ) -> Outcome {
     let (mut cr, mut cw) = client.split();
     let (mut ur, mut uw) = upstream.split();
-    let (tx, rx) = mpsc::channel(MAX_PIPELINED);
+    let pending = Pipeline::new(MAX_PIPELINED);
     let req = requests(
-        &mut cr, &mut uw, client_buf, first, rule, gate, tx, max_head, activity,
+        &mut cr, &mut uw, client_buf, first, rule, gate, &pending, max_head, activity,
     );
-    let resp = responses(&mut ur, &mut cw, rx, max_head, activity, report);
+    let resp = responses(&mut ur, &mut cw, &pending, max_head, activity, report);
     match tokio::try_join!(req, resp) {
         Ok((End::Upgraded(client_buf), End::Upgraded(upstream_buf))) => Outcome::Upgraded {
             client_buf,
@@ -141,7 +145,7 @@ async fn requests<R, W, G>(
     mut head: RequestHead,
     mut rule: Option<RuleRef>,
     gate: &mut G,
-    tx: mpsc::Sender<Pending>,
+    pending: &Pipeline<Pending>,
     max_head: usize,
     activity: &Activity,
 ) -> Result<End, Stop>
@@ -150,6 +154,7 @@ where
     W: AsyncWrite + Unpin,
     G: Gate,
 {
+    let _close = CloseOnDrop(pending);
     loop {
         uw.write_all(&buf.filled()[..head.head_len]).await?;
         buf.consume(head.head_len);
@@ -160,7 +165,7 @@ where
         } else {
             (None, None)
         };
-        if tx.send(Pending { head, rule, switch }).await.is_err() {
+        if pending.push(Pending { head, rule, switch }).await.is_err() {
             // The response half ended (upstream closed): nothing more can be answered.
             return Ok(End::Closed);
         }
@@ -224,7 +229,7 @@ where
 async fn responses<R, W>(
     ur: &mut R,
     cw: &mut W,
-    mut rx: mpsc::Receiver<Pending>,
+    pending: &Pipeline<Pending>,
     max_head: usize,
     activity: &Activity,
     report: &(dyn Fn(Exchange) + Sync),
@@ -234,7 +239,8 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut buf = ReadBuf::new();
-    while let Some(mut p) = rx.recv().await {
+    let _close = CloseOnDrop(pending);
+    while let Some(mut p) = pending.pop().await {
         let exchange = |p: Pending, status, content_type, length| Exchange {
             rule: p.rule,
             request: p.head,
@@ -342,7 +348,13 @@ where
             return Ok(());
         }
         match buf.fill(rd, BODY_BUF).await? {
-            Fill::Read(_) => activity.touch(),
+            Fill::Read(_) => {
+                activity.touch();
+                // A read that filled the buffer: the body is streaming, read bigger.
+                if buf.len() == buf.capacity() {
+                    buf.grow(BODY_BUF);
+                }
+            }
             Fill::Eof if body.until_close() => {
                 wr.shutdown().await?;
                 return Ok(());

@@ -301,3 +301,45 @@ async fn malformed_chunked_body_resets_both() {
     };
     assert!(d.reason.contains("chunk"), "{}", d.reason);
 }
+
+#[tokio::test]
+async fn large_bodies_both_ways_are_byte_exact() {
+    use crate::proxy::testutil::payload;
+    const LEN: usize = 3 << 20;
+    let (mut client, mut server, task) = start().await;
+    let up = payload(LEN, 3);
+    let down = payload(LEN, 4);
+    let head = format!("PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: {LEN}\r\n\r\n");
+    let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {LEN}\r\n\r\n");
+    let (mut cr, mut cw) = client.split();
+    let (mut sr, mut sw) = server.split();
+    let send = async {
+        cw.write_all(head.as_bytes()).await.unwrap();
+        cw.write_all(&up).await.unwrap();
+    };
+    let serve = async {
+        let mut got = vec![0u8; head.len() + LEN];
+        sr.read_exact(&mut got).await.unwrap();
+        assert!(got[head.len()..] == up[..], "request body differs");
+        sw.write_all(resp.as_bytes()).await.unwrap();
+        sw.write_all(&down).await.unwrap();
+    };
+    let recv = async {
+        let mut got = Vec::new();
+        let mut b = vec![0u8; 65536];
+        while got.len() < LEN + resp.len() {
+            let n = cr.read(&mut b).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&b[..n]);
+        }
+        got
+    };
+    let ((), (), got) = tokio::join!(send, serve, recv);
+    assert_eq!(got.len(), LEN + resp.len());
+    assert!(got[resp.len()..] == down[..], "response body differs");
+    drop(client);
+    drop(server);
+    let run = task.await.unwrap();
+    assert_eq!(run.exchanges.len(), 1);
+    assert_eq!(run.exchanges[0].length, LEN as u64);
+}
