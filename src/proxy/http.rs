@@ -156,19 +156,21 @@ where
 {
     let _close = CloseOnDrop(pending);
     loop {
-        uw.write_all(&buf.filled()[..head.head_len]).await?;
-        buf.consume(head.head_len);
-        let framing = head.framing;
+        let (head_len, framing) = (head.head_len, head.framing);
         let (switch, switched) = if head.upgrade.is_some() || is_connect(&head) {
             let (a, b) = oneshot::channel();
             (Some(a), Some(b))
         } else {
             (None, None)
         };
+        // Queue before writing, so a response can never arrive for a request the
+        // response half does not know about yet.
         if pending.push(Pending { head, rule, switch }).await.is_err() {
             // The response half ended (upstream closed): nothing more can be answered.
             return Ok(End::Closed);
         }
+        uw.write_all(&buf.filled()[..head_len]).await?;
+        buf.consume(head_len);
         let mut body = Body::new(framing);
         forward_body(&mut body, &mut buf, cr, uw, activity)
             .await
@@ -240,7 +242,24 @@ where
 {
     let mut buf = ReadBuf::new();
     let _close = CloseOnDrop(pending);
-    while let Some(mut p) = pending.pop().await {
+    loop {
+        // Between exchanges, also watch the upstream: a server closing an idle
+        // keep-alive connection is passed on to the client at once.
+        let next = tokio::select! {
+            biased;
+            p = pending.pop() => p,
+            r = buf.fill(ur, max_head), if buf.is_empty() => match r? {
+                Fill::Eof => {
+                    cw.shutdown().await?;
+                    return Ok(End::Closed);
+                }
+                Fill::Read(_) | Fill::Full => {
+                    activity.touch();
+                    pending.pop().await
+                }
+            },
+        };
+        let Some(mut p) = next else { break };
         let exchange = |p: Pending, status, content_type, length| Exchange {
             rule: p.rule,
             request: p.head,

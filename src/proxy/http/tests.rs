@@ -343,3 +343,21 @@ async fn large_bodies_both_ways_are_byte_exact() {
     assert_eq!(run.exchanges.len(), 1);
     assert_eq!(run.exchanges[0].length, LEN as u64);
 }
+
+#[tokio::test]
+async fn server_closing_an_idle_keep_alive_connection_reaches_the_client() {
+    let (mut client, mut server, task) = start().await;
+    let r1 = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+    client.write_all(r1).await.unwrap();
+    read_exactly(&mut server, r1.len()).await;
+    server.write_all(OK).await.unwrap();
+    read_exactly(&mut client, OK.len()).await;
+    // The server times the idle connection out.
+    server.shutdown().await.unwrap();
+    let (rest, err) = read_rest(&mut client).await;
+    assert!(rest.is_empty() && err.is_none(), "{rest:?} {err:?}");
+    drop(client);
+    let run = task.await.unwrap();
+    assert!(matches!(run.outcome, Outcome::Closed), "{:?}", run.outcome);
+    assert_eq!(run.exchanges.len(), 1);
+}
