@@ -2,6 +2,7 @@
 //! reported the same way.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use tokio::net::TcpStream;
@@ -19,6 +20,8 @@ use crate::socket;
 pub struct Reporter<'a, P> {
     pub shared: &'a Shared<P>,
     pub flow: FlowInfo,
+    /// Index of the next HTTP transaction on this connection (EVE `tx_id`).
+    next_tx: AtomicU64,
 }
 
 impl<'a, P> Reporter<'a, P> {
@@ -38,6 +41,7 @@ impl<'a, P> Reporter<'a, P> {
                 direction,
                 start: SystemTime::now(),
             },
+            next_tx: AtomicU64::new(0),
         }
     }
 
@@ -108,6 +112,7 @@ impl<'a, P> Reporter<'a, P> {
             flow: self.flow.clone(),
             rule: x.rule,
             http: HttpEvent {
+                tx_id: self.next_tx.fetch_add(1, Ordering::Relaxed),
                 hostname: r.host,
                 http_port: Some(self.flow.dst.port()),
                 url: r.target,
