@@ -196,6 +196,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         listeners: listeners.iter().map(|(a, _, _)| *a).collect(),
         ..Config::default()
     };
+    let flush_sink = sink.clone();
     let shared = Arc::new(state::Shared::new(
         snapshot,
         Arc::new(sink),
@@ -242,6 +243,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             connections = left,
             "grace period over; closing remaining connections"
         );
+    }
+    // Events of the last connections must reach the log before the process exits.
+    let flushed = tokio::task::spawn_blocking(move || flush_sink.flush(Duration::from_secs(2)))
+        .await
+        .unwrap_or(false);
+    if !flushed {
+        tracing::warn!("event log not fully flushed at exit");
     }
     Ok(ExitCode::SUCCESS)
 }
