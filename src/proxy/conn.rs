@@ -98,7 +98,9 @@ async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, mut cl
             reset(client);
         }
         L4Verdict::Inspect { rule, l7 } => {
-            inspect(shared, rep, client, flow, snapshot, rule, l7).await;
+            // Boxed: the L7 path is the largest state machine; L4-allowed connections
+            // should not pay for it in every task.
+            Box::pin(inspect(shared, rep, client, flow, snapshot, rule, l7)).await;
         }
     }
 }
@@ -209,7 +211,7 @@ async fn inspect<P: Policy>(
                 );
                 return reset(client);
             }
-            allow_http(shared, rep, client, buf, head, d.rule, gate).await;
+            Box::pin(allow_http(shared, rep, client, buf, head, d.rule, gate)).await;
         }
     }
 }

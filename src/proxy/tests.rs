@@ -481,3 +481,34 @@ async fn manifest_edits_apply_within_two_seconds_and_broken_ones_are_ignored() {
     assert!(eventually(Duration::from_secs(2), || gen_of(&lab.shared) > good).await);
     connect_expect_reset(lab.proxy).await;
 }
+
+/// Every connection task holds its state machine for its whole life: keep the L4 path's
+/// small (the L7 path is boxed separately), so idle connections stay cheap.
+#[test]
+fn connection_state_machines_stay_small() {
+    fn size<F: std::future::Future>(_: &F) -> usize {
+        std::mem::size_of::<F>()
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let lab = lab(|_| String::new(), |_| {}).await;
+        let (a, _b) = crate::proxy::testutil::pair().await;
+        let any: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        let admitted = lab.shared.try_admit().unwrap();
+        let f = conn::handle(
+            lab.shared.clone(),
+            a,
+            Direction::Ingress,
+            any,
+            any,
+            admitted,
+        );
+        assert!(size(&f) <= 2048, "connection future is {} bytes", size(&f));
+        let (mut c, mut d) = crate::proxy::testutil::pair().await;
+        let r = relay::relay(&mut c, &mut d, RelayMode::Copy, Duration::from_secs(1));
+        assert!(size(&r) <= 1280, "relay future is {} bytes", size(&r));
+    });
+}

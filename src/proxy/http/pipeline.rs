@@ -23,7 +23,8 @@ pub struct Pipeline<T> {
 impl<T> Pipeline<T> {
     pub fn new(max: usize) -> Self {
         Pipeline {
-            items: Mutex::new(VecDeque::new()),
+            // Most clients do not pipeline: room for one request, grown on demand.
+            items: Mutex::new(VecDeque::with_capacity(1)),
             max,
             closed: AtomicBool::new(false),
             pushed: Notify::new(),
