@@ -143,6 +143,11 @@ async fn inspect<P: Policy>(
     .await;
     let wants = snapshot.l7_wants(l7);
     match classified {
+        Err(inspect::Unclassified::Closed | inspect::Unclassified::Io(_)) if buf.is_empty() => {
+            // Connected and went away without a byte (health checks, load generators
+            // closing idle connections): nothing was denied, so no alert.
+            tracing::debug!(flow.id = rep.flow.flow_id, "closed before sending");
+        }
         Err(e) => {
             shared.metrics.classified(e.outcome(), started.elapsed());
             rep.audit(&rule, "Reject", buf.len());

@@ -512,3 +512,20 @@ fn connection_state_machines_stay_small() {
         assert!(size(&r) <= 1280, "relay future is {} bytes", size(&r));
     });
 }
+
+#[tokio::test]
+async fn a_client_leaving_without_a_byte_is_not_an_alert() {
+    let lab = lab(http_rule, |_| {}).await;
+    let c = TcpStream::connect(lab.proxy).await.unwrap();
+    drop(c);
+    let mut partial = TcpStream::connect(lab.proxy).await.unwrap();
+    partial.write_all(b"GET /pub").await.unwrap();
+    partial.shutdown().await.unwrap();
+    expect_reset(&mut partial).await;
+    let alerts = lab.events.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].starts_with("client closed before classification"),
+        "{alerts:?}"
+    );
+}
