@@ -529,3 +529,49 @@ async fn a_client_leaving_without_a_byte_is_not_an_alert() {
         "{alerts:?}"
     );
 }
+
+/// Two consecutive free ports on 127.0.0.1 (best effort: retried a few times).
+fn free_port_pair() -> u16 {
+    for _ in 0..50 {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = a.local_addr().unwrap().port();
+        if p < 65535 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no two consecutive free ports");
+}
+
+#[tokio::test]
+async fn upstream_source_port_in_use_is_skipped() {
+    let p = free_port_pair();
+    let lab = lab(
+        |_| String::new(),
+        |c| {
+            c.preserve_client_ip = true;
+            c.upstream_ports = p..=p + 1;
+        },
+    )
+    .await;
+    // Port p is taken by a listener: binding it fails with EADDRINUSE even with
+    // SO_REUSEADDR, so every upstream must come from p + 1 (or the kernel's choice).
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", p)).unwrap();
+    let dst = lab.backend.local_addr().unwrap();
+    let ip = "127.0.0.1".parse().unwrap();
+    // Held at once: after the first, p + 1 towards `dst` is a live 4-tuple, so the
+    // others must get past EADDRINUSE/EADDRNOTAVAIL to a port of their own.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let up = upstream::connect(&lab.shared, dst, Some(ip), 1)
+            .await
+            .unwrap();
+        let (s, peer) = lab.backend.accept().await.unwrap();
+        assert_eq!(peer, up.local_addr().unwrap());
+        assert_ne!(peer.port(), p, "bound a port in use");
+        held.push((up, s));
+    }
+    let from_range = held
+        .iter()
+        .filter(|(u, _)| u.local_addr().unwrap().port() == p + 1);
+    assert_eq!(from_range.count(), 1);
+}
