@@ -262,7 +262,10 @@ async fn allow_http<P: Policy>(
         head,
         rule,
         &mut gate,
-        shared.config.max_head_bytes,
+        http::Limits {
+            max_head: shared.config.max_head_bytes,
+            head_timeout: shared.config.classify_timeout,
+        },
         &activity,
         &report,
     );

@@ -11,10 +11,12 @@
 //! and the caller relays opaque bytes.
 
 use std::io;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::policy::RuleRef;
 use crate::proxy::buf::{Fill, ReadBuf};
@@ -38,6 +40,14 @@ pub struct Decision {
     pub rule: Option<RuleRef>,
     /// Why, for logs and alerts.
     pub detail: String,
+}
+
+/// Bounds on request heads after the first (the first is read by classification).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_head: usize,
+    /// Time from the first byte of a head to its end.
+    pub head_timeout: Duration,
 }
 
 /// Decides each request with the policy in force when it arrives.
@@ -114,7 +124,7 @@ pub async fn serve<G: Gate>(
     first: RequestHead,
     rule: Option<RuleRef>,
     gate: &mut G,
-    max_head: usize,
+    limits: Limits,
     activity: &Activity,
     report: &(dyn Fn(Exchange) + Sync),
 ) -> Outcome {
@@ -122,9 +132,16 @@ pub async fn serve<G: Gate>(
     let (mut ur, mut uw) = upstream.split();
     let pending = Pipeline::new(MAX_PIPELINED);
     let req = requests(
-        &mut cr, &mut uw, client_buf, first, rule, gate, &pending, max_head, activity,
+        &mut cr, &mut uw, client_buf, first, rule, gate, &pending, limits, activity,
     );
-    let resp = responses(&mut ur, &mut cw, &pending, max_head, activity, report);
+    let resp = responses(
+        &mut ur,
+        &mut cw,
+        &pending,
+        limits.max_head,
+        activity,
+        report,
+    );
     match tokio::try_join!(req, resp) {
         Ok((End::Upgraded(client_buf), End::Upgraded(upstream_buf))) => Outcome::Upgraded {
             client_buf,
@@ -146,7 +163,7 @@ async fn requests<R, W, G>(
     mut rule: Option<RuleRef>,
     gate: &mut G,
     pending: &Pipeline<Pending>,
-    max_head: usize,
+    limits: Limits,
     activity: &Activity,
 ) -> Result<End, Stop>
 where
@@ -187,10 +204,13 @@ where
         {
             return Ok(End::Upgraded(buf));
         }
+        // Once a head has started it must complete within the head timeout (no
+        // slowloris on later requests); an idle keep-alive wait arms no timer.
+        let mut head_deadline = None;
         let next = loop {
-            match parse_request(buf.filled(), max_head) {
+            match parse_request(buf.filled(), limits.max_head) {
                 Ok(Some(h)) => break h,
-                Ok(None) => match buf.fill(cr, max_head).await? {
+                Ok(None) => match read_head(cr, &mut buf, limits, &mut head_deadline).await? {
                     Fill::Read(_) => activity.touch(),
                     Fill::Eof => {
                         // Bytes of an incomplete head were never checked: not forwarded.
@@ -328,6 +348,28 @@ where
             BodyError::Io(e) => Stop::from(e),
         })?;
     Ok(End::Closed)
+}
+
+/// Read more of a request head: unbounded while nothing of it has arrived (an idle
+/// keep-alive connection), by `deadline` once it has started.
+async fn read_head<R: AsyncRead + Unpin>(
+    cr: &mut R,
+    buf: &mut ReadBuf,
+    limits: Limits,
+    deadline: &mut Option<Instant>,
+) -> Result<Fill, Stop> {
+    if buf.is_empty() {
+        return Ok(buf.fill(cr, limits.max_head).await?);
+    }
+    let d = *deadline.get_or_insert_with(|| Instant::now() + limits.head_timeout);
+    match tokio::time::timeout_at(d, buf.fill(cr, limits.max_head)).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(Stop::Denied(Denial {
+            rule: None,
+            reason: "request head timeout".into(),
+            bytes: buf.filled().to_vec(),
+        })),
+    }
 }
 
 enum BodyError {

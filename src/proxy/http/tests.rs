@@ -51,7 +51,7 @@ async fn start() -> (TcpStream, TcpStream, tokio::task::JoinHandle<Run>) {
         let report = |x| exchanges.lock().unwrap().push(x);
         let activity = Activity::new();
         let outcome = serve(
-            &mut pc, &mut pu, buf, first, None, &mut gate, 65536, &activity, &report,
+            &mut pc, &mut pu, buf, first, None, &mut gate, LIMITS, &activity, &report,
         )
         .await;
         if matches!(outcome, Outcome::Denied(_) | Outcome::Failed(_)) {
@@ -91,6 +91,11 @@ async fn read_rest(s: &mut TcpStream) -> (Vec<u8>, Option<std::io::ErrorKind>) {
         }
     }
 }
+
+const LIMITS: Limits = Limits {
+    max_head: 65536,
+    head_timeout: Duration::from_millis(300),
+};
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
 
@@ -360,4 +365,29 @@ async fn server_closing_an_idle_keep_alive_connection_reaches_the_client() {
     let run = task.await.unwrap();
     assert!(matches!(run.outcome, Outcome::Closed), "{:?}", run.outcome);
     assert_eq!(run.exchanges.len(), 1);
+}
+
+#[tokio::test]
+async fn a_later_head_trickled_past_the_head_timeout_is_denied() {
+    let (mut client, mut server, task) = start().await;
+    let r1 = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    client.write_all(r1).await.unwrap();
+    read_exactly(&mut server, r1.len()).await;
+    server.write_all(OK).await.unwrap();
+    read_exactly(&mut client, OK.len()).await;
+    // Idle between requests is fine (no timer while nothing has arrived)...
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // ...but a started head must finish in time.
+    for b in b"GET /slow HTTP/1.1\r\nHost: h\r\n" {
+        if client.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let Outcome::Denied(d) = task.await.unwrap().outcome else {
+        panic!()
+    };
+    assert_eq!(d.reason, "request head timeout");
+    let (got, _) = read_rest(&mut server).await;
+    assert!(got.is_empty());
 }
