@@ -203,18 +203,19 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..Config::default()
     };
     let flush_sink = sink.clone();
+    let (drain, watch) = drain::Drain::new();
     let shared = Arc::new(state::Shared::new(
         snapshot,
         Arc::new(sink),
         metrics.clone(),
         config,
+        watch.clone(),
     ));
     let _reloader = reload::watch(&args.manifests, shared.clone(), move || {
         loader.load().map_err(|e| e.to_string())
     })
     .map_err(Error::from)?;
 
-    let (drain, watch) = drain::Drain::new();
     let orig: Arc<dyn listener::OrigDst> = Arc::new(listener::LocalAddr);
     let mut loops = Vec::new();
     for (addr, direction, l) in listeners {

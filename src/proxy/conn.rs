@@ -254,6 +254,7 @@ async fn allow_http<P: Policy>(
         return reset(client);
     };
     let activity = Activity::new();
+    let mut drain = shared.drain.clone();
     let report = |x| rep.http(x);
     let served = http::serve(
         &mut client,
@@ -262,9 +263,12 @@ async fn allow_http<P: Policy>(
         head,
         rule,
         &mut gate,
-        http::Limits {
-            max_head: shared.config.max_head_bytes,
-            head_timeout: shared.config.classify_timeout,
+        http::Watch {
+            limits: http::Limits {
+                max_head: shared.config.max_head_bytes,
+                head_timeout: shared.config.classify_timeout,
+            },
+            drain: Some(&mut drain),
         },
         &activity,
         &report,

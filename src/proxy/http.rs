@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::policy::RuleRef;
 use crate::proxy::buf::{Fill, ReadBuf};
+use crate::proxy::drain::DrainWatch;
 use crate::proxy::relay::Activity;
 use pipeline::{CloseOnDrop, Pipeline};
 
@@ -48,6 +49,14 @@ pub struct Limits {
     pub max_head: usize,
     /// Time from the first byte of a head to its end.
     pub head_timeout: Duration,
+}
+
+/// What the request half watches besides the client.
+pub struct Watch<'a> {
+    pub limits: Limits,
+    /// When draining starts, an idle keep-alive connection is closed at the request
+    /// boundary (the client sees a clean end after its last response).
+    pub drain: Option<&'a mut DrainWatch>,
 }
 
 /// Decides each request with the policy in force when it arrives.
@@ -124,24 +133,18 @@ pub async fn serve<G: Gate>(
     first: RequestHead,
     rule: Option<RuleRef>,
     gate: &mut G,
-    limits: Limits,
+    watch: Watch<'_>,
     activity: &Activity,
     report: &(dyn Fn(Exchange) + Sync),
 ) -> Outcome {
+    let max_head = watch.limits.max_head;
     let (mut cr, mut cw) = client.split();
     let (mut ur, mut uw) = upstream.split();
     let pending = Pipeline::new(MAX_PIPELINED);
     let req = requests(
-        &mut cr, &mut uw, client_buf, first, rule, gate, &pending, limits, activity,
+        &mut cr, &mut uw, client_buf, first, rule, gate, &pending, watch, activity,
     );
-    let resp = responses(
-        &mut ur,
-        &mut cw,
-        &pending,
-        limits.max_head,
-        activity,
-        report,
-    );
+    let resp = responses(&mut ur, &mut cw, &pending, max_head, activity, report);
     match tokio::try_join!(req, resp) {
         Ok((End::Upgraded(client_buf), End::Upgraded(upstream_buf))) => Outcome::Upgraded {
             client_buf,
@@ -163,7 +166,7 @@ async fn requests<R, W, G>(
     mut rule: Option<RuleRef>,
     gate: &mut G,
     pending: &Pipeline<Pending>,
-    limits: Limits,
+    mut watch: Watch<'_>,
     activity: &Activity,
 ) -> Result<End, Stop>
 where
@@ -208,9 +211,9 @@ where
         // slowloris on later requests); an idle keep-alive wait arms no timer.
         let mut head_deadline = None;
         let next = loop {
-            match parse_request(buf.filled(), limits.max_head) {
+            match parse_request(buf.filled(), watch.limits.max_head) {
                 Ok(Some(h)) => break h,
-                Ok(None) => match read_head(cr, &mut buf, limits, &mut head_deadline).await? {
+                Ok(None) => match read_head(cr, &mut buf, &mut watch, &mut head_deadline).await? {
                     Fill::Read(_) => activity.touch(),
                     Fill::Eof => {
                         // Bytes of an incomplete head were never checked: not forwarded.
@@ -352,14 +355,22 @@ where
 
 /// Read more of a request head: unbounded while nothing of it has arrived (an idle
 /// keep-alive connection), by `deadline` once it has started.
+/// Draining ends an idle connection like a client end of stream would.
 async fn read_head<R: AsyncRead + Unpin>(
     cr: &mut R,
     buf: &mut ReadBuf,
-    limits: Limits,
+    watch: &mut Watch<'_>,
     deadline: &mut Option<Instant>,
 ) -> Result<Fill, Stop> {
+    let limits = watch.limits;
     if buf.is_empty() {
-        return Ok(buf.fill(cr, limits.max_head).await?);
+        return match watch.drain.as_deref_mut() {
+            Some(drain) => tokio::select! {
+                r = buf.fill(cr, limits.max_head) => Ok(r?),
+                () = drain.draining() => Ok(Fill::Eof),
+            },
+            None => Ok(buf.fill(cr, limits.max_head).await?),
+        };
     }
     let d = *deadline.get_or_insert_with(|| Instant::now() + limits.head_timeout);
     match tokio::time::timeout_at(d, buf.fill(cr, limits.max_head)).await {

@@ -83,7 +83,7 @@ struct Lab {
     events: Arc<Collector>,
     shared: Arc<Shared<Snapshot>>,
     dir: tempfile::TempDir,
-    _drain: Drain,
+    drain: Drain,
 }
 
 /// A proxy (ingress listener) whose original destination is always `backend`, with the
@@ -122,13 +122,14 @@ async fn lab_full(
     };
     tweak(&mut config);
     let events = Arc::new(Collector::default());
+    let (drain, watch) = Drain::new();
     let shared = Arc::new(Shared::new(
         snapshot,
         events.clone(),
         Arc::new(Metrics::default()),
         config,
+        watch.clone(),
     ));
-    let (drain, watch) = Drain::new();
     let dst = if self_dst { proxy } else { backend_addr };
     tokio::spawn(accept_loop(
         tokio::net::TcpListener::from_std(l).unwrap(),
@@ -143,7 +144,7 @@ async fn lab_full(
         events,
         shared,
         dir,
-        _drain: drain,
+        drain,
     }
 }
 
@@ -574,4 +575,27 @@ async fn upstream_source_port_in_use_is_skipped() {
         .iter()
         .filter(|(u, _)| u.local_addr().unwrap().port() == p + 1);
     assert_eq!(from_range.count(), 1);
+}
+
+#[tokio::test]
+async fn draining_closes_idle_keep_alive_connections_cleanly() {
+    let lab = lab(http_rule, |_| {}).await;
+    let backend = tokio::spawn(async move { http_backend(&lab.backend).await });
+    let mut client = TcpStream::connect(lab.proxy).await.unwrap();
+    client
+        .write_all(b"GET /public/a HTTP/1.1\r\nHost: web\r\n\r\n")
+        .await
+        .unwrap();
+    let mut resp = [0u8; 40];
+    client.read_exact(&mut resp).await.unwrap();
+    lab.drain.start();
+    // The idle keep-alive connection ends with a clean end of stream, not a reset.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest))
+        .await
+        .expect("connection not closed on drain")
+        .unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(backend.await.unwrap(), ["GET /public/a HTTP/1.1"]);
+    assert!(eventually(Duration::from_secs(2), || lab.shared.active() == 0).await);
 }

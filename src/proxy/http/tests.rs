@@ -51,7 +51,18 @@ async fn start() -> (TcpStream, TcpStream, tokio::task::JoinHandle<Run>) {
         let report = |x| exchanges.lock().unwrap().push(x);
         let activity = Activity::new();
         let outcome = serve(
-            &mut pc, &mut pu, buf, first, None, &mut gate, LIMITS, &activity, &report,
+            &mut pc,
+            &mut pu,
+            buf,
+            first,
+            None,
+            &mut gate,
+            Watch {
+                limits: LIMITS,
+                drain: None,
+            },
+            &activity,
+            &report,
         )
         .await;
         if matches!(outcome, Outcome::Denied(_) | Outcome::Failed(_)) {
