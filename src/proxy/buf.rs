@@ -59,6 +59,14 @@ impl ReadBuf {
         }
     }
 
+    /// Give the memory back while nothing is buffered (an idle keep-alive connection
+    /// should not hold buffers); the next `fill` allocates again.
+    pub fn release(&mut self) {
+        if self.is_empty() {
+            self.data = Vec::new();
+        }
+    }
+
     /// Drop `n` bytes from the front.
     pub fn consume(&mut self, n: usize) {
         self.start += n.min(self.len());

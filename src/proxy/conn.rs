@@ -187,7 +187,7 @@ async fn inspect<P: Policy>(
                 );
                 return reset(client);
             }
-            allow_tls(shared, rep, client, buf, &rule, &hello).await;
+            Box::pin(allow_tls(shared, rep, client, buf, &rule, &hello)).await;
         }
         Ok(Classified::Http(head)) => {
             shared.metrics.classified("http", started.elapsed());
@@ -288,7 +288,7 @@ async fn allow_http<P: Policy>(
             {
                 return reset_both(client, up);
             }
-            relay_opaque(shared, rep, &mut client, &mut up).await;
+            Box::pin(relay_opaque(shared, rep, &mut client, &mut up)).await;
         }
         Outcome::Denied(d) => {
             rep.deny(

@@ -268,6 +268,7 @@ where
     loop {
         // Between exchanges, also watch the upstream: a server closing an idle
         // keep-alive connection is passed on to the client at once.
+        buf.release();
         let next = tokio::select! {
             biased;
             p = pending.pop() => p,
@@ -364,6 +365,8 @@ async fn read_head<R: AsyncRead + Unpin>(
 ) -> Result<Fill, Stop> {
     let limits = watch.limits;
     if buf.is_empty() {
+        // Between requests: hold no buffer while the connection idles.
+        buf.release();
         return match watch.drain.as_deref_mut() {
             Some(drain) => tokio::select! {
                 r = buf.fill(cr, limits.max_head) => Ok(r?),
