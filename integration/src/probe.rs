@@ -195,13 +195,19 @@ pub fn curl_outcome(code: Option<i32>, stdout: &[u8], stderr: &[u8]) -> Outcome 
         Some(0) => Verdict::Allowed,
         _ if err.contains("reset by peer") => Verdict::Reset,
         Some(28) => Verdict::Timeout,
-        Some(7) => Verdict::Refused,
+        Some(7) if err.contains("refused") => Verdict::Refused,
         Some(52) => Verdict::Closed,
         _ => Verdict::Error,
     };
     let mut o = Outcome::new(result);
     o.statuses = statuses;
-    o.detail = err;
+    // The error line (`curl: (56) ...`), not the verbose trace.
+    o.detail = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("curl:"))
+        .unwrap_or_default()
+        .to_string();
     o
 }
 
@@ -269,6 +275,17 @@ mod tests {
         assert_eq!(
             curl_outcome(Some(28), b"000", b"timeout").result,
             Verdict::Timeout
+        );
+        let reset_at_connect = b"* connect to 10.77.0.10 port 80 failed: Connection reset by peer\ncurl: (7) Failed to connect";
+        assert_eq!(
+            curl_outcome(Some(7), b"000", reset_at_connect).result,
+            Verdict::Reset
+        );
+        let refused = b"* connect to 10.77.0.10 port 81 failed: Connection refused\ncurl: (7) Failed to connect";
+        let o = curl_outcome(Some(7), b"000", refused);
+        assert_eq!(
+            (o.result, o.detail.as_str()),
+            (Verdict::Refused, "curl: (7) Failed to connect")
         );
         assert_eq!(
             curl_outcome(Some(35), b"000", b"SSL_connect: Connection reset by peer").result,

@@ -14,7 +14,10 @@ pub fn curl(p: &Probe, src: &Endpoint, dst: &Endpoint, family: Family) -> Result
         Family::V4 => ip.to_string(),
         Family::V6 => format!("[{ip}]"),
     };
-    let mut args: Vec<String> = ["-sS", "-g", "-k", "--max-time", "5", "--interface"]
+    // `-v`: a connection reset right after the handshake (an L4 Drop) makes curl say only
+    // "Couldn't connect" (exit 7); the verbose line carries the errno that tells a reset from
+    // a refused connection.
+    let mut args: Vec<String> = ["-sS", "-v", "-g", "-k", "--max-time", "5", "--interface"]
         .iter()
         .map(|s| s.to_string())
         .collect();
