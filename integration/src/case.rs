@@ -189,8 +189,7 @@ pub fn run_probe_within(
         std::thread::sleep(Duration::from_millis(200));
         report = run_probe(lab, probe, family, mode)?;
     }
-    let stopped = probe.before.as_ref().is_some_and(|s| s.stop_proxy);
-    if mode == Mode::Proxy && !stopped && !lab.proxy_running() {
+    if mode == Mode::Proxy && !lab.proxy_stopped() && !lab.proxy_running() {
         report
             .problems
             .push("the proxy is no longer running".into());

@@ -36,6 +36,7 @@ pub struct Lab {
     pub wire: Netns,
     dir: tempfile::TempDir,
     web_labels: BTreeMap<String, String>,
+    proxy_stopped: bool,
 }
 
 impl Lab {
@@ -59,6 +60,7 @@ impl Lab {
             wire,
             dir,
             web_labels: BTreeMap::new(),
+            proxy_stopped: false,
         };
         lab.wire_up()?;
         lab.start_servers()?;
@@ -254,9 +256,15 @@ impl Lab {
 
     /// Stop the proxy gracefully (SIGTERM) and return its exit status.
     pub fn stop_proxy(&mut self) -> Option<std::process::ExitStatus> {
+        self.proxy_stopped = true;
         self.proxy
             .as_mut()
             .and_then(|p| p.stop(Duration::from_secs(10)))
+    }
+
+    /// True after [`Lab::stop_proxy`]: the proxy is gone on purpose.
+    pub fn proxy_stopped(&self) -> bool {
+        self.proxy_stopped
     }
 
     /// True while the proxy started by [`Lab::start_proxy`] has not exited.

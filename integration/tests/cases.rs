@@ -59,7 +59,6 @@ macro_rules! cases {
         }
 
         #[test]
-        #[ignore = "needs the merged data path and redirect: run with --ignored"]
         fn $proxy() {
             run($file, Mode::Proxy);
         }
