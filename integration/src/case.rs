@@ -210,7 +210,10 @@ pub fn run_probe(lab: &Lab, probe: &Probe, family: Family, mode: Mode) -> Result
     let started = Instant::now();
     let outcome = probe.run(lab, family)?;
     let expect = if mode == Mode::Direct {
-        Expect(vec![Verdict::Allowed])
+        probe
+            .direct
+            .clone()
+            .unwrap_or(Expect(vec![Verdict::Allowed]))
     } else {
         probe.expect.clone()
     };

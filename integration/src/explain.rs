@@ -134,7 +134,7 @@ pub fn check_case(case: &Case) -> Result<Vec<String>> {
             proxy_stopped |= step.stop_proxy;
         }
         for &family in &probe.family {
-            let v = if probe.bypass || proxy_stopped {
+            let v = if probe.bypass || probe.limit || proxy_stopped {
                 None
             } else {
                 verdict(dir.path(), probe, family)?

@@ -64,6 +64,13 @@ pub struct Probe {
     pub requests: Vec<String>,
     #[serde(default)]
     pub pipeline: bool,
+    /// http tool: an `X-Pad` header of this many bytes in every request.
+    #[serde(default)]
+    pub pad_header: Option<usize>,
+    /// Expected verdict in direct mode (no proxy) when it is not `allowed`, e.g. an idle
+    /// connection that only the proxy would cut.
+    #[serde(default)]
+    pub direct: Option<Expect>,
     #[serde(default)]
     pub send: Option<String>,
     #[serde(default)]
@@ -96,6 +103,10 @@ pub struct Probe {
     /// engine's verdict does not apply.
     #[serde(default)]
     pub bypass: bool,
+    /// The outcome comes from a proxy limit (header size, classification timeout), not from
+    /// the policy: the policy engine's verdict does not apply.
+    #[serde(default)]
+    pub limit: bool,
     /// Steps done once before the probe (manifest edits, stopping the proxy).
     #[serde(default)]
     pub before: Option<Step>,

@@ -76,4 +76,5 @@ cases! {
     direct_8_datapath, proxy_8_datapath => "8-datapath-l4-and-http.yaml";
     direct_9_live_changes, proxy_9_live_changes => "9-live-policy-changes.yaml";
     direct_10_exclusions_fail_closed, proxy_10_exclusions_fail_closed => "10-capture-exclusions-and-fail-closed.yaml";
+    direct_11_limits_splice, proxy_11_limits_splice => "11-limits-and-splice.yaml";
 }

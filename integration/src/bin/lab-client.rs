@@ -71,6 +71,9 @@ enum Mode {
         /// Write all requests at once before reading.
         #[arg(long)]
         pipeline: bool,
+        /// Add an `X-Pad` header of N bytes to every request.
+        #[arg(long, default_value_t = 0)]
+        pad_header: usize,
     },
     /// Write raw bytes and wait for anything back (echo server).
     Raw {
@@ -138,9 +141,11 @@ fn run(mode: Mode) -> Result<Outcome, String> {
             common,
             req,
             pipeline,
+            pad_header,
         } => {
             let t = target(&common);
-            let reqs = requests(&req, "")?;
+            let mut reqs = requests(&req, "")?;
+            reqs.iter_mut().for_each(|r| r.pad = pad_header);
             match t.connect() {
                 Ok(mut s) => exchange(&mut s, &reqs, pipeline),
                 Err(e) => Outcome::from_error(&e),

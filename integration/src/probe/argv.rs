@@ -105,5 +105,10 @@ pub fn lab_client(p: &Probe, src: &Endpoint, dst: &Endpoint, family: Family) -> 
     if p.tool == Tool::Http && p.pipeline {
         args.push("--pipeline".into());
     }
+    if p.tool == Tool::Http
+        && let Some(n) = p.pad_header
+    {
+        args.extend(["--pad-header".into(), n.to_string()]);
+    }
     args
 }
