@@ -75,6 +75,9 @@ pub struct Probe {
     pub send: Option<String>,
     #[serde(default)]
     pub bytes: Option<u64>,
+    /// bulk tool: send the bytes to the server instead of downloading them.
+    #[serde(default)]
+    pub upload: bool,
     #[serde(default)]
     pub split_segments: Option<usize>,
     #[serde(default)]

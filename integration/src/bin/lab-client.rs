@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use l7proxy_integration::clients::http::{HttpRequest, exchange};
 use l7proxy_integration::clients::tls::{HelloWrite, TlsProbe, probe};
-use l7proxy_integration::clients::{Outcome, Target, bulk, raw};
+use l7proxy_integration::clients::{Outcome, Target, bulk, raw, upload};
 
 #[derive(Parser)]
 #[command(about = "Probe clients for the l7proxy lab")]
@@ -88,6 +88,9 @@ enum Mode {
         common: Common,
         #[arg(long)]
         bytes: u64,
+        /// Send the bytes to the server instead (it verifies them).
+        #[arg(long)]
+        upload: bool,
     },
 }
 
@@ -152,7 +155,12 @@ fn run(mode: Mode) -> Result<Outcome, String> {
             }
         }
         Mode::Raw { common, send } => raw(&target(&common), send.as_bytes()),
-        Mode::Bulk { common, bytes } => bulk(&target(&common), bytes),
+        Mode::Bulk {
+            common,
+            bytes,
+            upload: true,
+        } => upload(&target(&common), bytes),
+        Mode::Bulk { common, bytes, .. } => bulk(&target(&common), bytes),
     })
 }
 

@@ -102,6 +102,9 @@ pub fn lab_client(p: &Probe, src: &Endpoint, dst: &Endpoint, family: Family) -> 
     if p.tool == Tool::Tls && p.tls12 {
         args.push("--tls12".into());
     }
+    if p.tool == Tool::Bulk && p.upload {
+        args.push("--upload".into());
+    }
     if p.tool == Tool::Http && p.pipeline {
         args.push("--pipeline".into());
     }
