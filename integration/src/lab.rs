@@ -231,6 +231,8 @@ impl Lab {
             .args(["--pod", "default/web", "--log-dir"])
             .arg(self.log_dir())
             .args(run_args)
+            // Plain text in proxy.log (it ends up in failure messages).
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.proxy_log_path())?);
         let mut child = self.web.spawn(cmd)?;
