@@ -24,3 +24,4 @@ pub mod lab;
 pub mod pods;
 pub mod probe;
 pub mod servers;
+pub mod steps;
