@@ -5,6 +5,10 @@
 #   docker build -t l7proxy:0.1.0 .
 
 FROM rust:1-bookworm AS build
+# cmake: for crates that build bundled C libraries (e.g. aws-lc-sys behind rustls).
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cmake \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 # The registry and target caches only speed up rebuilds; the binary is copied out of the cache.

@@ -68,3 +68,6 @@ pub enum HelloParse {
     /// The ClientHello, and how many bytes of `buf` it (its records) occupied.
     Done { hello: ClientHello, consumed: usize },
 }
+
+#[cfg(test)]
+mod tests;

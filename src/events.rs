@@ -3,18 +3,36 @@
 //! CONTRACT (shared with the data path): the public items in this file are what the proxy
 //! calls. Emitting never blocks: events go through a bounded queue to a writer thread and
 //! are counted as dropped when it is full.
+//!
+//! Layout: [`eve`] turns an [`Event`] into one EVE JSON line, [`packet`] synthesizes the
+//! raw IP+TCP packet carried by alerts, [`audit`] formats np.log lines, [`writer`] owns
+//! the files and the writer thread, [`metrics`] the Prometheus registry and [`http`] the
+//! `/metrics`, `/healthz`, `/readyz` endpoint.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::policy::{Direction, RuleRef};
+
+pub mod audit;
+pub mod eve;
+mod http;
+mod metrics;
+pub mod packet;
+mod writer;
+
+pub use http::{serve_http, serve_listener};
+pub use metrics::Metrics;
+pub use writer::{Clock, SystemClock};
 
 /// The connection an event belongs to.
 #[derive(Clone, Debug)]
 pub struct FlowInfo {
-    /// Unique per connection; the same on every event of that connection.
+    /// Unique per connection; the same on every event of that connection. Keep it below
+    /// 2^53 so JSON consumers that parse numbers as doubles (jq, JavaScript) see it exactly.
     pub flow_id: u64,
     pub src: SocketAddr,
     pub dst: SocketAddr,
@@ -35,6 +53,8 @@ pub struct FlowCounters {
 /// One allowed HTTP request and its response.
 #[derive(Clone, Debug, Default)]
 pub struct HttpEvent {
+    /// Index of this request on its connection (0 for the first), Suricata's `tx_id`.
+    pub tx_id: u64,
     pub hostname: Option<String>,
     pub http_port: Option<u16>,
     /// Request target as sent.
@@ -55,7 +75,8 @@ pub struct HttpEvent {
 #[derive(Clone, Debug, Default)]
 pub struct TlsEvent {
     pub sni: Option<String>,
-    /// Suricata's spelling, e.g. `TLS 1.3`, `TLSv1.2`... as the events module decides.
+    /// Wire version (`0x0303`, `0x0304`...); written with Suricata's spelling, see
+    /// [`eve::tls_version_str`].
     pub version: u16,
     pub alpn: Vec<String>,
 }
@@ -67,6 +88,17 @@ pub enum AppProto {
     Tls,
     /// Not classified, or not HTTP/TLS.
     Failed,
+}
+
+impl AppProto {
+    /// Suricata's `app_proto` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppProto::Http => "http",
+            AppProto::Tls => "tls",
+            AppProto::Failed => "failed",
+        }
+    }
 }
 
 /// A denial.
@@ -118,54 +150,129 @@ pub enum Event {
 /// Errors of the event log and metrics endpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    Todo(String),
+    #[error("cannot create log directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open log file {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the event writer thread: {0}")]
+    Spawn(std::io::Error),
+    #[error("cannot bind the metrics endpoint to {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("metrics endpoint stopped accepting: {0}")]
+    Accept(std::io::Error),
 }
 
-/// Cheap-to-clone, non-blocking handle that queues events for the writer thread.
+/// How [`EventSink::start_with`] sets up the logs.
 #[derive(Clone, Debug)]
+pub struct SinkOptions {
+    /// Where `eve-YYYY-MM-DD.json` and `np.log` go (created if missing).
+    pub log_dir: PathBuf,
+    /// Events queued for the writer before `emit` starts dropping.
+    pub queue_capacity: usize,
+    /// `<namespace>/<pod>` of the protected Pod, Antrea's `appliedToRef` column in np.log
+    /// (`<nil>` when unknown).
+    pub applied_to: Option<String>,
+}
+
+impl SinkOptions {
+    /// Default queue: deep enough for bursts of short connections, small enough
+    /// (a few MiB at worst) that a stuck disk cannot exhaust memory.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+
+    pub fn new(log_dir: &Path) -> SinkOptions {
+        SinkOptions {
+            log_dir: log_dir.to_path_buf(),
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            applied_to: None,
+        }
+    }
+}
+
+/// Cheap-to-clone, non-blocking handle that queues events for the writer thread. The
+/// thread drains the queue and exits once every clone is dropped.
+#[derive(Clone)]
 pub struct EventSink {
-    _private: (),
+    tx: SyncSender<writer::Msg>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSink").finish_non_exhaustive()
+    }
 }
 
 impl EventSink {
     /// Create `log_dir` if needed, open today's `eve-YYYY-MM-DD.json` (so it exists before
     /// any event) and start the writer thread.
-    pub fn start(_log_dir: &Path, _metrics: Arc<Metrics>) -> Result<EventSink, Error> {
-        todo!()
+    pub fn start(log_dir: &Path, metrics: Arc<Metrics>) -> Result<EventSink, Error> {
+        Self::start_with(SinkOptions::new(log_dir), metrics)
+    }
+
+    /// [`EventSink::start`] with explicit options.
+    pub fn start_with(options: SinkOptions, metrics: Arc<Metrics>) -> Result<EventSink, Error> {
+        Self::start_with_clock(options, metrics, Arc::new(SystemClock))
+    }
+
+    /// [`EventSink::start_with`] with an injected clock (event timestamps and the daily file
+    /// switch both follow it), so the date change can be tested.
+    pub fn start_with_clock(
+        options: SinkOptions,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<EventSink, Error> {
+        let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
+        writer::spawn(options, metrics.clone(), clock.clone(), rx)?;
+        Ok(EventSink { tx, metrics, clock })
     }
 
     /// Queue an event; never blocks. Counts a drop when the queue is full.
-    pub fn emit(&self, _event: Event) {
-        todo!()
+    pub fn emit(&self, event: Event) {
+        let at = self.clock.now();
+        match self.tx.try_send(writer::Msg::Event(at, Box::new(event))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => self.metrics.event_dropped(),
+            // The writer only exits when every sink is gone, or after a fatal panic; count
+            // it so the loss shows up in metrics rather than vanishing.
+            Err(TrySendError::Disconnected(_)) => self.metrics.event_dropped(),
+        }
+    }
+
+    /// Wait until every event queued before this call is written, for shutdown and tests.
+    /// Blocks the calling thread (use `spawn_blocking` from async code); returns `false` if
+    /// `timeout` passed first.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut msg = writer::Msg::Flush(done_tx);
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) => {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    msg = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        done_rx.recv_timeout(left).is_ok()
     }
 }
 
-/// Prometheus metrics of the proxy.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    _private: (),
-}
-
-impl Metrics {
-    pub fn conn_opened(&self, _direction: Direction) {}
-    pub fn conn_closed(&self, _direction: Direction) {}
-    /// `verdict`: `allow`, `deny`; `app_proto`: `http`, `tls`, `none`, `failed`.
-    pub fn verdict(&self, _rule: Option<&RuleRef>, _verdict: &str, _app_proto: &str) {}
-    /// `outcome`: `http`, `tls`, `http2`, `other`, `timeout`, `too_large`.
-    pub fn classified(&self, _outcome: &str, _latency: Duration) {}
-    pub fn bytes_relayed(&self, _direction: Direction, _to_server: u64, _to_client: u64) {}
-    pub fn snapshot_loaded(&self, _generation: u64) {}
-    pub fn reload_error(&self) {}
-    pub fn event_dropped(&self) {}
-}
-
-/// Serve `/metrics`, `/healthz` and `/readyz` (ready when `ready` is true) until the
-/// returned future is dropped.
-pub async fn serve_http(
-    _addr: SocketAddr,
-    _metrics: Arc<Metrics>,
-    _ready: Arc<std::sync::atomic::AtomicBool>,
-) -> Result<(), Error> {
-    todo!()
-}
+#[cfg(test)]
+#[path = "events/tests.rs"]
+mod tests;

@@ -18,6 +18,7 @@ pub mod cli;
 mod compile;
 mod load;
 pub mod model;
+mod rule_index;
 mod select;
 mod snapshot;
 mod store;
@@ -26,6 +27,12 @@ mod validate;
 #[cfg(test)]
 #[path = "policy/test_support.rs"]
 mod test_support;
+#[cfg(test)]
+#[path = "policy/tests_cli.rs"]
+mod tests_cli;
+#[cfg(test)]
+#[path = "policy/tests_peers.rs"]
+mod tests_peers;
 #[cfg(test)]
 #[path = "policy/tests_semantics.rs"]
 mod tests_semantics;
@@ -51,6 +58,17 @@ pub enum Protocol {
     Tcp,
     Udp,
     Sctp,
+}
+
+impl Protocol {
+    /// `TCP`, `UDP` or `SCTP`, as Kubernetes and EVE spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Sctp => "SCTP",
+        }
+    }
 }
 
 /// What the data path knows about a connection before reading a byte of it.
@@ -317,6 +335,8 @@ pub struct ObjectKey {
     pub namespace: Option<String>,
     pub name: String,
 }
+
+pub use store::object_key;
 
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

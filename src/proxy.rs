@@ -1,13 +1,258 @@
 //! The transparent data path: TPROXY listeners, per-connection decision, classification,
 //! enforcement, relay.
+//!
+//! Layout: [`listener`] accepts and admits, [`conn`] decides per connection (L3/L4 verdict,
+//! then classification in [`inspect`] for L7 rules), [`http`] enforces every request of an
+//! HTTP/1.x connection using the framing in [`wire`], [`relay`] moves opaque bytes,
+//! [`upstream`] connects to the original destination, [`reload`] swaps policy snapshots,
+//! [`drain`] stops gracefully, and [`report`] turns outcomes into events and metrics.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::events::{EventSink, Metrics};
+use crate::policy::{Direction, Snapshot, Store};
+
+pub mod buf;
+pub mod config;
+pub mod conn;
+pub mod drain;
+pub mod http;
+pub mod inspect;
+pub mod listener;
+pub mod relay;
+pub mod reload;
+pub mod report;
+pub mod state;
+pub mod upstream;
+pub mod wire;
+
+#[cfg(test)]
+#[path = "proxy/tests.rs"]
+mod tests;
+#[cfg(test)]
+mod testutil;
+
+pub use config::Config;
+pub use relay::RelayMode;
 
 /// `l7proxy run` arguments.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// Manifest files or directories (YAML/JSON, recursive); watched for changes.
+    #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
+    pub manifests: Vec<PathBuf>,
+    /// The protected Pod, `NAMESPACE/NAME`: inbound is its ingress, outbound its egress.
+    #[arg(long, value_name = "NS/NAME", value_parser = config::parse_pod_arg)]
+    pub pod: String,
+    /// Directory of the EVE log (`eve-YYYY-MM-DD.json`) and the audit log (`np.log`).
+    #[arg(long, default_value = "/var/log/l7proxy", value_name = "DIR")]
+    pub log_dir: PathBuf,
+    /// Port of the inbound (ingress) TPROXY listener on 127.0.0.1 and ::1.
+    #[arg(long, default_value_t = 15006)]
+    pub inbound_port: u16,
+    /// Port of the outbound (egress) TPROXY listener on 127.0.0.1 and ::1.
+    #[arg(long, default_value_t = 15001)]
+    pub outbound_port: u16,
+    /// SO_MARK on every proxy socket, so capture rules let the proxy's traffic through.
+    #[arg(long, default_value = "0x539", value_parser = config::parse_mark)]
+    pub mark: u32,
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint.
+    #[arg(long, default_value = "127.0.0.1:15020")]
+    pub metrics_addr: SocketAddr,
+    /// How opaque bytes are relayed.
+    #[arg(long, value_enum, default_value_t = RelayMode::Copy)]
+    pub relay: RelayMode,
+    /// Total time allowed to read the first request head or TLS ClientHello.
+    #[arg(long, default_value = "5s", value_parser = config::parse_duration)]
+    pub classify_timeout: Duration,
+    /// Close a connection after this long without any byte moving.
+    #[arg(long, default_value = "1h", value_parser = config::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Grace period for open connections after SIGTERM/SIGINT.
+    #[arg(long, default_value = "5s", value_parser = config::parse_duration)]
+    pub drain_timeout: Duration,
+    /// Largest HTTP request/response head or TLS ClientHello, in bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_header_bytes: usize,
+    /// Connections handled at once; more are reset (with an alert event).
+    #[arg(long, default_value_t = 32768)]
+    pub max_connections: usize,
+    /// Inbound upstream connections keep the client's IP as source.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub preserve_client_ip: bool,
+    /// Source ports of client-IP-preserving upstreams (outside the clients' range).
+    #[arg(long, default_value = "61000-65535", value_parser = config::parse_port_range)]
+    pub upstream_port_range: std::ops::RangeInclusive<u16>,
+    /// Worker threads (0: one per CPU).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+}
+
+/// Startup errors of the proxy.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid policy manifests:\n{0}")]
+    Policy(String),
+    #[error(
+        "cannot listen on {addr}: {source} (needs CAP_NET_ADMIN or CAP_NET_RAW for IP_TRANSPARENT/SO_MARK)"
+    )]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot watch the manifests: {0}")]
+    Watch(#[from] notify::Error),
+    #[error("event log: {0}")]
+    Events(#[from] crate::events::Error),
+}
+
+/// Loads and compiles the manifests for the protected Pod.
+struct Loader {
+    paths: Vec<PathBuf>,
+    pod: (String, String),
+    generation: AtomicU64,
+}
+
+impl Loader {
+    fn load(&self) -> Result<Snapshot, Error> {
+        let store = Store::load_manifests(&self.paths).map_err(|errs| {
+            Error::Policy(
+                errs.iter()
+                    .map(|e| format!("  {e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        store
+            .compile(&self.pod.0, &self.pod.1, generation)
+            .map_err(|e| Error::Policy(format!("  {e}")))
+    }
+}
 
 /// `l7proxy run`: serve until SIGTERM/SIGINT, then drain.
-pub fn run(_args: RunArgs) -> anyhow::Result<ExitCode> {
-    todo!()
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if args.workers > 0 {
+        rt.worker_threads(args.workers);
+    }
+    let rt = rt.enable_all().build().context("starting the runtime")?;
+    let code = rt.block_on(serve(args))?;
+    rt.shutdown_timeout(Duration::from_millis(200));
+    Ok(code)
+}
+
+async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let loader = Loader {
+        paths: args.manifests.clone(),
+        pod: config::parse_pod(&args.pod).map_err(anyhow::Error::msg)?,
+        generation: AtomicU64::new(0),
+    };
+    let snapshot = loader.load()?;
+    let metrics = Arc::new(Metrics::default());
+    metrics.snapshot_loaded(snapshot.generation());
+    let sink = EventSink::start(&args.log_dir, metrics.clone()).map_err(Error::from)?;
+
+    let opts = crate::socket::SocketOpts {
+        mark: args.mark,
+        transparent: true,
+    };
+    let mut listeners = Vec::new();
+    for (port, direction) in [
+        (args.inbound_port, Direction::Ingress),
+        (args.outbound_port, Direction::Egress),
+    ] {
+        for ip in [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ] {
+            let addr = SocketAddr::new(ip, port);
+            match crate::socket::bind_listener(addr, opts, 4096) {
+                Ok(l) => listeners.push((addr, direction, l)),
+                Err(e) if ip.is_ipv6() && e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+                    tracing::warn!(listen.addr = %addr, "IPv6 loopback unavailable; IPv4 only");
+                }
+                Err(source) => return Err(Error::Listen { addr, source }.into()),
+            }
+        }
+    }
+    let config = Config {
+        mark: args.mark,
+        transparent: true,
+        preserve_client_ip: args.preserve_client_ip,
+        upstream_ports: args.upstream_port_range.clone(),
+        classify_timeout: args.classify_timeout,
+        idle_timeout: args.idle_timeout,
+        max_head_bytes: args.max_header_bytes,
+        max_connections: args.max_connections,
+        relay: args.relay,
+        listeners: listeners.iter().map(|(a, _, _)| *a).collect(),
+        ..Config::default()
+    };
+    let shared = Arc::new(state::Shared::new(
+        snapshot,
+        Arc::new(sink),
+        metrics.clone(),
+        config,
+    ));
+    let _reloader = reload::watch(&args.manifests, shared.clone(), move || {
+        loader.load().map_err(|e| e.to_string())
+    })
+    .map_err(Error::from)?;
+
+    let (drain, watch) = drain::Drain::new();
+    let orig: Arc<dyn listener::OrigDst> = Arc::new(listener::LocalAddr);
+    let mut loops = Vec::new();
+    for (addr, direction, l) in listeners {
+        let l = tokio::net::TcpListener::from_std(l)
+            .map_err(|source| Error::Listen { addr, source })?;
+        tracing::info!(listen.addr = %addr, ?direction, "listening");
+        loops.push(tokio::spawn(listener::accept_loop(
+            l,
+            direction,
+            shared.clone(),
+            orig.clone(),
+            watch.clone(),
+        )));
+    }
+    let ready = Arc::new(AtomicBool::new(true));
+    let metrics_addr = args.metrics_addr;
+    tokio::spawn(async move {
+        if let Err(e) = crate::events::serve_http(metrics_addr, metrics, ready).await {
+            tracing::error!(error = %e, addr = %metrics_addr, "metrics endpoint failed");
+        }
+    });
+
+    wait_for_signal().await?;
+    tracing::info!(grace = ?args.drain_timeout, "draining");
+    drain.start();
+    for l in loops {
+        let _ = l.await;
+    }
+    let left = drain::wait_idle(|| shared.active(), args.drain_timeout).await;
+    if left > 0 {
+        tracing::warn!(
+            connections = left,
+            "grace period over; closing remaining connections"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
 }

@@ -106,8 +106,9 @@ impl RedirectArgs {
     }
 }
 
-/// Decides the families: v4 always; v6 per `--ipv6`.
-fn families(mode: Ipv6Mode, tools: &Tools) -> Result<Vec<Family>, RedirectError> {
+/// Decides the families: v4 always; v6 per `--ipv6`. Uninstall in `auto` mode also cleans
+/// IPv6 when it was disabled after install (the kernel still holds the rules).
+fn families(action: Action, mode: Ipv6Mode, tools: &Tools) -> Result<Vec<Family>, RedirectError> {
     let v6_tools = [tools.restore(true), tools.save(true)];
     let v6_missing = v6_tools
         .iter()
@@ -127,6 +128,12 @@ fn families(mode: Ipv6Mode, tools: &Tools) -> Result<Vec<Family>, RedirectError>
         }
         Ipv6Mode::Auto => match (detect::ipv6_enabled(), v6_missing) {
             (Ok(()), None) => true,
+            (Err(_), None)
+                if action == Action::Uninstall
+                    && std::path::Path::new("/proc/sys/net/ipv6").exists() =>
+            {
+                true
+            }
             (Err(reason), _) => {
                 tracing::info!(reason = %reason, "IPv6 disabled in this namespace; IPv4 only");
                 false
@@ -172,7 +179,7 @@ pub fn render_all(cfg: &Config, tools: &Tools, families: &[Family]) -> String {
 pub fn main(args: RedirectArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.config()?;
     let tools = Tools::detect(args.backend);
-    let families = families(args.ipv6, &tools)?;
+    let families = families(args.action, args.ipv6, &tools)?;
     match args.action {
         Action::Render => print!("{}", render_all(&cfg, &tools, &families)),
         Action::Install => apply::install(&cfg, &tools, &families)?,

@@ -1,2 +1,151 @@
 //! Socket options the data path needs (IP_TRANSPARENT, SO_MARK, SO_LINGER, TCP_INFO,
 //! splice). The only module allowed to use `unsafe`.
+//!
+//! Everything here is a thin, documented wrapper: the data path decides *when* to use an
+//! option, this module only knows *how* to set it on Linux.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use socket2::{Domain, SockRef, Socket, Type};
+
+pub mod splice;
+
+/// Options of a proxy-owned socket: every socket the proxy opens carries `mark` so the
+/// capture rules never redirect it again.
+#[derive(Clone, Copy, Debug)]
+pub struct SocketOpts {
+    /// `SO_MARK` value; 0 leaves the mark unset (unit tests without privileges).
+    pub mark: u32,
+    /// Set `IP_TRANSPARENT` / `IPV6_TRANSPARENT` (needed for TPROXY listeners and for
+    /// binding a non-local source address upstream).
+    pub transparent: bool,
+}
+
+/// Create a listening socket on `addr` (IPv6 sockets are V6ONLY so `::1` and
+/// `127.0.0.1` can share a port), transparent and marked as requested.
+pub fn bind_listener(
+    addr: SocketAddr,
+    opts: SocketOpts,
+    backlog: i32,
+) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    apply(&socket, addr.ip(), opts)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// Set mark and transparency on `socket` whose family is the one of `ip`.
+fn apply(socket: &Socket, ip: IpAddr, opts: SocketOpts) -> io::Result<()> {
+    if opts.mark != 0 {
+        socket.set_mark(opts.mark)?;
+    }
+    if opts.transparent {
+        match ip {
+            IpAddr::V4(_) => socket.set_ip_transparent_v4(true)?,
+            IpAddr::V6(_) => socket.set_ip_transparent_v6(true)?,
+        }
+    }
+    Ok(())
+}
+
+/// A not yet connected upstream socket: marked, `TCP_NODELAY`, non-blocking, and when
+/// `source` is given bound to that (possibly non-local) address transparently.
+///
+/// `source` with port 0 uses `IP_BIND_ADDRESS_NO_PORT` so the kernel picks the port at
+/// connect time from the 4-tuple; an explicit port is bound as is (the caller picks it
+/// from a range clients do not use and retries on `EADDRINUSE`).
+pub fn upstream_socket(
+    dst: SocketAddr,
+    source: Option<SocketAddr>,
+    opts: SocketOpts,
+) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(dst), Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    let transparent = opts.transparent && source.is_some();
+    apply(
+        &socket,
+        dst.ip(),
+        SocketOpts {
+            mark: opts.mark,
+            transparent,
+        },
+    )?;
+    if let Some(src) = source {
+        if transparent {
+            match src.ip() {
+                IpAddr::V4(_) => socket.set_freebind_v4(true)?,
+                IpAddr::V6(_) => socket.set_freebind_v6(true)?,
+            }
+        }
+        if src.port() == 0 && src.is_ipv4() {
+            nix::sys::socket::setsockopt(
+                &socket,
+                nix::sys::socket::sockopt::IpBindAddressNoPort,
+                &true,
+            )
+            .map_err(io::Error::from)?;
+        } else {
+            // Several upstreams may share a source port towards different destinations.
+            socket.set_reuse_address(true)?;
+        }
+        socket.bind(&src.into())?;
+    }
+    Ok(socket)
+}
+
+/// Make the next close of this socket send a TCP RST instead of a FIN
+/// (`SO_LINGER` with a zero timeout). The caller then drops every handle of the socket.
+pub fn set_reset_on_close<'s, S>(sock: &'s S) -> io::Result<()>
+where
+    SockRef<'s>: From<&'s S>,
+{
+    SockRef::from(sock).set_linger(Some(Duration::ZERO))
+}
+
+/// Segment counters of a TCP connection, from `TCP_INFO`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Segments {
+    /// Segments received (`tcpi_segs_in`).
+    pub segs_in: u64,
+    /// Segments sent (`tcpi_segs_out`).
+    pub segs_out: u64,
+}
+
+/// Read the segment counters of `fd` (a TCP socket). Errors for other sockets.
+pub fn tcp_segments(fd: &impl AsRawFd) -> io::Result<Segments> {
+    // SAFETY: `tcp_info` is a plain C struct of integers, so all-zero is a valid value.
+    let mut info: nix::libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<nix::libc::tcp_info>() as nix::libc::socklen_t;
+    // SAFETY: `info` is a valid, writable buffer of `len` bytes that outlives the call;
+    // the kernel writes at most `len` bytes and updates `len`.
+    let rc = unsafe {
+        nix::libc::getsockopt(
+            fd.as_raw_fd(),
+            nix::libc::IPPROTO_TCP,
+            nix::libc::TCP_INFO,
+            (&mut info as *mut nix::libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Segments {
+        segs_in: u64::from(info.tcpi_segs_in),
+        segs_out: u64::from(info.tcpi_segs_out),
+    })
+}
+
+#[cfg(test)]
+#[path = "socket/tests.rs"]
+mod tests;

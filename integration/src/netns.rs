@@ -250,6 +250,13 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         self.kill_all();
+        // SIGKILL is delivered asynchronously: wait until the namespace has no process left
+        // (and catch any that was being forked while we killed).
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !self.pids().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            self.kill_all();
+        }
         for _ in 0..50 {
             let ok = Command::new("ip")
                 .args(["netns", "del", &self.name])

@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 use crate::lab::{self, Lab};
 use crate::pods::{self, Endpoint, Family};
 
+mod argv;
+
 /// Which client makes the probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -113,70 +115,43 @@ impl Probe {
         })
     }
 
+    /// The command a probe runs inside the source namespace: program and arguments
+    /// (`curl ...`, `lab-client tls ...`, or `sh -c "... | openssl s_client ..."`).
+    pub fn command_line(&self, family: Family) -> Result<(String, Vec<String>)> {
+        let (src, dst) = (self.src()?, self.dst()?);
+        Ok(match self.tool {
+            Tool::Curl => ("curl".into(), argv::curl(self, &src, &dst, family)?),
+            Tool::Openssl => {
+                if !src.primary {
+                    return Err(Error::Other(format!(
+                        "openssl cannot bind: probe from a primary endpoint, not {}",
+                        src.name
+                    )));
+                }
+                ("sh".into(), argv::openssl(self, &dst, family))
+            }
+            _ => (
+                "lab-client".into(),
+                argv::lab_client(self, &src, &dst, family),
+            ),
+        })
+    }
+
     /// Run the probe once, for one address family.
     pub fn run(&self, lab: &Lab, family: Family) -> Result<Outcome> {
         let src = self.src()?;
-        let dst = self.dst()?;
         let ns = lab.ns(src.host);
-        let target = Lab::addr(&dst, family, self.port());
-        let bind = src.ip(family).to_string();
-        let timeout_ms = "5000".to_string();
+        let (program, args) = self.command_line(family)?;
         match self.tool {
-            Tool::Curl => self.run_curl(lab, &src, &dst, family),
-            Tool::Openssl => self.run_openssl(lab, &src, &dst, family),
-            tool => {
-                let mut args: Vec<String> = vec![
-                    match tool {
-                        Tool::Tls => "tls",
-                        Tool::Http => "http",
-                        Tool::Raw => "raw",
-                        _ => "bulk",
-                    }
-                    .into(),
-                    "--connect".into(),
-                    target.to_string(),
-                    "--bind".into(),
-                    bind,
-                    "--timeout-ms".into(),
-                    timeout_ms,
-                ];
-                let mut opt = |flag: &str, v: Option<String>| {
-                    if let Some(v) = v {
-                        args.push(flag.into());
-                        args.push(v);
-                    }
-                };
-                if tool == Tool::Tls {
-                    opt("--sni", self.sni.clone());
-                    opt(
-                        "--split-segments",
-                        self.split_segments.map(|v| v.to_string()),
-                    );
-                    opt("--pause-ms", self.pause_ms.map(|v| v.to_string()));
-                    opt("--split-records", self.split_records.map(|v| v.to_string()));
-                    opt("--min-hello", self.min_hello.map(|v| v.to_string()));
-                }
-                if tool == Tool::Raw {
-                    opt(
-                        "--send",
-                        Some(self.send.clone().unwrap_or_else(|| "hello\n".into())),
-                    );
-                }
-                if tool == Tool::Bulk {
-                    opt("--bytes", Some(self.bytes.unwrap_or(1 << 20).to_string()));
-                }
-                if matches!(tool, Tool::Tls | Tool::Http) {
-                    for r in &self.requests {
-                        args.push("--req".into());
-                        args.push(r.clone());
-                    }
-                }
-                if tool == Tool::Tls && self.tls12 {
-                    args.push("--tls12".into());
-                }
-                if tool == Tool::Http && self.pipeline {
-                    args.push("--pipeline".into());
-                }
+            Tool::Curl => {
+                let out = ns.exec(&program, &args)?;
+                Ok(curl_outcome(out.status.code(), &out.stdout, &out.stderr))
+            }
+            Tool::Openssl => {
+                let out = ns.exec(&program, &args)?;
+                Ok(openssl_outcome(out.status.code(), &out.stdout, &out.stderr))
+            }
+            _ => {
                 let out = ns.exec(&lab_bin("lab-client").display().to_string(), &args)?;
                 serde_json::from_slice(&out.stdout).map_err(|e| {
                     Error::Other(format!(
@@ -186,90 +161,6 @@ impl Probe {
                 })
             }
         }
-    }
-
-    fn run_curl(
-        &self,
-        lab: &Lab,
-        src: &Endpoint,
-        dst: &Endpoint,
-        family: Family,
-    ) -> Result<Outcome> {
-        let ip = dst.ip(family);
-        let target = match family {
-            Family::V4 => ip.to_string(),
-            Family::V6 => format!("[{ip}]"),
-        };
-        let mut args: Vec<String> = vec![
-            "-sS".into(),
-            "-g".into(),
-            "-k".into(),
-            "--max-time".into(),
-            "5".into(),
-            "--interface".into(),
-            src.ip(family).to_string(),
-        ];
-        if let Some(m) = &self.method {
-            args.extend(["-X".into(), m.clone()]);
-        }
-        for url in &self.url {
-            let url = url.replace("{target}", &target);
-            let (host, port) =
-                url_host_port(&url).ok_or_else(|| Error::Other(format!("bad url {url:?}")))?;
-            let connect_to = format!("{host}:{port}:{target}:{}", self.port.unwrap_or(port));
-            if !args.contains(&connect_to) {
-                args.extend(["--connect-to".into(), connect_to]);
-            }
-            args.extend([
-                "-o".into(),
-                "/dev/null".into(),
-                "-w".into(),
-                "%{http_code}\\n".into(),
-                url,
-            ]);
-        }
-        let out = lab.ns(src.host).exec("curl", &args)?;
-        Ok(curl_outcome(out.status.code(), &out.stdout, &out.stderr))
-    }
-
-    fn run_openssl(
-        &self,
-        lab: &Lab,
-        src: &Endpoint,
-        dst: &Endpoint,
-        family: Family,
-    ) -> Result<Outcome> {
-        if !src.primary {
-            return Err(Error::Other(format!(
-                "openssl cannot bind: probe from a primary endpoint, not {}",
-                src.name
-            )));
-        }
-        let target = Lab::addr(dst, family, self.port());
-        let sni = self.sni.clone().unwrap_or_else(|| "foo.bar.com".into());
-        let script = format!(
-            "printf 'GET / HTTP/1.1\\r\\nHost: {sni}\\r\\nConnection: close\\r\\n\\r\\n' | timeout 8 openssl s_client -quiet -connect '{target}' -servername '{sni}'"
-        );
-        let out = lab.ns(src.host).exec("sh", &["-c", &script])?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let mut o = if stdout.starts_with("HTTP/1.1 ") {
-            let mut o = Outcome::new(Verdict::Allowed);
-            o.statuses = stdout
-                .get(9..12)
-                .and_then(|s| s.parse().ok())
-                .into_iter()
-                .collect();
-            o
-        } else if stderr.contains("errno=104") || stderr.contains("reset by peer") {
-            Outcome::new(Verdict::Reset)
-        } else if out.status.code() == Some(124) {
-            Outcome::new(Verdict::Timeout)
-        } else {
-            Outcome::new(Verdict::Error)
-        };
-        o.detail = stderr.lines().last().unwrap_or_default().to_string();
-        Ok(o)
     }
 }
 
@@ -311,6 +202,29 @@ pub fn curl_outcome(code: Option<i32>, stdout: &[u8], stderr: &[u8]) -> Outcome 
     let mut o = Outcome::new(result);
     o.statuses = statuses;
     o.detail = err;
+    o
+}
+
+/// Read `openssl s_client -quiet` output (an HTTP response on stdout when allowed).
+pub fn openssl_outcome(code: Option<i32>, stdout: &[u8], stderr: &[u8]) -> Outcome {
+    let stdout = String::from_utf8_lossy(stdout);
+    let stderr = String::from_utf8_lossy(stderr);
+    let mut o = if stdout.starts_with("HTTP/1.1 ") {
+        let mut o = Outcome::new(Verdict::Allowed);
+        o.statuses = stdout
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .into_iter()
+            .collect();
+        o
+    } else if stderr.contains("errno=104") || stderr.contains("reset by peer") {
+        Outcome::new(Verdict::Reset)
+    } else if code == Some(124) {
+        Outcome::new(Verdict::Timeout)
+    } else {
+        Outcome::new(Verdict::Error)
+    };
+    o.detail = stderr.lines().last().unwrap_or_default().to_string();
     o
 }
 

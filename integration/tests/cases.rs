@@ -38,6 +38,19 @@ fn every_case_file_parses_and_names_known_endpoints() {
     }
 }
 
+/// Every case's expectations agree with the policy engine (`l7proxy explain`); no root.
+#[test]
+fn every_case_agrees_with_the_policy_engine() {
+    let mut failures = Vec::new();
+    for case in Case::load_all().unwrap() {
+        match l7proxy_integration::explain::check_case(&case) {
+            Ok(lines) => lines.iter().for_each(|l| eprintln!("{l}")),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 macro_rules! cases {
     ($($direct:ident, $proxy:ident => $file:literal;)*) => {$(
         #[test]
@@ -61,4 +74,5 @@ cases! {
     direct_5_ingress_tls, proxy_5_ingress_tls => "5-ingress-allow-tls-handshake.yaml";
     direct_6_egress_tls, proxy_6_egress_tls => "6-allow-tls-handshake-to-internal.yaml";
     direct_7_tls_only, proxy_7_tls_only => "7-allow-tls-only.yaml";
+    direct_8_datapath, proxy_8_datapath => "8-datapath-l4-and-http.yaml";
 }

@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use l7proxy_integration::{Netns, require_root};
 
@@ -103,17 +103,24 @@ fn drop_kills_processes_and_deletes_namespace() {
     sh.args(["-c", "sleep 600 & sleep 600"]);
     let guard = ns.spawn(sh).unwrap();
     std::mem::forget(guard);
-    std::thread::sleep(Duration::from_millis(200));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ns.pids().len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(ns.pids().len() >= 3, "pids: {:?}", ns.pids());
     let all = ns.pids();
     drop(child);
     drop(ns);
     for p in all.iter().chain([&pid]) {
-        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-        assert!(
-            stat.is_empty() || stat.contains(") Z "),
-            "process {p} survived: {stat}"
-        );
+        let alive = || {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            !(stat.is_empty() || stat.contains(") Z "))
+        };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(), "process {p} survived");
     }
     let list = std::process::Command::new("ip")
         .args(["netns", "list"])
@@ -146,4 +153,35 @@ fn block_on_runs_tokio_inside_namespace() {
     })
     .unwrap();
     assert_eq!(t.join().unwrap().unwrap().ip().to_string(), "10.77.9.1");
+}
+
+/// Re-runs one test of this binary as `nobody`: it must skip with a message, and fail when
+/// `CI` is set (a skipped suite must never look green in CI).
+#[test]
+fn non_root_skips_but_fails_under_ci() {
+    if !require_root() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let run = |ci: bool| {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&exe)
+            .args(["--exact", "sysctl_is_per_namespace", "--nocapture"])
+            .env_remove("CI");
+        if ci {
+            cmd.env("CI", "1");
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(false);
+    assert!(ok && text.contains("SKIPPED"), "without CI: {text}");
+    let (ok, text) = run(true);
+    assert!(!ok && text.contains("CI is set"), "with CI: {text}");
 }

@@ -113,7 +113,12 @@ impl HttpMatcher {
             .into_iter()
             .flatten()
             .min()
-            .or_else(|| [hs.first(), ps.first(), ms.first()].into_iter().flatten().min())
+            .or_else(|| {
+                [hs.first(), ps.first(), ms.first()]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            })
             .unwrap_or(0);
         let e = &self.entries[best];
         let why = if !ms.contains(best) {

@@ -266,8 +266,11 @@ pub fn render(e: &Explanation) -> String {
         Direction::Egress => "egress",
     };
     let mut out = format!(
-        "pod:     {}\nflow:    {dir} {:?} {} -> {}\n",
-        e.pod, e.protocol, e.src, e.dst
+        "pod:     {}\nflow:    {dir} {} {} -> {}\n",
+        e.pod,
+        e.protocol.as_str(),
+        e.src,
+        e.dst
     );
     match &e.rule {
         Some(r) => {

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
-use super::model::{AntreaPeer, AntreaPort, AntreaRule, IntOrString, IpBlock, K8sPeer, K8sPort};
+use super::model::{AntreaPeer, AntreaPort, AntreaRule, IntOrString, IpBlock};
 use super::select::{PodView, Selection, namespace_labels};
 use super::snapshot::{
-    Action, CompiledL7, CompiledRule, DirectionTable, K8sLayer, PeerSet, PortSet, RuleTable,
+    Action, CompiledL7, CompiledRule, DirectionTable, PeerSet, PortSet, RuleTable,
 };
 use super::store::AntreaPolicy;
 use super::{
@@ -18,6 +18,8 @@ use super::{
     Snapshot, Store,
 };
 use crate::matcher::{HttpEntry, HttpMatcher, TlsEntry, TlsMatcher};
+
+mod k8s;
 
 struct Compiler<'a> {
     pods: Vec<PodView<'a>>,
@@ -248,28 +250,6 @@ impl<'a> Compiler<'a> {
             l7,
         })
     }
-
-    fn k8s_peers(&self, namespace: &str, peers: &[K8sPeer]) -> PeerSet {
-        let mut set = PeerSet {
-            any: peers.is_empty(),
-            ..PeerSet::default()
-        };
-        for peer in peers {
-            if let Some(b) = &peer.ip_block {
-                set.nets.extend(nets(b));
-                continue;
-            }
-            self.add_selected(
-                Selection {
-                    pod_selector: peer.pod_selector.as_ref(),
-                    namespace_selector: peer.namespace_selector.as_ref(),
-                    namespace: peer.namespace_selector.is_none().then_some(namespace),
-                },
-                &mut set,
-            );
-        }
-        set
-    }
 }
 
 /// Sort key of an Antrea rule: tier priority, policy priority, ACNP before ANNP, name,
@@ -388,75 +368,5 @@ impl Store {
         }
         snapshot.l7 = c.l7;
         Ok(snapshot)
-    }
-
-    fn k8s_layer(&self, c: &Compiler<'_>, dir: Direction) -> K8sLayer {
-        let mut isolating = Vec::new();
-        let mut rules = Vec::new();
-        for p in self.k8s.values() {
-            if p.namespace != c.me.pod.namespace
-                || !super::select::matches(&p.spec.pod_selector, &c.me.pod.labels)
-            {
-                continue;
-            }
-            let wanted = match dir {
-                Direction::Ingress => "Ingress",
-                Direction::Egress => "Egress",
-            };
-            let applies = match &p.spec.policy_types {
-                Some(types) => types.iter().any(|t| t == wanted),
-                None => dir == Direction::Ingress || !p.spec.egress.is_empty(),
-            };
-            if !applies {
-                continue;
-            }
-            let rref = |rule: String| RuleRef {
-                kind: PolicyKind::K8sNetworkPolicy,
-                namespace: Some(p.namespace.clone()),
-                name: p.name.clone(),
-                rule,
-                tier: String::new(),
-                priority: 0.0,
-                direction: dir,
-                enable_logging: false,
-                log_label: None,
-            };
-            isolating.push(rref("default-deny".to_owned()));
-            let k8s_rules: Vec<(&[K8sPeer], &[K8sPort])> = match dir {
-                Direction::Ingress => p
-                    .spec
-                    .ingress
-                    .iter()
-                    .map(|r| (&r.from[..], &r.ports[..]))
-                    .collect(),
-                Direction::Egress => p
-                    .spec
-                    .egress
-                    .iter()
-                    .map(|r| (&r.to[..], &r.ports[..]))
-                    .collect(),
-            };
-            for (i, (peers, ports)) in k8s_rules.into_iter().enumerate() {
-                let peers = c.k8s_peers(&p.namespace, peers);
-                let ports = c.ports(
-                    dir,
-                    ports
-                        .iter()
-                        .map(|p| (p.protocol.as_deref(), p.port.as_ref(), p.end_port)),
-                    &peers,
-                );
-                rules.push(CompiledRule {
-                    rule: rref(format!("{wanted}-{i}").to_ascii_lowercase()),
-                    action: Action::Allow,
-                    peers,
-                    ports,
-                    l7: None,
-                });
-            }
-        }
-        K8sLayer {
-            isolating,
-            allow: RuleTable::new(rules),
-        }
     }
 }

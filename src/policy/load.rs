@@ -106,6 +106,7 @@ impl Store {
     /// objects (e.g. a policy naming a tier that does not exist).
     pub fn add_manifests(&mut self, paths: &[PathBuf]) -> Result<(), Vec<Error>> {
         let mut errors = Vec::new();
+        let mut seen = std::collections::HashMap::new();
         for file in manifest_files(paths, &mut errors) {
             let name = file.display().to_string();
             let text = match std::fs::read_to_string(&file) {
@@ -124,8 +125,14 @@ impl Store {
                     });
                     continue;
                 }
-                if let Err(mut e) = self.apply_object(&name, &value) {
-                    errors.append(&mut e);
+                match self.apply_object(&name, &value) {
+                    Ok(Some(key)) => {
+                        if let Some(first) = seen.insert(key.clone(), name.clone()) {
+                            tracing::warn!(object = %key, first = %first, again = %name, "object defined twice; the later definition wins");
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(mut e) => errors.append(&mut e),
                 }
             }
         }

@@ -2,11 +2,12 @@
 //! Kubernetes NetworkPolicy layer and the Baseline rules, each indexed by port so a
 //! decision only looks at rules that can match the destination port.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+pub use super::rule_index::RuleTable;
 use super::{DenyAction, Direction, Flow, L4Verdict, L7Id, L7Wants, Protocol, RuleRef, Snapshot};
 use crate::matcher::{HttpMatcher, TlsMatcher};
 
@@ -73,11 +74,11 @@ pub struct CompiledRule {
 }
 
 impl CompiledRule {
-    fn matches(&self, peer: IpAddr, proto: Protocol, port: u16) -> bool {
+    pub(super) fn matches(&self, peer: IpAddr, proto: Protocol, port: u16) -> bool {
         self.ports.contains(peer, proto, port) && self.peers.contains(peer)
     }
 
-    fn verdict(&self) -> L4Verdict {
+    pub(super) fn verdict(&self) -> L4Verdict {
         match (self.action, self.l7) {
             (Action::Allow, Some(l7)) => L4Verdict::Inspect {
                 rule: self.rule.clone(),
@@ -88,73 +89,6 @@ impl CompiledRule {
                 action,
             },
             _ => L4Verdict::Allow(Some(self.rule.clone())),
-        }
-    }
-}
-
-/// Ranges this wide go to the scanned list instead of being expanded into the index.
-const MAX_EXPANDED_RANGE: u32 = 64;
-
-/// Rules in evaluation order, with a port index.
-#[derive(Debug, Default)]
-pub struct RuleTable {
-    rules: Vec<CompiledRule>,
-    by_port: HashMap<(Protocol, u16), Vec<u32>>,
-    /// Rules that cannot be indexed by port (any port, wide ranges, named egress ports).
-    scanned: Vec<u32>,
-}
-
-impl RuleTable {
-    pub fn new(rules: Vec<CompiledRule>) -> Self {
-        let mut by_port: HashMap<(Protocol, u16), Vec<u32>> = HashMap::new();
-        let mut scanned = Vec::new();
-        for (i, r) in rules.iter().enumerate() {
-            let i = i as u32;
-            let wide = r
-                .ports
-                .ranges
-                .iter()
-                .any(|(_, lo, hi)| u32::from(*hi) - u32::from(*lo) >= MAX_EXPANDED_RANGE);
-            if r.ports.any || wide || !r.ports.named.is_empty() {
-                scanned.push(i);
-                continue;
-            }
-            let mut keys: Vec<(Protocol, u16)> = r
-                .ports
-                .ranges
-                .iter()
-                .flat_map(|(p, lo, hi)| (*lo..=*hi).map(move |n| (*p, n)))
-                .collect();
-            keys.sort_by_key(|(p, n)| (*p as u8, *n));
-            keys.dedup();
-            for k in keys {
-                by_port.entry(k).or_default().push(i);
-            }
-        }
-        RuleTable {
-            rules,
-            by_port,
-            scanned,
-        }
-    }
-
-    /// The first rule (in order) matching the peer and destination port. Walks the
-    /// port's bucket and the scanned list in merged order.
-    pub fn first_match(&self, peer: IpAddr, proto: Protocol, port: u16) -> Option<&CompiledRule> {
-        let bucket: &[u32] = self.by_port.get(&(proto, port)).map_or(&[], Vec::as_slice);
-        let (mut a, mut b) = (bucket.iter().peekable(), self.scanned.iter().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(&&x), Some(&&y)) if x < y => a.next(),
-                (Some(_), Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, Some(_)) => b.next(),
-                (None, None) => return None,
-            };
-            let rule = &self.rules[*next? as usize];
-            if rule.matches(peer, proto, port) {
-                return Some(rule);
-            }
         }
     }
 }
@@ -220,3 +154,10 @@ impl Snapshot {
         }
     }
 }
+
+/// The data path shares one snapshot between connection tasks behind an `Arc`.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Snapshot>();
+    shareable::<super::Store>();
+};

@@ -100,44 +100,16 @@ impl Store {
         source: &str,
         obj: &Value,
     ) -> Result<Option<ObjectKey>, Vec<Error>> {
-        let api = str_at(obj, &["apiVersion"]).unwrap_or_default();
-        let kind = str_at(obj, &["kind"]).unwrap_or_default();
-        let group = api.split_once('/').map_or("", |(g, _)| g);
-        let object_kind = match (group, api, kind) {
-            (_, "v1", "Namespace") => ObjectKind::Namespace,
-            (_, "v1", "Pod") => ObjectKind::Pod,
-            ("crd.antrea.io", _, "NetworkPolicy") => ObjectKind::AntreaNetworkPolicy,
-            ("crd.antrea.io", _, "ClusterNetworkPolicy") => ObjectKind::AntreaClusterNetworkPolicy,
-            ("crd.antrea.io", _, "Tier") => ObjectKind::Tier,
-            (_, "networking.k8s.io/v1", "NetworkPolicy") => ObjectKind::K8sNetworkPolicy,
-            _ => {
-                tracing::debug!(
-                    source,
-                    api.version = api,
-                    kind,
-                    "skipping object of unused kind"
-                );
-                return Ok(None);
-            }
+        let Some(key) = object_key(obj) else {
+            tracing::debug!(
+                source,
+                api.version = str_at(obj, &["apiVersion"]).unwrap_or_default(),
+                kind = str_at(obj, &["kind"]).unwrap_or_default(),
+                "skipping object of unused kind"
+            );
+            return Ok(None);
         };
-        let namespaced = matches!(
-            object_kind,
-            ObjectKind::Pod | ObjectKind::AntreaNetworkPolicy | ObjectKind::K8sNetworkPolicy
-        );
-        let name = str_at(obj, &["metadata", "name"])
-            .unwrap_or_default()
-            .to_owned();
-        let namespace = namespaced.then(|| {
-            str_at(obj, &["metadata", "namespace"])
-                .filter(|n| !n.is_empty())
-                .unwrap_or("default")
-                .to_owned()
-        });
-        let key = ObjectKey {
-            kind: object_kind,
-            namespace,
-            name,
-        };
+        let object_kind = key.kind;
         let ctx = Ctx {
             source,
             object: key.to_string(),
@@ -219,6 +191,11 @@ impl Store {
         Ok(Some(key))
     }
 
+    /// Remove the object a (deleted) Kubernetes object names; `true` if it was present.
+    pub fn delete_object(&mut self, obj: &Value) -> bool {
+        object_key(obj).is_some_and(|k| self.remove(&k))
+    }
+
     /// Remove an object; `true` if it was present.
     pub fn remove(&mut self, key: &ObjectKey) -> bool {
         let ns = key.namespace.clone().unwrap_or_default();
@@ -279,6 +256,40 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The store key of a Kubernetes object, `None` for kinds the store does not keep.
+/// Namespaced objects without a namespace are in `default`, as with `kubectl apply`.
+pub fn object_key(obj: &Value) -> Option<ObjectKey> {
+    let api = str_at(obj, &["apiVersion"]).unwrap_or_default();
+    let kind = str_at(obj, &["kind"]).unwrap_or_default();
+    let group = api.split_once('/').map_or("", |(g, _)| g);
+    let kind = match (group, api, kind) {
+        (_, "v1", "Namespace") => ObjectKind::Namespace,
+        (_, "v1", "Pod") => ObjectKind::Pod,
+        ("crd.antrea.io", _, "NetworkPolicy") => ObjectKind::AntreaNetworkPolicy,
+        ("crd.antrea.io", _, "ClusterNetworkPolicy") => ObjectKind::AntreaClusterNetworkPolicy,
+        ("crd.antrea.io", _, "Tier") => ObjectKind::Tier,
+        (_, "networking.k8s.io/v1", "NetworkPolicy") => ObjectKind::K8sNetworkPolicy,
+        _ => return None,
+    };
+    let namespaced = matches!(
+        kind,
+        ObjectKind::Pod | ObjectKind::AntreaNetworkPolicy | ObjectKind::K8sNetworkPolicy
+    );
+    let namespace = namespaced.then(|| {
+        str_at(obj, &["metadata", "namespace"])
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default")
+            .to_owned()
+    });
+    Some(ObjectKey {
+        kind,
+        namespace,
+        name: str_at(obj, &["metadata", "name"])
+            .unwrap_or_default()
+            .to_owned(),
+    })
 }
 
 fn parse_pod(

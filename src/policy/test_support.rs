@@ -169,3 +169,43 @@ pub fn http(
 ) -> HttpRequestMeta<'static> {
     HttpRequestMeta { method, host, path }
 }
+
+/// An ANNP in `default` applied to app=web.
+pub fn annp(name: &str, tier: &str, priority: f64, rules: &str) -> String {
+    format!(
+        "apiVersion: crd.antrea.io/v1beta1
+kind: NetworkPolicy
+metadata: {{name: {name}, namespace: default}}
+spec:
+  tier: {tier}
+  priority: {priority}
+  appliedTo: [{{podSelector: {{matchLabels: {{app: web}}}}}}]
+  ingress: {rules}
+---
+"
+    )
+}
+
+/// An ACNP applied to app=web in any namespace.
+pub fn acnp(name: &str, tier: &str, priority: f64, rules: &str) -> String {
+    format!(
+        "apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {{name: {name}}}
+spec:
+  tier: {tier}
+  priority: {priority}
+  appliedTo: [{{podSelector: {{matchLabels: {{app: web}}}}}}]
+  ingress: {rules}
+---
+"
+    )
+}
+
+pub const ALLOW_ALL: &str = "[{name: r, action: Allow}]";
+pub const DROP_ALL: &str = "[{name: r, action: Drop}]";
+
+pub fn decide_web(policies: &str, from: &str, port: u16) -> String {
+    let snap = store(policies).compile("default", "web", 1).unwrap();
+    short(&snap.decide(&ingress(from, port)))
+}

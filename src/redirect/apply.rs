@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use super::config::{Config, Family};
-use super::detect::Tools;
+use super::detect::{Tools, find_in_path};
 use super::error::RedirectError;
 use super::render::{self, Existing};
 
@@ -91,7 +91,9 @@ fn existing(tools: &Tools, family: Family) -> Result<Existing, RedirectError> {
 fn restore(tools: &Tools, family: Family, script: &str) -> Result<(), RedirectError> {
     let binary = tools.restore(family == Family::V6);
     tracing::debug!(family = %family, script = %script, "restoring");
-    run(&binary, &["--noflush".to_owned()], Some(script)).map(drop)
+    // --wait: iptables-legacy serialises on a host-wide lock file shared by every namespace.
+    let args = ["--noflush", "--wait=10"].map(str::to_owned);
+    run(&binary, &args, Some(script)).map(drop)
 }
 
 /// `ip -j <family> rule show` entries that are our policy rule.
@@ -153,9 +155,30 @@ fn parse_json_list(command: &str, out: &str) -> Result<Vec<Value>, RedirectError
     }
 }
 
+/// Fails before changing anything when a needed program is missing.
+fn preflight(tools: &Tools, families: &[Family]) -> Result<(), RedirectError> {
+    let mut needed = vec!["ip".to_owned()];
+    for &family in families {
+        let v6 = family == Family::V6;
+        needed.extend([tools.restore(v6), tools.save(v6)]);
+    }
+    match needed.into_iter().find(|b| find_in_path(b).is_none()) {
+        Some(binary) => Err(RedirectError::MissingBinary {
+            package: if binary == "ip" {
+                "iproute2"
+            } else {
+                "iptables"
+            },
+            binary,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Installs routing first (so marked packets never leak out of eth0), then each family's
 /// chains in one `iptables-restore --noflush` commit. Safe to run again.
 pub fn install(cfg: &Config, tools: &Tools, families: &[Family]) -> Result<(), RedirectError> {
+    preflight(tools, families)?;
     for &family in families {
         if our_rule_count(cfg, family)? == 0 {
             run("ip", &render::rule_args(cfg, family, "add"), None)?;
@@ -183,6 +206,7 @@ pub fn install(cfg: &Config, tools: &Tools, families: &[Family]) -> Result<(), R
 /// Removes the jumps, chains, policy rule and route install added, in that order (capture
 /// stops before routing goes away). Absent pieces are skipped, so it is safe to run again.
 pub fn uninstall(cfg: &Config, tools: &Tools, families: &[Family]) -> Result<(), RedirectError> {
+    preflight(tools, families)?;
     for &family in families {
         let current = existing(tools, family)?;
         if let Some(script) = render::uninstall_script(&current) {

@@ -1,8 +1,6 @@
 //! Errors of the redirect installer. Each variant says what the operator must change, because
 //! the installer runs as an init container whose only output is its log.
 
-use std::path::PathBuf;
-
 /// Why rendering, installing or uninstalling the capture rules failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RedirectError {
@@ -59,11 +57,4 @@ pub enum RedirectError {
     /// `ip -j rule show` printed something that is not the expected JSON.
     #[error("could not parse `{command}` output: {reason}")]
     UnexpectedOutput { command: String, reason: String },
-    /// Writing or reading a local file (e.g. a sysctl) failed.
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }

@@ -54,10 +54,9 @@ pub fn chain_rules(cfg: &Config, family: Family) -> Vec<String> {
     let mask = format!("{:#x}", cfg.route_mask);
     let lo = family.loopback();
 
-    // PREROUTING. Only TCP reaches this chain (the jump matches -p tcp).
-    // The proxy's own packets looping over lo (upstream to the Pod's own address) are never
-    // captured, whatever their destination.
-    out.push(pre(format!("-m mark --mark {proxy_mark} -j RETURN")));
+    // PREROUTING. Only TCP reaches this chain (the jump matches -p tcp). The proxy's own
+    // packets only ever arrive here over lo (upstream to the Pod's own address); their mark
+    // never matches the routing mark, so they fall through to `-i lo -j RETURN`.
     // Established connections were either captured on their first packet (the socket lookup
     // finds the proxy's accepted socket) or deliberately not captured; TPROXY on replies to the
     // proxy's own outbound connections would drop them.

@@ -72,3 +72,14 @@ app.kubernetes.io/component: controller
 app.kubernetes.io/name: l7proxy-test-web
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
+
+{{/*
+Test resources are `helm test` hooks, created when the test runs: by then the injection webhook is
+registered and the controller is ready, so the test workload is injected. Re-running the test
+replaces them. The namespace holding them is an ordinary release object.
+*/}}
+{{- define "l7proxy.tests.hookAnnotations" -}}
+helm.sh/hook: test
+helm.sh/hook-weight: {{ .weight | quote }}
+helm.sh/hook-delete-policy: before-hook-creation
+{{- end }}

@@ -79,10 +79,26 @@ pub fn probe(target: &Target, p: &TlsProbe) -> Outcome {
         o.hello_len = hello.len();
         return o;
     }
-    let mut stream = rustls::Stream::new(&mut conn, &mut sock);
-    let mut o = exchange(&mut stream, &p.requests, false);
+    let mut o = if p.requests.is_empty() {
+        // No request: allowed means the handshake with the real server completed.
+        handshake(&mut conn, &mut sock)
+    } else {
+        let mut stream = rustls::Stream::new(&mut conn, &mut sock);
+        exchange(&mut stream, &p.requests, false)
+    };
     o.hello_len = hello.len();
     o
+}
+
+fn handshake(conn: &mut ClientConnection, sock: &mut std::net::TcpStream) -> Outcome {
+    while conn.is_handshaking() {
+        match conn.complete_io(sock) {
+            Ok((0, 0)) => return Outcome::from_error(&std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {}
+            Err(e) => return Outcome::from_error(&e),
+        }
+    }
+    Outcome::new(Verdict::Allowed)
 }
 
 /// Build the connection and take its first flight (the ClientHello record) out of rustls.

@@ -102,6 +102,20 @@ impl Netns {
         sh(&full)
     }
 
+    /// Runs a command inside the namespace; its stdout, or its stderr when it fails.
+    pub fn run_status(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     /// Everything install may touch, with volatile parts (comments, counters) removed.
     pub fn snapshot(&self) -> String {
         self.snapshot_with("nft")

@@ -1,0 +1,313 @@
+//! EVE JSON records, shaped like Suricata's so existing tooling (jq recipes, SIEM parsers,
+//! Antrea's own e2e checks) reads them unchanged.
+//!
+//! Fixed choices, all documented in the README:
+//! - `in_iface` is [`IN_IFACE`]: there is no tap interface, the proxy sees sockets.
+//! - `pkt_src` is `"wire/pcap"`, what Suricata writes for traffic read off an interface;
+//!   the bytes we report did come off the wire, and Antrea-era consumers expect the field.
+//! - `vlan` and `tenant_id` are left out: they describe Antrea's Suricata plumbing.
+//! - `policy` (ours) names the deciding rule; it is left out when no rule decided.
+//! - Absent optional fields are omitted, as Suricata does, never written as `null`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{AlertEvent, Event, FlowInfo, HttpEvent, TlsEvent, packet};
+use crate::policy::{Direction, PolicyKind, RuleRef};
+
+/// Value of `in_iface` on every event.
+pub const IN_IFACE: &str = "l7proxy";
+/// Value of `pkt_src` on every event.
+pub const PKT_SRC: &str = "wire/pcap";
+
+/// Suricata's timestamp form, always UTC: `2024-08-26T22:37:30.895673+0000`.
+pub fn timestamp(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t)
+        .format("%Y-%m-%dT%H:%M:%S%.6f+0000")
+        .to_string()
+}
+
+/// Suricata's spelling of a TLS version (`SSLVersionToString` in app-layer-ssl.c):
+/// note the irregular `TLSv1` next to `TLS 1.1`..`TLS 1.3`; unknown values as `0x%04x`.
+pub fn tls_version_str(version: u16) -> String {
+    match version {
+        0 => "UNDETERMINED".to_string(),
+        0x0002 => "SSLv2".to_string(),
+        0x0300 => "SSLv3".to_string(),
+        0x0301 => "TLSv1".to_string(),
+        0x0302 => "TLS 1.1".to_string(),
+        0x0303 => "TLS 1.2".to_string(),
+        0x0304 => "TLS 1.3".to_string(),
+        v => format!("0x{v:04x}"),
+    }
+}
+
+/// Address as a consumer expects it: IPv4-mapped IPv6 (from dual-stack sockets) as IPv4.
+pub(crate) fn canonical_ip(addr: &SocketAddr) -> IpAddr {
+    addr.ip().to_canonical()
+}
+
+/// Serialize one event as a JSON line (with the trailing `\n`) stamped `at`. `None` for
+/// [`Event::Audit`], which goes to np.log instead.
+pub fn to_line(event: &Event, at: SystemTime) -> Option<Vec<u8>> {
+    let ts = timestamp(at);
+    let record = match event {
+        Event::Http { flow, rule, http } => {
+            Record::new(&ts, flow, "http", rule.as_ref()).with(Body::Http {
+                tx_id: http.tx_id,
+                http: HttpRec::from(http),
+            })
+        }
+        Event::Tls { flow, rule, tls } => {
+            Record::new(&ts, flow, "tls", rule.as_ref()).with(Body::Tls {
+                tls: TlsRec::from(tls),
+            })
+        }
+        Event::Alert { flow, alert } => {
+            Record::new(&ts, flow, "alert", alert.rule.as_ref()).with(alert_body(flow, alert))
+        }
+        Event::Audit(_) => return None,
+    };
+    // Serializing plain structs of strings and numbers cannot fail; should it ever, the
+    // event is logged as lost rather than half-written.
+    match serde_json::to_vec(&record) {
+        Ok(mut line) => {
+            line.push(b'\n');
+            Some(line)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot serialize EVE event");
+            None
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    timestamp: &'a str,
+    flow_id: u64,
+    in_iface: &'static str,
+    event_type: &'static str,
+    src_ip: IpAddr,
+    src_port: u16,
+    dest_ip: IpAddr,
+    dest_port: u16,
+    proto: &'static str,
+    pkt_src: &'static str,
+    #[serde(flatten)]
+    body: Option<Body<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<PolicyRec<'a>>,
+}
+
+impl<'a> Record<'a> {
+    fn new(
+        ts: &'a str,
+        flow: &FlowInfo,
+        event_type: &'static str,
+        rule: Option<&'a RuleRef>,
+    ) -> Self {
+        Record {
+            timestamp: ts,
+            flow_id: flow.flow_id,
+            in_iface: IN_IFACE,
+            event_type,
+            src_ip: canonical_ip(&flow.src),
+            src_port: flow.src.port(),
+            dest_ip: canonical_ip(&flow.dst),
+            dest_port: flow.dst.port(),
+            proto: "TCP",
+            pkt_src: PKT_SRC,
+            body: None,
+            policy: rule.map(PolicyRec::from),
+        }
+    }
+
+    fn with(mut self, body: Body<'a>) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Body<'a> {
+    Http {
+        tx_id: u64,
+        http: HttpRec<'a>,
+    },
+    Tls {
+        tls: TlsRec<'a>,
+    },
+    Alert {
+        alert: AlertRec,
+        app_proto: &'static str,
+        direction: &'static str,
+        flow: FlowRec,
+        reason: &'a str,
+        packet: String,
+        packet_info: PacketInfo,
+    },
+}
+
+#[derive(Serialize)]
+struct HttpRec<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_port: Option<u16>,
+    url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_content_type: Option<&'a str>,
+    http_method: &'a str,
+    protocol: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    length: u64,
+}
+
+impl<'a> From<&'a HttpEvent> for HttpRec<'a> {
+    fn from(h: &'a HttpEvent) -> Self {
+        HttpRec {
+            hostname: h.hostname.as_deref(),
+            http_port: h.http_port,
+            url: &h.url,
+            http_user_agent: h.http_user_agent.as_deref(),
+            http_content_type: h.http_content_type.as_deref(),
+            http_method: &h.http_method,
+            protocol: &h.protocol,
+            status: h.status,
+            length: h.length,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TlsRec<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sni: Option<&'a str>,
+    version: String,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    alpn: &'a [String],
+}
+
+impl<'a> From<&'a TlsEvent> for TlsRec<'a> {
+    fn from(t: &'a TlsEvent) -> Self {
+        TlsRec {
+            sni: t.sni.as_deref(),
+            version: tls_version_str(t.version),
+            alpn: &t.alpn,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AlertRec {
+    action: &'static str,
+    gid: u32,
+    signature_id: u32,
+    rev: u32,
+    signature: String,
+    category: &'static str,
+    severity: u32,
+}
+
+#[derive(Serialize)]
+struct FlowRec {
+    pkts_toserver: u64,
+    pkts_toclient: u64,
+    bytes_toserver: u64,
+    bytes_toclient: u64,
+    start: String,
+    src_ip: IpAddr,
+    dest_ip: IpAddr,
+    src_port: u16,
+    dest_port: u16,
+}
+
+#[derive(Serialize)]
+struct PacketInfo {
+    linktype: u32,
+}
+
+#[derive(Serialize)]
+struct PolicyRec<'a> {
+    kind: PolicyKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    name: &'a str,
+    rule: &'a str,
+    tier: &'a str,
+    direction: Direction,
+}
+
+impl<'a> From<&'a RuleRef> for PolicyRec<'a> {
+    fn from(r: &'a RuleRef) -> Self {
+        PolicyRec {
+            kind: r.kind,
+            namespace: r.namespace.as_deref(),
+            name: &r.name,
+            rule: &r.rule,
+            tier: &r.tier,
+            direction: r.direction,
+        }
+    }
+}
+
+/// `Reject by <policy_ref>` like Antrea's generated Suricata rules; without a rule,
+/// `Reject by l7proxy:<reason class>` where the class is the reason up to its first `:`,
+/// so signatures stay few and stable while `reason` keeps the detail.
+pub fn signature(alert: &AlertEvent) -> String {
+    match &alert.rule {
+        Some(rule) => format!("Reject by {}", rule.policy_ref()),
+        None => {
+            let class = alert.reason.split(':').next().unwrap_or("").trim();
+            let class = if class.is_empty() { "denied" } else { class };
+            format!("Reject by l7proxy:{class}")
+        }
+    }
+}
+
+fn alert_body<'a>(flow: &FlowInfo, alert: &'a AlertEvent) -> Body<'a> {
+    let c = alert.counters;
+    let pkt = packet::synthesize(flow.src, flow.dst, &alert.denied_bytes);
+    Body::Alert {
+        alert: AlertRec {
+            action: "blocked",
+            gid: 1,
+            signature_id: 1,
+            rev: 0,
+            signature: signature(alert),
+            category: "",
+            severity: 3,
+        },
+        app_proto: alert.app_proto.as_str(),
+        direction: "to_server",
+        flow: FlowRec {
+            pkts_toserver: c.pkts_toserver,
+            pkts_toclient: c.pkts_toclient,
+            bytes_toserver: c.bytes_toserver,
+            bytes_toclient: c.bytes_toclient,
+            start: timestamp(flow.start),
+            src_ip: canonical_ip(&flow.src),
+            dest_ip: canonical_ip(&flow.dst),
+            src_port: flow.src.port(),
+            dest_port: flow.dst.port(),
+        },
+        reason: &alert.reason,
+        packet: base64::engine::general_purpose::STANDARD.encode(pkt),
+        packet_info: PacketInfo {
+            linktype: packet::LINKTYPE_RAW,
+        },
+    }
+}
+
+#[cfg(test)]
+#[path = "eve/tests.rs"]
+mod tests;

@@ -1,0 +1,320 @@
+//! Every event type's field set, parsed back with serde_json.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::events::{AppProto, FlowCounters};
+
+/// 2024-09-05T22:49:24.788756Z
+fn at() -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(1_725_576_564_788_756)
+}
+
+pub(crate) fn flow() -> FlowInfo {
+    FlowInfo {
+        flow_id: 1_131_530_446_896_560,
+        src: "[::ffff:10.10.1.4]:45034".parse().unwrap(),
+        dst: "10.10.1.3:80".parse().unwrap(),
+        direction: Direction::Ingress,
+        start: at() - Duration::from_micros(1014),
+    }
+}
+
+pub(crate) fn rule() -> RuleRef {
+    RuleRef {
+        kind: PolicyKind::AntreaNetworkPolicy,
+        namespace: Some("default".into()),
+        name: "allow-privileged-url-to-admin-role".into(),
+        rule: "AllowFromClient".into(),
+        tier: "application".into(),
+        priority: 5.0,
+        direction: Direction::Ingress,
+        enable_logging: false,
+        log_label: None,
+    }
+}
+
+fn parse(event: &Event) -> Value {
+    let line = to_line(event, at()).expect("EVE line");
+    assert_eq!(line.last(), Some(&b'\n'));
+    assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1, "one line");
+    serde_json::from_slice(&line).expect("valid JSON")
+}
+
+fn keys(v: &Value) -> BTreeSet<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+fn set(ks: &[&'static str]) -> BTreeSet<&'static str> {
+    ks.iter().copied().collect()
+}
+
+const COMMON: &[&str] = &[
+    "timestamp",
+    "flow_id",
+    "in_iface",
+    "event_type",
+    "src_ip",
+    "src_port",
+    "dest_ip",
+    "dest_port",
+    "proto",
+    "pkt_src",
+];
+
+fn common_plus(extra: &[&'static str]) -> BTreeSet<&'static str> {
+    COMMON.iter().chain(extra).copied().collect()
+}
+
+#[test]
+fn timestamp_is_suricata_form() {
+    assert_eq!(timestamp(at()), "2024-09-05T22:49:24.788756+0000");
+    assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000000+0000");
+}
+
+#[test]
+fn tls_versions() {
+    assert_eq!(tls_version_str(0x0304), "TLS 1.3");
+    assert_eq!(tls_version_str(0x0303), "TLS 1.2");
+    assert_eq!(tls_version_str(0x0302), "TLS 1.1");
+    assert_eq!(tls_version_str(0x0301), "TLSv1");
+    assert_eq!(tls_version_str(0x0300), "SSLv3");
+    assert_eq!(tls_version_str(0), "UNDETERMINED");
+    assert_eq!(tls_version_str(0x7f1c), "0x7f1c");
+}
+
+#[test]
+fn http_event_fields() {
+    let ev = Event::Http {
+        flow: flow(),
+        rule: Some(rule()),
+        http: HttpEvent {
+            tx_id: 2,
+            hostname: Some("10.10.1.3".into()),
+            http_port: Some(8080),
+            url: "/public/index.html?a=1".into(),
+            http_user_agent: Some("curl/7.81.0".into()),
+            http_content_type: Some("text/html".into()),
+            http_method: "GET".into(),
+            protocol: "HTTP/1.1".into(),
+            status: Some(200),
+            length: 612,
+        },
+    };
+    let v = parse(&ev);
+    assert_eq!(keys(&v), common_plus(&["tx_id", "http", "policy"]));
+    assert_eq!(v["timestamp"], "2024-09-05T22:49:24.788756+0000");
+    assert_eq!(v["flow_id"], 1_131_530_446_896_560u64);
+    assert_eq!(v["in_iface"], IN_IFACE);
+    assert_eq!(v["event_type"], "http");
+    assert_eq!(v["src_ip"], "10.10.1.4", "IPv4-mapped shown as IPv4");
+    assert_eq!(v["src_port"], 45034);
+    assert_eq!(v["dest_ip"], "10.10.1.3");
+    assert_eq!(v["dest_port"], 80);
+    assert_eq!(v["proto"], "TCP");
+    assert_eq!(v["pkt_src"], "wire/pcap");
+    assert_eq!(v["tx_id"], 2);
+    assert_eq!(
+        v["http"],
+        json!({
+            "hostname": "10.10.1.3", "http_port": 8080, "url": "/public/index.html?a=1",
+            "http_user_agent": "curl/7.81.0", "http_content_type": "text/html",
+            "http_method": "GET", "protocol": "HTTP/1.1", "status": 200, "length": 612
+        })
+    );
+    assert_eq!(
+        v["policy"],
+        json!({
+            "kind": "AntreaNetworkPolicy", "namespace": "default",
+            "name": "allow-privileged-url-to-admin-role", "rule": "AllowFromClient",
+            "tier": "application", "direction": "Ingress"
+        })
+    );
+}
+
+#[test]
+fn http_event_omits_absent_fields() {
+    let ev = Event::Http {
+        flow: flow(),
+        rule: None,
+        http: HttpEvent {
+            url: "/".into(),
+            http_method: "GET".into(),
+            protocol: "HTTP/1.0".into(),
+            ..Default::default()
+        },
+    };
+    let v = parse(&ev);
+    assert_eq!(keys(&v), common_plus(&["tx_id", "http"]), "no policy");
+    assert_eq!(
+        keys(&v["http"]),
+        set(&["url", "http_method", "protocol", "length"])
+    );
+}
+
+#[test]
+fn tls_event_fields() {
+    let mut r = rule();
+    r.kind = PolicyKind::AntreaClusterNetworkPolicy;
+    r.namespace = None;
+    let ev = Event::Tls {
+        flow: flow(),
+        rule: Some(r),
+        tls: TlsEvent {
+            sni: Some("www.alfa.test.l7.tls".into()),
+            version: 0x0304,
+            alpn: vec!["h2".into(), "http/1.1".into()],
+        },
+    };
+    let v = parse(&ev);
+    assert_eq!(keys(&v), common_plus(&["tls", "policy"]));
+    assert_eq!(v["event_type"], "tls");
+    assert_eq!(
+        v["tls"],
+        json!({"sni": "www.alfa.test.l7.tls", "version": "TLS 1.3", "alpn": ["h2", "http/1.1"]})
+    );
+    assert_eq!(
+        keys(&v["policy"]),
+        set(&["kind", "name", "rule", "tier", "direction"]),
+        "cluster-scoped: no namespace"
+    );
+    assert_eq!(v["policy"]["kind"], "AntreaClusterNetworkPolicy");
+
+    let bare = Event::Tls {
+        flow: flow(),
+        rule: None,
+        tls: TlsEvent::default(),
+    };
+    let v = parse(&bare);
+    assert_eq!(v["tls"], json!({"version": "UNDETERMINED"}));
+}
+
+fn alert(rule: Option<RuleRef>, reason: &str, bytes: &[u8]) -> Event {
+    Event::Alert {
+        flow: flow(),
+        alert: AlertEvent {
+            rule,
+            app_proto: AppProto::Http,
+            reason: reason.into(),
+            denied_bytes: bytes.to_vec(),
+            counters: FlowCounters {
+                pkts_toserver: 3,
+                pkts_toclient: 1,
+                bytes_toserver: 307,
+                bytes_toclient: 78,
+            },
+        },
+    }
+}
+
+#[test]
+fn alert_event_fields() {
+    let req = b"GET /admin/index.html HTTP/1.1\r\nHost: 10.10.1.3\r\n\r\n";
+    let v = parse(&alert(
+        Some(rule()),
+        "l7 mismatch: path \"/admin/index.html\"",
+        req,
+    ));
+    assert_eq!(
+        keys(&v),
+        common_plus(&[
+            "alert",
+            "app_proto",
+            "direction",
+            "flow",
+            "reason",
+            "packet",
+            "packet_info",
+            "policy"
+        ])
+    );
+    assert_eq!(v["event_type"], "alert");
+    assert_eq!(
+        v["alert"],
+        json!({
+            "action": "blocked", "gid": 1, "signature_id": 1, "rev": 0,
+            "signature": "Reject by AntreaNetworkPolicy:default/allow-privileged-url-to-admin-role",
+            "category": "", "severity": 3
+        })
+    );
+    assert_eq!(v["app_proto"], "http");
+    assert_eq!(v["direction"], "to_server");
+    assert_eq!(v["reason"], "l7 mismatch: path \"/admin/index.html\"");
+    assert_eq!(
+        v["flow"],
+        json!({
+            "pkts_toserver": 3, "pkts_toclient": 1, "bytes_toserver": 307, "bytes_toclient": 78,
+            "start": "2024-09-05T22:49:24.787742+0000",
+            "src_ip": "10.10.1.4", "dest_ip": "10.10.1.3", "src_port": 45034, "dest_port": 80
+        })
+    );
+    assert_eq!(v["packet_info"], json!({"linktype": 101}));
+    let pkt = base64::engine::general_purpose::STANDARD
+        .decode(v["packet"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(pkt[0] >> 4, 4, "IPv4 for IPv4-mapped flow");
+    assert_eq!(&pkt[12..16], &[10, 10, 1, 4]);
+    assert_eq!(&pkt[16..20], &[10, 10, 1, 3]);
+    assert!(pkt.ends_with(req), "packet carries the denied bytes");
+}
+
+#[test]
+fn alert_without_rule() {
+    let v = parse(&alert(None, "classification timeout", b""));
+    assert!(v.get("policy").is_none());
+    assert_eq!(
+        v["alert"]["signature"],
+        "Reject by l7proxy:classification timeout"
+    );
+    let v = parse(&alert(None, "header block too large: 70000 bytes", b"x"));
+    assert_eq!(
+        v["alert"]["signature"],
+        "Reject by l7proxy:header block too large"
+    );
+    assert_eq!(v["reason"], "header block too large: 70000 bytes");
+}
+
+#[test]
+fn k8s_signature() {
+    let mut r = rule();
+    r.kind = PolicyKind::K8sNetworkPolicy;
+    r.tier = String::new();
+    let v = parse(&alert(Some(r), "drop rule", b""));
+    assert_eq!(
+        v["alert"]["signature"],
+        "Reject by K8sNetworkPolicy:default/allow-privileged-url-to-admin-role"
+    );
+}
+
+#[test]
+fn strings_are_escaped() {
+    let ev = Event::Http {
+        flow: flow(),
+        rule: None,
+        http: HttpEvent {
+            url: "/a\"b\\c\u{7}\n".into(),
+            http_user_agent: Some("évil\r\n{\"x\":1}".into()),
+            http_method: "GET".into(),
+            protocol: "HTTP/1.1".into(),
+            ..Default::default()
+        },
+    };
+    let v = parse(&ev);
+    assert_eq!(v["http"]["url"], "/a\"b\\c\u{7}\n");
+    assert_eq!(v["http"]["http_user_agent"], "évil\r\n{\"x\":1}");
+}
+
+#[test]
+fn audit_is_not_an_eve_line() {
+    let ev = Event::Audit(crate::events::AuditRecord {
+        rule: rule(),
+        disposition: "Allow",
+        src: flow().src,
+        dst: flow().dst,
+        length: 0,
+    });
+    assert!(to_line(&ev, at()).is_none());
+}

@@ -1,0 +1,156 @@
+//! `explain`: verdict, deciding tier/policy/rule and the L7 field, as text and JSON.
+
+use std::path::PathBuf;
+
+use super::cli::{ExplainArgs, OutputFormat, explain_flow, render};
+use super::test_support::CLUSTER;
+
+fn spec_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("integration/manifests/spec")
+}
+
+fn args(dir: &std::path::Path, spec: &str) -> ExplainArgs {
+    ExplainArgs {
+        manifests: vec![dir.join("cluster.yaml"), spec_dir().join(spec)],
+        pod: "default/web".into(),
+        from: None,
+        to: None,
+        port: 443,
+        protocol: "TCP".into(),
+        http: None,
+        host: None,
+        sni: None,
+        output: OutputFormat::Text,
+    }
+}
+
+fn cluster() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cluster.yaml"), CLUSTER).unwrap();
+    dir
+}
+
+#[test]
+fn explain_l7_tls_verdicts() {
+    let dir = cluster();
+    let cases: &[(&str, Option<&str>, &str, &str)] = &[
+        (
+            "10.0.0.2",
+            Some("foo.bar.com"),
+            "allow",
+            "sni \"foo.bar.com\" matches \"foo.bar.com\"",
+        ),
+        (
+            "10.0.0.2",
+            Some("evil.com"),
+            "deny",
+            "sni \"evil.com\" does not match \"foo.bar.com\"",
+        ),
+        ("10.0.0.2", None, "depends-on-l7", "pass --http or --sni"),
+        ("10.0.0.3", Some("foo.bar.com"), "deny", ""),
+    ];
+    for (from, sni, verdict, detail) in cases {
+        let mut a = args(dir.path(), "5-ingress-allow-tls-handshake.yaml");
+        a.from = Some(from.parse().unwrap());
+        a.sni = sni.map(Into::into);
+        let e = explain_flow(&a).unwrap();
+        assert_eq!(e.verdict, *verdict, "{from} {sni:?}");
+        let text = render(&e);
+        assert!(text.contains(detail), "{text}");
+        assert!(text.contains("tier:    application"), "{text}");
+        assert!(
+            text.contains("AntreaNetworkPolicy:default/ingress-allow-tls-handshake"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn explain_json_and_default_allow() {
+    let dir = cluster();
+    let mut a = args(dir.path(), "3-allow-web-access-to-internal-domain.yaml");
+    a.pod = "default/restricted".into();
+    a.to = Some("10.96.0.10".parse().unwrap());
+    a.port = 53;
+    a.protocol = "udp".into();
+    let e = explain_flow(&a).unwrap();
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["verdict"], "allow");
+    assert_eq!(json["direction"], "Egress");
+    assert_eq!(json["rule"]["rule"], "allow-dns");
+    assert_eq!(json["rule"]["tier"], "securityops");
+    // A Pod no policy applies to: allowed, no rule.
+    a.pod = "default/client".into();
+    let e = explain_flow(&a).unwrap();
+    assert!(e.rule.is_none());
+    assert!(render(&e).contains("default allow"));
+    // Unknown Pod and bad protocol are errors, not panics.
+    a.pod = "default/nope".into();
+    assert!(explain_flow(&a).is_err());
+    a.pod = "nope".into();
+    assert!(explain_flow(&a).is_err());
+}
+
+#[test]
+fn explain_http_normalizes_like_the_data_path() {
+    let dir = cluster();
+    let cases: &[(&str, &str, Option<&str>, &str, &str)] = &[
+        (
+            "1-ingress-allow-http-request-to-api-v2.yaml",
+            "GET http://FOO.bar.com:8080/api/v2/x/../users?q=1",
+            None,
+            "allow",
+            "path \"/api/v2/users\" matches \"/api/v2/*\"",
+        ),
+        (
+            "1-ingress-allow-http-request-to-api-v2.yaml",
+            "GET /api/v2/users",
+            Some("foo.bar.com."),
+            "allow",
+            "host \"foo.bar.com\" matches",
+        ),
+        (
+            "1-ingress-allow-http-request-to-api-v2.yaml",
+            "GET /api/v2/users",
+            None,
+            "deny",
+            "host is missing",
+        ),
+        (
+            "1-ingress-allow-http-request-to-api-v2.yaml",
+            "POST http://foo.bar.com/api/v2/users",
+            None,
+            "deny",
+            "method \"POST\" does not match \"GET\"",
+        ),
+        (
+            "2-allow-privileged-url-to-admin-role.yaml",
+            "GET /public/../admin/x",
+            None,
+            "deny",
+            "path \"/admin/x\" does not match \"/public/*\"",
+        ),
+        (
+            "2-allow-privileged-url-to-admin-role.yaml",
+            "GET /%70ublic/a",
+            None,
+            "allow",
+            "path \"/public/a\"",
+        ),
+    ];
+    for (spec, req, host, verdict, detail) in cases {
+        let mut a = args(dir.path(), spec);
+        a.from = Some("10.0.0.2".parse().unwrap());
+        a.port = 80;
+        a.http = Some((*req).into());
+        a.host = host.map(Into::into);
+        let e = explain_flow(&a).unwrap();
+        let text = render(&e);
+        assert_eq!(e.verdict, *verdict, "{req}: {text}");
+        assert!(text.contains(detail), "{req}: {text}");
+    }
+    let mut a = args(dir.path(), "4-allow-http-only.yaml");
+    a.from = Some("10.0.0.2".parse().unwrap());
+    a.http = Some("GET".into());
+    assert!(explain_flow(&a).is_err());
+}

@@ -1,0 +1,124 @@
+//! A read buffer that starts small and grows only when a message needs it.
+//!
+//! Parsing happens in place on `filled()`; consumed bytes are dropped from the front and
+//! the rest is moved down only when more room is needed, so a keep-alive connection does
+//! no allocation per read once its buffer has reached its working size.
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Initial capacity: enough for a typical request head or ClientHello.
+pub const INITIAL: usize = 2048;
+
+/// Result of [`ReadBuf::fill`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// `n` more bytes are buffered.
+    Read(usize),
+    /// The peer closed its sending side.
+    Eof,
+    /// The buffer holds `limit` unconsumed bytes already.
+    Full,
+}
+
+#[derive(Debug, Default)]
+pub struct ReadBuf {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    pub fn new() -> ReadBuf {
+        ReadBuf::default()
+    }
+
+    /// Unconsumed bytes.
+    pub fn filled(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Drop `n` bytes from the front.
+    pub fn consume(&mut self, n: usize) {
+        self.start += n.min(self.len());
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Read once more from `rd`, keeping at most `limit` unconsumed bytes.
+    pub async fn fill<R: AsyncRead + Unpin>(
+        &mut self,
+        rd: &mut R,
+        limit: usize,
+    ) -> io::Result<Fill> {
+        if self.len() >= limit {
+            return Ok(Fill::Full);
+        }
+        if self.end == self.data.len() {
+            if self.start > 0 {
+                self.data.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.data.len() {
+                let grown = (self.data.len() * 2).clamp(INITIAL, limit.max(INITIAL));
+                self.data.resize(grown, 0);
+            }
+        }
+        let room = (limit - self.len()).min(self.data.len() - self.end);
+        let n = rd.read(&mut self.data[self.end..self.end + room]).await?;
+        if n == 0 {
+            return Ok(Fill::Eof);
+        }
+        self.end += n;
+        Ok(Fill::Read(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn grows_to_limit_then_reports_full() {
+        let data = vec![7u8; 10_000];
+        let mut rd = &data[..];
+        let mut b = ReadBuf::new();
+        let mut total = 0;
+        loop {
+            match b.fill(&mut rd, 5000).await.unwrap() {
+                Fill::Read(n) => total += n,
+                Fill::Full => break,
+                Fill::Eof => panic!("eof before limit"),
+            }
+        }
+        assert_eq!(total, 5000);
+        assert_eq!(b.len(), 5000);
+        b.consume(4000);
+        assert_eq!(b.len(), 1000);
+        assert_eq!(b.fill(&mut rd, 5000).await.unwrap(), Fill::Read(4000));
+        assert_eq!(b.filled().len(), 5000);
+    }
+
+    #[tokio::test]
+    async fn eof_and_consume_all_resets() {
+        let data = b"abc".to_vec();
+        let mut rd = &data[..];
+        let mut b = ReadBuf::new();
+        assert_eq!(b.fill(&mut rd, 100).await.unwrap(), Fill::Read(3));
+        assert_eq!(b.fill(&mut rd, 100).await.unwrap(), Fill::Eof);
+        b.consume(10);
+        assert!(b.is_empty());
+    }
+}

@@ -1,0 +1,358 @@
+//! The HTTP/1.x request loop: every request of a keep-alive or pipelined connection is
+//! checked, not only the first.
+//!
+//! Two halves run concurrently in the connection's task. The request half parses each
+//! request head from the client, asks the [`Gate`], forwards the head and its body
+//! unchanged (framed by `Content-Length` or chunked), and queues the request for the
+//! response half, which parses each response head (status, length, 1xx interim
+//! responses) and forwards it, so requests and responses stay paired. A denied request
+//! stops both halves before a byte of it reaches the upstream; the caller then resets
+//! both connections. An accepted `101 Switching Protocols` or `CONNECT` 2xx ends the loop
+//! and the caller relays opaque bytes.
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::policy::RuleRef;
+use crate::proxy::buf::{Fill, ReadBuf};
+use crate::proxy::relay::Activity;
+use crate::proxy::wire::{Body, Framing, RequestHead, is_connect, parse_request, parse_response};
+
+/// Largest unconsumed body data buffered at once (the buffer grows to this size).
+const BODY_BUF: usize = 64 * 1024;
+/// Requests forwarded but not yet answered (pipelining depth).
+const MAX_PIPELINED: usize = 32;
+
+/// The policy decision on one request.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    pub allowed: bool,
+    /// The deciding rule (for events).
+    pub rule: Option<RuleRef>,
+    /// Why, for logs and alerts.
+    pub detail: String,
+}
+
+/// Decides each request with the policy in force when it arrives.
+pub trait Gate: Send {
+    fn check(&mut self, head: &RequestHead) -> Decision;
+}
+
+/// One allowed request and what answered it.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    pub rule: Option<RuleRef>,
+    pub request: RequestHead,
+    /// `None` when the upstream closed before answering.
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    /// Response body bytes on the wire (chunked framing included).
+    pub length: u64,
+}
+
+/// A denied request.
+#[derive(Clone, Debug)]
+pub struct Denial {
+    pub rule: Option<RuleRef>,
+    pub reason: String,
+    /// The bytes read of the denied request (never forwarded).
+    pub bytes: Vec<u8>,
+}
+
+/// How the loop ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Both sides finished normally.
+    Closed,
+    /// Protocol switched: relay opaque bytes, after writing what each side has buffered.
+    Upgraded {
+        client_buf: ReadBuf,
+        upstream_buf: ReadBuf,
+    },
+    /// A request was denied: reset both connections.
+    Denied(Denial),
+    /// I/O error or protocol violation: reset both connections.
+    Failed(String),
+}
+
+enum Stop {
+    Denied(Denial),
+    Failed(String),
+}
+
+impl From<io::Error> for Stop {
+    fn from(e: io::Error) -> Stop {
+        Stop::Failed(e.to_string())
+    }
+}
+
+enum End {
+    Closed,
+    Upgraded(ReadBuf),
+}
+
+struct Pending {
+    head: RequestHead,
+    rule: Option<RuleRef>,
+    switch: Option<oneshot::Sender<bool>>,
+}
+
+/// Serve an HTTP connection whose first request (`first`, at the start of `client_buf`)
+/// was already allowed by `rule`. `report` sees each completed exchange.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve<G: Gate>(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    client_buf: ReadBuf,
+    first: RequestHead,
+    rule: Option<RuleRef>,
+    gate: &mut G,
+    max_head: usize,
+    activity: &Activity,
+    report: &(dyn Fn(Exchange) + Sync),
+) -> Outcome {
+    let (mut cr, mut cw) = client.split();
+    let (mut ur, mut uw) = upstream.split();
+    let (tx, rx) = mpsc::channel(MAX_PIPELINED);
+    let req = requests(
+        &mut cr, &mut uw, client_buf, first, rule, gate, tx, max_head, activity,
+    );
+    let resp = responses(&mut ur, &mut cw, rx, max_head, activity, report);
+    match tokio::try_join!(req, resp) {
+        Ok((End::Upgraded(client_buf), End::Upgraded(upstream_buf))) => Outcome::Upgraded {
+            client_buf,
+            upstream_buf,
+        },
+        Ok(_) => Outcome::Closed,
+        Err(Stop::Denied(d)) => Outcome::Denied(d),
+        Err(Stop::Failed(f)) => Outcome::Failed(f),
+    }
+}
+
+/// The request half: forward allowed requests, stop at the first denied one.
+#[allow(clippy::too_many_arguments)]
+async fn requests<R, W, G>(
+    cr: &mut R,
+    uw: &mut W,
+    mut buf: ReadBuf,
+    mut head: RequestHead,
+    mut rule: Option<RuleRef>,
+    gate: &mut G,
+    tx: mpsc::Sender<Pending>,
+    max_head: usize,
+    activity: &Activity,
+) -> Result<End, Stop>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    G: Gate,
+{
+    loop {
+        uw.write_all(&buf.filled()[..head.head_len]).await?;
+        buf.consume(head.head_len);
+        let framing = head.framing;
+        let (switch, switched) = if head.upgrade.is_some() || is_connect(&head) {
+            let (a, b) = oneshot::channel();
+            (Some(a), Some(b))
+        } else {
+            (None, None)
+        };
+        if tx.send(Pending { head, rule, switch }).await.is_err() {
+            // The response half ended (upstream closed): nothing more can be answered.
+            return Ok(End::Closed);
+        }
+        let mut body = Body::new(framing);
+        forward_body(&mut body, &mut buf, cr, uw, activity)
+            .await
+            .map_err(|e| match e {
+                BodyError::Malformed(m) => Stop::Denied(Denial {
+                    rule: None,
+                    reason: m,
+                    bytes: buf.filled().to_vec(),
+                }),
+                BodyError::Io(e) => Stop::from(e),
+            })?;
+        if let Some(switched) = switched
+            && switched.await == Ok(true)
+        {
+            return Ok(End::Upgraded(buf));
+        }
+        let next = loop {
+            match parse_request(buf.filled(), max_head) {
+                Ok(Some(h)) => break h,
+                Ok(None) => match buf.fill(cr, max_head).await? {
+                    Fill::Read(_) => activity.touch(),
+                    Fill::Eof => {
+                        // Bytes of an incomplete head were never checked: not forwarded.
+                        uw.shutdown().await?;
+                        return Ok(End::Closed);
+                    }
+                    Fill::Full => {
+                        return Err(Stop::Denied(Denial {
+                            rule: None,
+                            reason: "request head too large".into(),
+                            bytes: buf.filled().to_vec(),
+                        }));
+                    }
+                },
+                Err(e) => {
+                    return Err(Stop::Denied(Denial {
+                        rule: None,
+                        reason: e.to_string(),
+                        bytes: buf.filled().to_vec(),
+                    }));
+                }
+            }
+        };
+        let d = gate.check(&next);
+        if !d.allowed {
+            return Err(Stop::Denied(Denial {
+                rule: d.rule,
+                reason: d.detail,
+                bytes: buf.filled()[..next.head_len].to_vec(),
+            }));
+        }
+        head = next;
+        rule = d.rule;
+    }
+}
+
+/// The response half: pair each response with its request and forward it.
+async fn responses<R, W>(
+    ur: &mut R,
+    cw: &mut W,
+    mut rx: mpsc::Receiver<Pending>,
+    max_head: usize,
+    activity: &Activity,
+    report: &(dyn Fn(Exchange) + Sync),
+) -> Result<End, Stop>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = ReadBuf::new();
+    while let Some(mut p) = rx.recv().await {
+        let exchange = |p: Pending, status, content_type, length| Exchange {
+            rule: p.rule,
+            request: p.head,
+            status,
+            content_type,
+            length,
+        };
+        loop {
+            let head = loop {
+                match parse_response(buf.filled(), max_head, &p.head.method) {
+                    Ok(Some(h)) => break h,
+                    Ok(None) => match buf.fill(ur, max_head).await? {
+                        Fill::Read(_) => activity.touch(),
+                        Fill::Eof => {
+                            report(exchange(p, None, None, 0));
+                            cw.shutdown().await?;
+                            return Ok(End::Closed);
+                        }
+                        Fill::Full => return Err(Stop::Failed("response head too large".into())),
+                    },
+                    Err(e) => return Err(Stop::Failed(format!("response: {e}"))),
+                }
+            };
+            cw.write_all(&buf.filled()[..head.head_len]).await?;
+            buf.consume(head.head_len);
+            let status = head.status;
+            let switched = (status == 101 && p.head.upgrade.is_some())
+                || (is_connect(&p.head) && (200..300).contains(&status));
+            if status == 101 && !switched {
+                return Err(Stop::Failed("101 without an upgrade request".into()));
+            }
+            if switched {
+                if let Some(s) = p.switch.take() {
+                    let _ = s.send(true);
+                }
+                report(exchange(p, Some(status), head.content_type, 0));
+                return Ok(End::Upgraded(buf));
+            }
+            if (100..200).contains(&status) {
+                continue; // interim response; the final one follows
+            }
+            if let Some(s) = p.switch.take() {
+                let _ = s.send(false);
+            }
+            let mut body = Body::new(head.framing);
+            forward_body(&mut body, &mut buf, ur, cw, activity)
+                .await
+                .map_err(|e| match e {
+                    BodyError::Malformed(m) => Stop::Failed(format!("response body: {m}")),
+                    BodyError::Io(e) => Stop::from(e),
+                })?;
+            let until_close = head.framing == Framing::CloseDelimited;
+            report(exchange(p, Some(status), head.content_type, body.payload));
+            if until_close {
+                return Ok(End::Closed);
+            }
+            break;
+        }
+    }
+    // No more requests will come: pass through whatever the upstream still sends.
+    let mut rest = Body::new(Framing::CloseDelimited);
+    forward_body(&mut rest, &mut buf, ur, cw, activity)
+        .await
+        .map_err(|e| match e {
+            BodyError::Malformed(m) => Stop::Failed(m),
+            BodyError::Io(e) => Stop::from(e),
+        })?;
+    Ok(End::Closed)
+}
+
+enum BodyError {
+    Malformed(String),
+    Io(io::Error),
+}
+
+impl From<io::Error> for BodyError {
+    fn from(e: io::Error) -> BodyError {
+        BodyError::Io(e)
+    }
+}
+
+/// Forward one body from `rd` to `wr`, starting with what `buf` holds; leaves any bytes
+/// after the body (the next message) in `buf`. An until-close body ends with the
+/// stream, and the end is passed on with `shutdown`.
+async fn forward_body<R, W>(
+    body: &mut Body,
+    buf: &mut ReadBuf,
+    rd: &mut R,
+    wr: &mut W,
+    activity: &Activity,
+) -> Result<(), BodyError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    loop {
+        let n = body
+            .advance(buf.filled())
+            .map_err(|e| BodyError::Malformed(e.to_string()))?;
+        if n > 0 {
+            wr.write_all(&buf.filled()[..n]).await?;
+            buf.consume(n);
+        }
+        if body.is_done() {
+            return Ok(());
+        }
+        match buf.fill(rd, BODY_BUF).await? {
+            Fill::Read(_) => activity.touch(),
+            Fill::Eof if body.until_close() => {
+                wr.shutdown().await?;
+                return Ok(());
+            }
+            Fill::Eof => return Err(BodyError::Io(io::ErrorKind::UnexpectedEof.into())),
+            Fill::Full => return Err(BodyError::Malformed("chunk line too long".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "http/tests.rs"]
+mod tests;

@@ -1,0 +1,303 @@
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::*;
+use crate::proxy::conn::reset;
+use crate::proxy::testutil::pair;
+
+/// Denies any target under `/admin`; records what it saw.
+struct DenyAdmin(Vec<String>);
+
+impl Gate for DenyAdmin {
+    fn check(&mut self, head: &RequestHead) -> Decision {
+        self.0.push(head.target.clone());
+        Decision {
+            allowed: !head.target.starts_with("/admin"),
+            rule: None,
+            detail: format!("path {}", head.target),
+        }
+    }
+}
+
+struct Run {
+    outcome: Outcome,
+    exchanges: Vec<Exchange>,
+    seen: Vec<String>,
+}
+
+/// Client app <-> proxy (the HTTP loop) <-> server app, over real loopback sockets.
+/// Runs the loop in a task the way `conn` does: the first request is read and allowed
+/// before the loop starts; on a denial both proxy sockets are reset.
+async fn start() -> (TcpStream, TcpStream, tokio::task::JoinHandle<Run>) {
+    let (client, mut pc) = pair().await;
+    let (mut pu, server) = pair().await;
+    let task = tokio::spawn(async move {
+        let mut buf = ReadBuf::new();
+        let first = loop {
+            if let Some(h) = parse_request(buf.filled(), 65536).unwrap() {
+                break h;
+            }
+            assert!(matches!(
+                buf.fill(&mut pc, 65536).await.unwrap(),
+                Fill::Read(_)
+            ));
+        };
+        let mut gate = DenyAdmin(Vec::new());
+        let d = gate.check(&first);
+        assert!(d.allowed, "tests start with an allowed request");
+        let exchanges = Mutex::new(Vec::new());
+        let report = |x| exchanges.lock().unwrap().push(x);
+        let activity = Activity::new();
+        let outcome = serve(
+            &mut pc, &mut pu, buf, first, None, &mut gate, 65536, &activity, &report,
+        )
+        .await;
+        if matches!(outcome, Outcome::Denied(_) | Outcome::Failed(_)) {
+            reset(pu);
+            reset(pc);
+        }
+        Run {
+            outcome,
+            exchanges: exchanges.into_inner().unwrap(),
+            seen: gate.0,
+        }
+    });
+    (client, server, task)
+}
+
+async fn read_exactly(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut b))
+        .await
+        .expect("timed out")
+        .unwrap();
+    b
+}
+
+/// Everything the peer still sends until EOF or reset (bounded in time).
+async fn read_rest(s: &mut TcpStream) -> (Vec<u8>, Option<std::io::ErrorKind>) {
+    let mut out = Vec::new();
+    let mut b = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut b))
+            .await
+            .expect("stuck")
+        {
+            Ok(0) => return (out, None),
+            Ok(n) => out.extend_from_slice(&b[..n]),
+            Err(e) => return (out, Some(e.kind())),
+        }
+    }
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
+
+#[tokio::test]
+async fn keep_alive_allowed_then_denied_resets_both() {
+    let (mut client, mut server, task) = start().await;
+    let r1 = b"GET /public HTTP/1.1\r\nHost: a\r\n\r\n";
+    client.write_all(r1).await.unwrap();
+    assert_eq!(read_exactly(&mut server, r1.len()).await, r1);
+    server.write_all(OK).await.unwrap();
+    assert_eq!(read_exactly(&mut client, OK.len()).await, OK);
+
+    client
+        .write_all(b"GET /admin HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let (rest, err) = read_rest(&mut client).await;
+    assert!(rest.is_empty());
+    assert_eq!(err, Some(std::io::ErrorKind::ConnectionReset));
+    let (got, _) = read_rest(&mut server).await;
+    assert!(got.is_empty(), "server received denied bytes: {got:?}");
+    let run = task.await.unwrap();
+    let Outcome::Denied(d) = run.outcome else {
+        panic!("not denied: {:?}", run.outcome)
+    };
+    assert!(d.bytes.starts_with(b"GET /admin"));
+    assert_eq!(run.seen, ["/public", "/admin"]);
+    assert_eq!(run.exchanges.len(), 1);
+    assert_eq!(run.exchanges[0].status, Some(200));
+    assert_eq!(run.exchanges[0].length, 2);
+    assert_eq!(run.exchanges[0].content_type.as_deref(), Some("text/plain"));
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_each_checked_and_paired() {
+    let (mut client, mut server, task) = start().await;
+    let reqs = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nHEAD /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+    client.write_all(reqs).await.unwrap();
+    assert_eq!(read_exactly(&mut server, reqs.len()).await, reqs);
+    // HEAD's response carries a Content-Length but no body: pairing must know that.
+    let resps: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    server.write_all(resps).await.unwrap();
+    assert_eq!(read_exactly(&mut client, resps.len()).await, resps);
+    client.shutdown().await.unwrap();
+    let (rest, _) = read_rest(&mut server).await;
+    assert!(rest.is_empty());
+    server.shutdown().await.unwrap();
+    let (rest, err) = read_rest(&mut client).await;
+    assert!(rest.is_empty() && err.is_none());
+    let run = task.await.unwrap();
+    assert!(matches!(run.outcome, Outcome::Closed), "{:?}", run.outcome);
+    assert_eq!(run.seen, ["/a", "/b", "/c"]);
+    let st: Vec<_> = run
+        .exchanges
+        .iter()
+        .map(|x| (x.request.target.as_str(), x.status, x.length))
+        .collect();
+    assert_eq!(
+        st,
+        [
+            ("/a", Some(200), 2),
+            ("/b", Some(200), 0),
+            ("/c", Some(404), 13)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn pipelined_denied_request_never_reaches_the_server() {
+    let (mut client, mut server, task) = start().await;
+    let first = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+    let mut both = first.to_vec();
+    both.extend_from_slice(b"GET /admin/x HTTP/1.1\r\nHost: h\r\n\r\n");
+    client.write_all(&both).await.unwrap();
+    let (got, _) = read_rest(&mut server).await;
+    assert_eq!(got, first);
+    let (_, err) = read_rest(&mut client).await;
+    assert_eq!(err, Some(std::io::ErrorKind::ConnectionReset));
+    assert!(matches!(task.await.unwrap().outcome, Outcome::Denied(_)));
+}
+
+#[tokio::test]
+async fn chunked_request_body_is_forwarded_unchanged_and_next_request_checked() {
+    let (mut client, mut server, task) = start().await;
+    let post = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n";
+    client.write_all(post).await.unwrap();
+    assert_eq!(read_exactly(&mut server, post.len()).await, post);
+    // Interim 100 Continue, then the body in awkward pieces (a fake request inside).
+    let cont = b"HTTP/1.1 100 Continue\r\n\r\n";
+    server.write_all(cont).await.unwrap();
+    assert_eq!(read_exactly(&mut client, cont.len()).await, cont);
+    let body: &[&[u8]] = &[
+        b"1",
+        b"7\r\nGET /admin HTTP/1.1\r\n\r\n",
+        b"\r",
+        b"\n0\r\n",
+        b"\r\n",
+    ];
+    for piece in body {
+        client.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let flat: Vec<u8> = body.concat();
+    assert_eq!(read_exactly(&mut server, flat.len()).await, flat);
+    server.write_all(OK).await.unwrap();
+    assert_eq!(read_exactly(&mut client, OK.len()).await, OK);
+    // Then a denied request on the same connection.
+    client
+        .write_all(b"GET /admin HTTP/1.1\r\nHost: h\r\n\r\n")
+        .await
+        .unwrap();
+    let (_, err) = read_rest(&mut client).await;
+    assert_eq!(err, Some(std::io::ErrorKind::ConnectionReset));
+    let (got, _) = read_rest(&mut server).await;
+    assert!(got.is_empty());
+    let run = task.await.unwrap();
+    assert_eq!(run.seen, ["/up", "/admin"]);
+    assert_eq!(run.exchanges.len(), 1);
+    assert_eq!(run.exchanges[0].status, Some(200));
+}
+
+#[tokio::test]
+async fn ambiguous_framing_on_a_later_request_is_denied() {
+    let (mut client, mut server, task) = start().await;
+    let r1 = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    client.write_all(r1).await.unwrap();
+    assert_eq!(read_exactly(&mut server, r1.len()).await, r1);
+    server.write_all(OK).await.unwrap();
+    read_exactly(&mut client, OK.len()).await;
+    client
+        .write_all(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        .await
+        .unwrap();
+    let (_, err) = read_rest(&mut client).await;
+    assert_eq!(err, Some(std::io::ErrorKind::ConnectionReset));
+    let (got, _) = read_rest(&mut server).await;
+    assert!(got.is_empty());
+    let run = task.await.unwrap();
+    let Outcome::Denied(d) = run.outcome else {
+        panic!("{:?}", run.outcome)
+    };
+    assert!(
+        d.reason.contains("Content-Length and Transfer-Encoding"),
+        "{}",
+        d.reason
+    );
+}
+
+#[tokio::test]
+async fn upgrade_switches_to_opaque_with_buffered_bytes() {
+    let (mut client, mut server, task) = start().await;
+    let up = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    client.write_all(up).await.unwrap();
+    assert_eq!(read_exactly(&mut server, up.len()).await, up);
+    let switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nFRAME-FROM-SERVER";
+    server.write_all(switch).await.unwrap();
+    let run = task.await.unwrap();
+    let Outcome::Upgraded {
+        client_buf,
+        upstream_buf,
+    } = run.outcome
+    else {
+        panic!("{:?}", run.outcome)
+    };
+    assert!(client_buf.is_empty());
+    assert_eq!(upstream_buf.filled(), b"FRAME-FROM-SERVER");
+    assert_eq!(run.exchanges[0].status, Some(101));
+    let head = &switch[..switch.len() - b"FRAME-FROM-SERVER".len()];
+    assert_eq!(read_exactly(&mut client, head.len()).await, head);
+}
+
+#[tokio::test]
+async fn oversized_head_is_denied() {
+    let (mut client, mut server, task) = start().await;
+    let r1 = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    client.write_all(r1).await.unwrap();
+    read_exactly(&mut server, r1.len()).await;
+    server.write_all(OK).await.unwrap();
+    read_exactly(&mut client, OK.len()).await;
+    let mut big = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
+    big.resize(70_000, b'a');
+    let _ = client.write_all(&big).await;
+    let (_, err) = read_rest(&mut client).await;
+    assert_eq!(err, Some(std::io::ErrorKind::ConnectionReset));
+    let Outcome::Denied(d) = task.await.unwrap().outcome else {
+        panic!()
+    };
+    assert!(d.reason.contains("exceeds 65536"), "{}", d.reason);
+}
+
+#[tokio::test]
+async fn malformed_chunked_body_resets_both() {
+    let (mut client, mut server, task) = start().await;
+    let post = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+    client.write_all(post).await.unwrap();
+    assert_eq!(read_exactly(&mut server, post.len()).await, post);
+    client
+        .write_all(b"3\r\nabc\r\n\r\nGET /admin HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    let (_, err) = read_rest(&mut client).await;
+    assert_eq!(err, Some(std::io::ErrorKind::ConnectionReset));
+    let (got, err) = read_rest(&mut server).await;
+    assert_eq!(err, Some(std::io::ErrorKind::ConnectionReset));
+    assert!(!got.windows(6).any(|w| w == b"/admin"), "{got:?}");
+    let Outcome::Denied(d) = task.await.unwrap().outcome else {
+        panic!()
+    };
+    assert!(d.reason.contains("chunk"), "{}", d.reason);
+}

@@ -1,0 +1,90 @@
+//! Reading just enough of a connection to classify it: an HTTP/1.x request head or a
+//! complete TLS ClientHello (which may span several TCP segments and TLS records).
+//!
+//! One deadline covers the whole classification, not each read, so a client trickling a
+//! byte at a time cannot hold a task longer than the classification timeout. The buffer
+//! is bounded by the maximum head size.
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::classify::{self, ClientHello, Detection, HelloParse};
+use crate::proxy::buf::{Fill, ReadBuf};
+use crate::proxy::wire::{self, RequestHead, WireError};
+
+/// What the first bytes are.
+#[derive(Debug)]
+pub enum Classified {
+    Http(RequestHead),
+    Tls(ClientHello),
+}
+
+/// Why a connection could not be classified (each is a denial).
+#[derive(Debug, thiserror::Error)]
+pub enum Unclassified {
+    #[error("classification timeout")]
+    Timeout,
+    #[error("header block too large")]
+    TooLarge,
+    #[error("http/2 is not supported by http rules")]
+    Http2,
+    #[error("not http or tls")]
+    Other,
+    #[error("client closed before classification")]
+    Closed,
+    #[error("{0}")]
+    Malformed(String),
+    #[error("read error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Unclassified {
+    /// Label for the classification metric.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Unclassified::Timeout => "timeout",
+            Unclassified::TooLarge => "too_large",
+            Unclassified::Http2 => "http2",
+            _ => "other",
+        }
+    }
+}
+
+/// Read from `client` into `buf` until the bytes classify, by `deadline`.
+pub async fn classify(
+    client: &mut TcpStream,
+    buf: &mut ReadBuf,
+    deadline: Instant,
+    max: usize,
+) -> Result<Classified, Unclassified> {
+    loop {
+        if !buf.is_empty() {
+            match classify::detect(buf.filled()) {
+                Detection::Tls => match classify::parse_client_hello(buf.filled()) {
+                    Ok(HelloParse::Done { hello, .. }) => return Ok(Classified::Tls(hello)),
+                    Ok(HelloParse::Incomplete { at_least }) if at_least > max => {
+                        return Err(Unclassified::TooLarge);
+                    }
+                    Ok(HelloParse::Incomplete { .. }) => {}
+                    Err(e) => return Err(Unclassified::Malformed(format!("tls: {e}"))),
+                },
+                Detection::Http1 => match wire::parse_request(buf.filled(), max) {
+                    Ok(Some(head)) => return Ok(Classified::Http(head)),
+                    Ok(None) => {}
+                    Err(WireError::HeadTooLarge { .. }) => return Err(Unclassified::TooLarge),
+                    Err(e) => return Err(Unclassified::Malformed(e.to_string())),
+                },
+                Detection::Http2 => return Err(Unclassified::Http2),
+                Detection::Other => return Err(Unclassified::Other),
+                Detection::NeedMore => {}
+            }
+        }
+        match tokio::time::timeout_at(deadline, buf.fill(client, max)).await {
+            Err(_) => return Err(Unclassified::Timeout),
+            Ok(Ok(Fill::Read(_))) => {}
+            Ok(Ok(Fill::Eof)) => return Err(Unclassified::Closed),
+            Ok(Ok(Fill::Full)) => return Err(Unclassified::TooLarge),
+            Ok(Err(e)) => return Err(Unclassified::Io(e)),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::*;
+use crate::proxy::testutil::{pair, payload};
+
+/// client app <-> (proxy client side | relay | proxy upstream side) <-> server app
+async fn relayed(
+    mode: RelayMode,
+    idle: Duration,
+) -> (
+    TcpStream,
+    TcpStream,
+    tokio::task::JoinHandle<io::Result<RelayStats>>,
+) {
+    let (client, mut pc) = pair().await;
+    let (mut pu, server) = pair().await;
+    let task = tokio::spawn(async move { relay(&mut pc, &mut pu, mode, idle).await });
+    (client, server, task)
+}
+
+async fn both_ways_byte_exact(mode: RelayMode) {
+    const LEN: usize = 16 * 1024 * 1024;
+    let (client, server, task) = relayed(mode, Duration::from_secs(30)).await;
+    let up = payload(LEN, 1);
+    let down = payload(LEN, 2);
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let (up2, down2) = (up.clone(), down.clone());
+    let w1 = tokio::spawn(async move {
+        cw.write_all(&up2).await.unwrap();
+        cw.shutdown().await.unwrap();
+    });
+    let w2 = tokio::spawn(async move {
+        sw.write_all(&down2).await.unwrap();
+        sw.shutdown().await.unwrap();
+    });
+    let mut got_up = Vec::new();
+    let mut got_down = Vec::new();
+    let (a, b) = tokio::join!(sr.read_to_end(&mut got_up), cr.read_to_end(&mut got_down));
+    a.unwrap();
+    b.unwrap();
+    w1.await.unwrap();
+    w2.await.unwrap();
+    assert!(got_up == up, "client->server bytes differ");
+    assert!(got_down == down, "server->client bytes differ");
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(stats.to_server, LEN as u64);
+    assert_eq!(stats.to_client, LEN as u64);
+    assert!(!stats.idle_timeout);
+}
+
+#[tokio::test]
+async fn copy_is_byte_exact_both_ways() {
+    both_ways_byte_exact(RelayMode::Copy).await;
+}
+
+#[tokio::test]
+async fn splice_is_byte_exact_both_ways() {
+    both_ways_byte_exact(RelayMode::Splice).await;
+}
+
+/// The client half-closes after its request; the server still answers through the relay.
+async fn client_half_close(mode: RelayMode) {
+    let (mut client, mut server, task) = relayed(mode, Duration::from_secs(30)).await;
+    client.write_all(b"request").await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut req = Vec::new();
+    server.read_to_end(&mut req).await.unwrap();
+    assert_eq!(req, b"request");
+    server.write_all(b"response after EOF").await.unwrap();
+    server.shutdown().await.unwrap();
+    let mut resp = Vec::new();
+    client.read_to_end(&mut resp).await.unwrap();
+    assert_eq!(resp, b"response after EOF");
+    task.await.unwrap().unwrap();
+}
+
+/// The server half-closes first; the client can still send.
+async fn server_half_close(mode: RelayMode) {
+    let (mut client, mut server, task) = relayed(mode, Duration::from_secs(30)).await;
+    server.write_all(b"banner").await.unwrap();
+    server.shutdown().await.unwrap();
+    let mut banner = Vec::new();
+    client.read_to_end(&mut banner).await.unwrap();
+    assert_eq!(banner, b"banner");
+    client.write_all(b"late upload").await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    server.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"late upload");
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn half_close_propagates_each_way_copy() {
+    client_half_close(RelayMode::Copy).await;
+    server_half_close(RelayMode::Copy).await;
+}
+
+#[tokio::test]
+async fn half_close_propagates_each_way_splice() {
+    client_half_close(RelayMode::Splice).await;
+    server_half_close(RelayMode::Splice).await;
+}
+
+#[tokio::test]
+async fn idle_connection_times_out_active_one_does_not() {
+    for mode in [RelayMode::Copy, RelayMode::Splice] {
+        let (mut client, mut server, task) = relayed(mode, Duration::from_millis(300)).await;
+        // Keep bytes moving for longer than the idle timeout.
+        for _ in 0..6 {
+            client.write_all(b"x").await.unwrap();
+            let mut b = [0u8; 1];
+            server.read_exact(&mut b).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!task.is_finished(), "{mode:?}: active relay ended early");
+        let stats = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("idle relay did not end")
+            .unwrap()
+            .unwrap();
+        assert!(stats.idle_timeout);
+        assert_eq!(stats.to_server, 6);
+    }
+}
+
+#[tokio::test]
+async fn peer_reset_is_a_normal_end() {
+    for mode in [RelayMode::Copy, RelayMode::Splice] {
+        let (client, mut server, task) = relayed(mode, Duration::from_secs(30)).await;
+        crate::socket::set_reset_on_close(&client).unwrap();
+        drop(client);
+        let mut buf = Vec::new();
+        // The end must reach the server promptly (not after the idle timeout).
+        let _ = tokio::time::timeout(Duration::from_secs(5), server.read_to_end(&mut buf))
+            .await
+            .expect("reset not propagated to the server");
+        drop(server);
+        let r = tokio::time::timeout(Duration::from_secs(5), task).await;
+        r.expect("relay stuck after reset").unwrap().unwrap();
+    }
+}

@@ -1,0 +1,144 @@
+//! Turning data-path outcomes into events and metrics, in one place so every decision is
+//! reported the same way.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use tokio::net::TcpStream;
+
+use crate::classify::ClientHello;
+use crate::events::{
+    AlertEvent, AppProto, AuditRecord, Event, FlowCounters, FlowInfo, HttpEvent, TlsEvent,
+};
+use crate::policy::{Direction, RuleRef};
+use crate::proxy::http::Exchange;
+use crate::proxy::state::Shared;
+use crate::socket;
+
+/// What one connection reports with.
+pub struct Reporter<'a, P> {
+    pub shared: &'a Shared<P>,
+    pub flow: FlowInfo,
+    /// Index of the next HTTP transaction on this connection (EVE `tx_id`).
+    next_tx: AtomicU64,
+}
+
+impl<'a, P> Reporter<'a, P> {
+    pub fn new(
+        shared: &'a Shared<P>,
+        flow_id: u64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        direction: Direction,
+    ) -> Self {
+        Reporter {
+            shared,
+            flow: FlowInfo {
+                flow_id,
+                src,
+                dst,
+                direction,
+                start: SystemTime::now(),
+            },
+            next_tx: AtomicU64::new(0),
+        }
+    }
+
+    /// A denial: alert event (with segment counts of `client`) and verdict metric.
+    pub fn deny(
+        &self,
+        client: Option<&TcpStream>,
+        rule: Option<&RuleRef>,
+        app_proto: AppProto,
+        reason: String,
+        denied_bytes: &[u8],
+    ) {
+        let proto = match app_proto {
+            AppProto::Http => "http",
+            AppProto::Tls => "tls",
+            AppProto::Failed => "failed",
+        };
+        self.shared.metrics.verdict(rule, "deny", proto);
+        tracing::info!(
+            flow.id = self.flow.flow_id,
+            client.addr = %self.flow.src,
+            dst.addr = %self.flow.dst,
+            rule = rule.map(tracing::field::display),
+            reason = %reason,
+            "denied"
+        );
+        let segs = client
+            .and_then(|c| socket::tcp_segments(c).ok())
+            .unwrap_or_default();
+        let counters = FlowCounters {
+            pkts_toserver: segs.segs_in,
+            pkts_toclient: segs.segs_out,
+            bytes_toserver: denied_bytes.len() as u64,
+            bytes_toclient: 0,
+        };
+        self.shared.sink.emit(Event::Alert {
+            flow: self.flow.clone(),
+            alert: AlertEvent {
+                rule: rule.cloned(),
+                app_proto,
+                reason,
+                denied_bytes: denied_bytes.to_vec(),
+                counters,
+            },
+        });
+    }
+
+    /// An Antrea audit-log line, when the rule asks for it.
+    pub fn audit(&self, rule: &RuleRef, disposition: &'static str, length: usize) {
+        if rule.enable_logging {
+            self.shared.sink.emit(Event::Audit(AuditRecord {
+                rule: rule.clone(),
+                disposition,
+                src: self.flow.src,
+                dst: self.flow.dst,
+                length: length as u64,
+            }));
+        }
+    }
+
+    pub fn http(&self, x: Exchange) {
+        self.shared
+            .metrics
+            .verdict(x.rule.as_ref(), "allow", "http");
+        let r = x.request;
+        let protocol = crate::proxy::wire::protocol(&r).to_owned();
+        self.shared.sink.emit(Event::Http {
+            flow: self.flow.clone(),
+            rule: x.rule,
+            http: HttpEvent {
+                tx_id: self.next_tx.fetch_add(1, Ordering::Relaxed),
+                hostname: r.host,
+                http_port: Some(self.flow.dst.port()),
+                url: r.target,
+                http_user_agent: r.user_agent,
+                http_content_type: x.content_type,
+                http_method: r.method,
+                protocol,
+                status: x.status,
+                length: x.length,
+            },
+        });
+    }
+
+    pub fn tls(&self, rule: Option<&RuleRef>, hello: &ClientHello) {
+        self.shared.metrics.verdict(rule, "allow", "tls");
+        if let Some(rule) = rule {
+            self.audit(rule, "Allow", 0);
+        }
+        self.shared.sink.emit(Event::Tls {
+            flow: self.flow.clone(),
+            rule: rule.cloned(),
+            tls: TlsEvent {
+                sni: hello.sni.clone(),
+                version: hello.version,
+                alpn: hello.alpn.clone(),
+            },
+        });
+    }
+}
