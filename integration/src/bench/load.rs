@@ -106,9 +106,9 @@ pub struct ConnOutcomes {
 }
 
 impl ConnOutcomes {
-    /// Completed attempts per second (any outcome but a failure).
-    pub fn per_sec(&self) -> f64 {
-        (self.ok + self.reset + self.refused) as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    /// Denied attempts (reset or refused) per second.
+    pub fn denied_per_sec(&self) -> f64 {
+        (self.reset + self.refused) as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 

@@ -15,6 +15,7 @@ pub enum Metric {
     BulkGbps,
     IdleBytesPerConn,
     DeniedCps,
+    DeniedBypassPct,
     CloseCpsManyRules,
     KeepAliveRpsManyRules,
 }
@@ -30,7 +31,8 @@ impl Metric {
             Metric::LatencyP99Us => "latency p99 µs @50% of H max",
             Metric::BulkGbps => "bulk L4 Gbit/s (allowed, 1 conn)",
             Metric::IdleBytesPerConn => "RSS bytes per idle conn",
-            Metric::DeniedCps => "denied conn/s (reset)",
+            Metric::DeniedCps => "denied conn/s (reset or refused)",
+            Metric::DeniedBypassPct => "% denied requests answered 200",
             Metric::CloseCpsManyRules => "HTTP conn/s, 10,000 vs 10 rules",
             Metric::KeepAliveRpsManyRules => "keep-alive req/s, 10,000 vs 10 rules",
         }
@@ -91,6 +93,7 @@ impl Samples {
             Metric::BulkGbps,
             Metric::IdleBytesPerConn,
             Metric::DeniedCps,
+            Metric::DeniedBypassPct,
         ];
         for m in metrics {
             let d = self.summary(m, "D");

@@ -23,6 +23,12 @@ struct Cli {
 enum Command {
     /// Run the benchmark (needs root).
     Run(RunArgs),
+    /// Write the benchmark's manifests (policy with RULES HTTP entries + Pod objects) to DIR.
+    Policy {
+        #[arg(long, default_value_t = 10)]
+        rules: usize,
+        dir: PathBuf,
+    },
     /// The origin server (started by `run` inside the workload namespace).
     Serve {
         #[arg(long)]
@@ -78,6 +84,13 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { http, https, bulk } => serve(http, https, bulk),
         Command::Run(args) => run(args),
+        Command::Policy { rules, dir } => match bench::policy::write(&dir, rules.max(1)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("lab-bench policy: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
