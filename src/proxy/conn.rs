@@ -98,6 +98,9 @@ async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, mut cl
             reset(client);
         }
         L4Verdict::Inspect { rule, l7 } => {
+            // As Antrea logs L7 rules: one "Redirect" line per connection handed to the
+            // application-level check; its outcome is in the EVE log.
+            rep.audit(&rule, "Redirect", 0);
             // Boxed: the L7 path is the largest state machine; L4-allowed connections
             // should not pay for it in every task.
             Box::pin(inspect(shared, rep, client, flow, snapshot, rule, l7)).await;
@@ -150,7 +153,6 @@ async fn inspect<P: Policy>(
         }
         Err(e) => {
             shared.metrics.classified(e.outcome(), started.elapsed());
-            rep.audit(&rule, "Reject", buf.len());
             rep.deny(
                 Some(&client),
                 Some(&rule),
@@ -177,7 +179,6 @@ async fn inspect<P: Policy>(
                 }
             };
             if !verdict.allowed {
-                rep.audit(&rule, "Reject", buf.len());
                 rep.deny(
                     Some(&client),
                     Some(&rule),

@@ -599,3 +599,35 @@ async fn draining_closes_idle_keep_alive_connections_cleanly() {
     assert_eq!(backend.await.unwrap(), ["GET /public/a HTTP/1.1"]);
     assert!(eventually(Duration::from_secs(2), || lab.shared.active() == 0).await);
 }
+
+#[tokio::test]
+async fn rules_with_enable_logging_write_audit_records() {
+    let lab = lab(
+        |p| {
+            http_rule(p).replace(
+                "    action: Allow\n",
+                "    action: Allow\n    enableLogging: true\n",
+            )
+        },
+        |_| {},
+    )
+    .await;
+    let mut client = TcpStream::connect(lab.proxy).await.unwrap();
+    client
+        .write_all(b"GET /admin HTTP/1.1\r\nHost: web\r\n\r\n")
+        .await
+        .unwrap();
+    expect_reset(&mut client).await;
+    let audits: Vec<&str> = lab
+        .events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Audit(a) => Some(a.disposition),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(audits, ["Redirect"]);
+}
