@@ -3,7 +3,8 @@
 //!
 //! Layout: [`listener`] accepts and admits, [`conn`] decides per connection (L3/L4 verdict,
 //! then classification in [`inspect`] for L7 rules), [`http`] enforces every request of an
-//! HTTP/1.x connection using the framing in [`wire`], [`relay`] moves opaque bytes,
+//! HTTP/1.x connection (asking [`gate`], using the framing in [`wire`]), [`relay`] moves
+//! opaque bytes,
 //! [`upstream`] connects to the original destination, [`reload`] swaps policy snapshots,
 //! [`drain`] stops gracefully, and [`report`] turns outcomes into events and metrics.
 
@@ -23,6 +24,7 @@ pub mod buf;
 pub mod config;
 pub mod conn;
 pub mod drain;
+pub mod gate;
 pub mod http;
 pub mod inspect;
 pub mod listener;
