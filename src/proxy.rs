@@ -164,6 +164,17 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         generation: AtomicU64::new(0),
     };
     let snapshot = loader.load()?;
+    tracing::info!(
+        pod = %args.pod,
+        generation = snapshot.generation(),
+        relay = ?args.relay,
+        classify_timeout = ?args.classify_timeout,
+        idle_timeout = ?args.idle_timeout,
+        max_connections = args.max_connections,
+        max_header_bytes = args.max_header_bytes,
+        preserve_client_ip = args.preserve_client_ip,
+        "policy loaded; starting"
+    );
     let metrics = Arc::new(Metrics::default());
     metrics.snapshot_loaded(snapshot.generation());
     let sink = EventSink::start(&args.log_dir, metrics.clone()).map_err(Error::from)?;
