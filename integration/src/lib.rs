@@ -13,6 +13,7 @@ pub use error::{Error, Result};
 pub use netns::Netns;
 pub use process::ChildGuard;
 
+pub mod bench;
 pub mod bulk;
 pub mod case;
 pub mod certs;
