@@ -25,6 +25,8 @@ pub enum Command {
     Run(proxy::RunArgs),
     /// Install, remove or print the TPROXY capture rules (init container).
     Redirect(redirect::RedirectArgs),
+    /// Serve the admission webhooks (sidecar injection, policy validation).
+    Controller(crate::controller::ControllerArgs),
 }
 
 /// Entry point of the binary.
@@ -36,6 +38,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => policy::cli::explain(args),
         Command::Run(args) => proxy::run(args),
         Command::Redirect(args) => redirect::main(args),
+        Command::Controller(args) => crate::controller::main(args),
     };
     match result {
         Ok(code) => code,
