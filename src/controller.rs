@@ -71,6 +71,9 @@ pub struct ControllerArgs {
     /// PEM private key of the webhook certificate (re-read when the file changes).
     #[arg(long, value_name = "FILE")]
     pub tls_key_file: PathBuf,
+    /// How often the certificate files are checked for a change (Secret rotation).
+    #[arg(long, default_value = "10s", value_parser = parse_interval, value_name = "DURATION")]
+    pub cert_reload_interval: std::time::Duration,
     /// Plain HTTP address of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, default_value = "0.0.0.0:15020", value_name = "ADDR")]
     pub metrics_listen: SocketAddr,
@@ -174,6 +177,14 @@ fn parse_resources(s: &str) -> Result<Value, String> {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(_) => Err("expected a JSON object such as {\"limits\":{\"memory\":\"256Mi\"}}".into()),
         Err(e) => Err(format!("not JSON: {e}")),
+    }
+}
+
+/// A duration such as `10s`; zero would spin.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    match crate::proxy::config::parse_duration(s)? {
+        d if d.is_zero() => Err("the interval must be positive".to_owned()),
+        d => Ok(d),
     }
 }
 

@@ -48,7 +48,7 @@ struct Controller {
     webhook: SocketAddr,
     metrics: SocketAddr,
     ca: CertificateDer<'static>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Controller {
@@ -58,7 +58,8 @@ impl Drop for Controller {
     }
 }
 
-/// A CA and a serving certificate for `localhost` signed by it, like the chart's.
+/// A CA and a serving certificate for `localhost` signed by it, like the chart's. Each file
+/// is replaced atomically (rename), as the kubelet updates a Secret volume.
 fn write_certs(dir: &Path) -> CertificateDer<'static> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
@@ -73,12 +74,19 @@ fn write_certs(dir: &Path) -> CertificateDer<'static> {
         .unwrap()
         .signed_by(&key, &ca, &ca_key)
         .unwrap();
-    std::fs::write(dir.join("tls.crt"), leaf.pem()).unwrap();
-    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+    for (name, pem) in [("tls.key", key.serialize_pem()), ("tls.crt", leaf.pem())] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, pem).unwrap();
+        std::fs::rename(&tmp, dir.join(name)).unwrap();
+    }
     ca.der().clone()
 }
 
 fn start() -> Controller {
+    start_with(&[])
+}
+
+fn start_with(extra: &[&str]) -> Controller {
     let dir = tempfile::tempdir().unwrap();
     let ca = write_certs(dir.path());
     let mut child = Command::new(l7proxy_bin())
@@ -94,6 +102,7 @@ fn start() -> Controller {
             dir.path().join("tls.key").display()
         ))
         .args(CHART_FLAGS)
+        .args(extra)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -131,7 +140,7 @@ fn start() -> Controller {
         webhook: webhook.unwrap(),
         metrics: metrics.unwrap(),
         ca,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -517,4 +526,85 @@ async fn health_metrics_and_bad_requests() {
         metrics.contains(r#"l7proxy_controller_admission_reviews_total{webhook="validate",outcome="bad_request"} 1"#),
         "{metrics}"
     );
+}
+
+/// Whether a TLS handshake verified against `ca` succeeds.
+async fn handshake_ok(addr: SocketAddr, ca: &CertificateDer<'static>) -> bool {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    connector.connect(name, tcp).await.is_ok()
+}
+
+#[tokio::test]
+async fn rotated_certificate_is_served_without_restart_and_sigterm_stops() {
+    let mut c = start_with(&["--cert-reload-interval=100ms"]);
+    assert!(handshake_ok(c.webhook, &c.ca).await);
+    let new_ca = write_certs(c.dir.path());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !handshake_ok(c.webhook, &new_ca).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotated certificate was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !handshake_ok(c.webhook, &c.ca).await,
+        "the old certificate is no longer served"
+    );
+    c.ca = new_ca;
+    let pod = input_pod();
+    let resp = review(&c, "/inject", pod_kind(), "CREATE", &pod).await;
+    assert_eq!(resp["allowed"], true);
+
+    // A broken update keeps the current certificate.
+    std::fs::write(c.dir.path().join("tls.key"), "garbage").unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(handshake_ok(c.webhook, &c.ca).await);
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = c.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGTERM did not stop the controller"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn refuses_to_start_without_a_usable_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(l7proxy_bin())
+        .arg("controller")
+        .arg("--webhook-listen=127.0.0.1:0")
+        .arg("--metrics-listen=127.0.0.1:0")
+        .arg(format!(
+            "--tls-cert-file={}",
+            dir.path().join("missing.crt").display()
+        ))
+        .arg(format!(
+            "--tls-key-file={}",
+            dir.path().join("missing.key").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing.crt"), "{stderr}");
 }

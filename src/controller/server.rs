@@ -19,14 +19,13 @@ use super::routes::{self, State};
 use super::tls::CertStore;
 use super::{ControllerArgs, Error};
 
-/// How often the certificate files are checked for a change.
-pub const CERT_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 /// A client that does not finish the TLS handshake in this time is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves until SIGTERM or SIGINT.
 pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     let certs = Arc::new(CertStore::load(&args.tls_cert_file, &args.tls_key_file)?);
+    let reload_every = args.cert_reload_interval;
     let acceptor = TlsAcceptor::from(Arc::new(certs.server_config()?));
     let webhook = bind(args.webhook_listen).await?;
     let plain = bind(args.metrics_listen).await?;
@@ -44,7 +43,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     tokio::select! {
         () = serve_https(webhook, acceptor, state.clone()) => {}
         () = serve_plain(plain, state.clone()) => {}
-        () = reload_certificates(certs, state.clone()) => {}
+        () = reload_certificates(certs, reload_every, state.clone()) => {}
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
     }
@@ -135,9 +134,9 @@ async fn accepted_or_backoff<T>(accepted: std::io::Result<T>) -> Option<T> {
     }
 }
 
-/// Checks the certificate files every [`CERT_RELOAD_INTERVAL`]; never returns.
-async fn reload_certificates(certs: Arc<CertStore>, state: Arc<State>) {
-    let mut tick = tokio::time::interval(CERT_RELOAD_INTERVAL);
+/// Checks the certificate files every `every`; never returns.
+async fn reload_certificates(certs: Arc<CertStore>, every: Duration, state: Arc<State>) {
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
