@@ -63,8 +63,14 @@ impl PullPolicy {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ControllerArgs {
     /// HTTPS address of the admission webhooks (`/inject`, `/mutate`, `/validate`).
-    #[arg(long, default_value = "0.0.0.0:9443", value_name = "ADDR")]
-    pub webhook_listen: SocketAddr,
+    /// `--webhook-listen` is accepted too (earlier charts pass it).
+    #[arg(
+        long,
+        alias = "webhook-listen",
+        default_value = "0.0.0.0:9443",
+        value_name = "ADDR"
+    )]
+    pub webhook_addr: SocketAddr,
     /// PEM certificate chain of the webhook (re-read when the file changes).
     #[arg(long, value_name = "FILE")]
     pub tls_cert_file: PathBuf,
@@ -74,9 +80,15 @@ pub struct ControllerArgs {
     /// How often the certificate files are checked for a change (Secret rotation).
     #[arg(long, default_value = "10s", value_parser = parse_interval, value_name = "DURATION")]
     pub cert_reload_interval: std::time::Duration,
-    /// Plain HTTP address of `/metrics`, `/healthz` and `/readyz`.
-    #[arg(long, default_value = "0.0.0.0:15020", value_name = "ADDR")]
-    pub metrics_listen: SocketAddr,
+    /// Plain HTTP address of `/metrics`, `/healthz` and `/readyz`, named like `l7proxy run`'s.
+    /// `--metrics-listen` is accepted too (earlier charts pass it).
+    #[arg(
+        long,
+        alias = "metrics-listen",
+        default_value = "0.0.0.0:15020",
+        value_name = "ADDR"
+    )]
+    pub metrics_addr: SocketAddr,
     /// Pod label or annotation that opts a Pod out of injection when set to `disabled`.
     #[arg(long, default_value = "l7proxy.io/inject", value_name = "KEY")]
     pub opt_out_key: String,

@@ -27,8 +27,8 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     let certs = Arc::new(CertStore::load(&args.tls_cert_file, &args.tls_key_file)?);
     let reload_every = args.cert_reload_interval;
     let acceptor = TlsAcceptor::from(Arc::new(certs.server_config()?));
-    let webhook = bind(args.webhook_listen).await?;
-    let plain = bind(args.metrics_listen).await?;
+    let webhook = bind(args.webhook_addr).await?;
+    let plain = bind(args.metrics_addr).await?;
     let state = Arc::new(State {
         args,
         metrics: Metrics::new(),

@@ -249,6 +249,23 @@ fn injected_command_lines_parse() {
 }
 
 #[test]
+fn listen_flags_under_both_names() {
+    let old = chart_args();
+    assert_eq!(old.webhook_addr, "0.0.0.0:9443".parse().unwrap());
+    assert_eq!(old.metrics_addr, "0.0.0.0:15020".parse().unwrap());
+    let new = parse(&[
+        "controller",
+        "--webhook-addr=127.0.0.1:8443",
+        "--metrics-addr=127.0.0.1:9090",
+        "--tls-cert-file=c",
+        "--tls-key-file=k",
+    ])
+    .unwrap();
+    assert_eq!(new.webhook_addr, "127.0.0.1:8443".parse().unwrap());
+    assert_eq!(new.metrics_addr, "127.0.0.1:9090".parse().unwrap());
+}
+
+#[test]
 fn chart_flag_values_are_checked() {
     let with = |extra: &str| parse(&["controller", "--tls-cert-file=c", "--tls-key-file=k", extra]);
     assert!(with("--mark=0").is_err());
