@@ -123,6 +123,8 @@ pub fn sidecar(args: &ControllerArgs) -> Value {
         "args": [
             "run",
             "--kubernetes",
+            // The kubelet expands `$(VAR)` in args from the container's env (downward API).
+            "--pod=$(POD_NAMESPACE)/$(POD_NAME)",
             format!("--inbound-port={}", args.inbound_port),
             format!("--outbound-port={}", args.outbound_port),
             format!("--mark={:#x}", args.mark),

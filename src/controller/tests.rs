@@ -73,18 +73,8 @@ fn fixture_input() -> (Value, Value) {
 
 #[test]
 fn chart_fixture_is_reproduced() {
-    let (input, mut expected) = fixture_input();
+    let (input, expected) = fixture_input();
     let got = patched(&chart_args(), &input);
-    // One deliberate difference: `l7proxy run` takes the metrics/readiness listener as an
-    // address, and the kubelet probes the Pod IP, so it must not stay on loopback.
-    let args = expected["spec"]["initContainers"][1]["args"]
-        .as_array_mut()
-        .unwrap();
-    let at = args
-        .iter()
-        .position(|a| a == "--metrics-port=15020")
-        .unwrap();
-    args[at] = json!("--metrics-addr=0.0.0.0:15020");
     assert_eq!(
         got,
         expected,
@@ -227,18 +217,26 @@ fn injected_command_lines_parse() {
         let cfg = redirect.config().unwrap();
         assert_eq!(cfg.proxy_mark, args.mark);
         assert!(cfg.exclude_inbound_ports.contains(&PortRange::single(8081)));
-        // `--kubernetes` is the cluster source; until this parser has it, check the rest.
+        // As the kubelet expands them. `--kubernetes` is the cluster source; where this
+        // parser does not have it yet, check the rest with a manifest source.
         let run: Vec<String> = argv(1)
             .into_iter()
-            .filter(|a| a != "--kubernetes")
+            .map(|a| {
+                a.replace("$(POD_NAMESPACE)", "ns")
+                    .replace("$(POD_NAME)", "name")
+            })
             .collect();
-        let run = Cli::try_parse_from(
-            ["l7proxy".to_owned()]
-                .into_iter()
-                .chain(run)
-                .chain(["--manifests=/dev/null".into(), "--pod=ns/name".into()]),
-        )
-        .unwrap_or_else(|e| panic!("{:?}: {e}", argv(1)));
+        let stripped = run.iter().filter(|a| *a != "--kubernetes").cloned();
+        let run = Cli::try_parse_from(["l7proxy".to_owned()].into_iter().chain(run.clone()))
+            .or_else(|_| {
+                Cli::try_parse_from(
+                    ["l7proxy".to_owned()]
+                        .into_iter()
+                        .chain(stripped)
+                        .chain(["--manifests=/dev/null".into()]),
+                )
+            })
+            .unwrap_or_else(|e| panic!("{:?}: {e}", argv(1)));
         let Command::Run(run) = run.command else {
             panic!("not run")
         };

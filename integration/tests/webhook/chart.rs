@@ -33,8 +33,8 @@ fn helm() -> Option<PathBuf> {
         .find(|b| b.is_file())
 }
 
-/// `args` of the controller container in the render.
-fn rendered_controller_args(helm: &PathBuf, values: Option<&str>) -> Vec<String> {
+/// `args` of the controller container in the render, and the render.
+fn rendered_controller_args(helm: &PathBuf, values: Option<&str>) -> (Vec<String>, String) {
     let root = workspace_dir();
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(helm);
@@ -60,7 +60,7 @@ fn rendered_controller_args(helm: &PathBuf, values: Option<&str>) -> Vec<String>
         let name = v["metadata"]["name"].as_str().unwrap_or_default();
         if v["kind"] == "Deployment" && name.ends_with("-controller") {
             let args = &v["spec"]["template"]["spec"]["containers"][0]["args"];
-            return serde_json::from_value(args.clone()).unwrap();
+            return (serde_json::from_value(args.clone()).unwrap(), text.clone());
         }
     }
     panic!("no controller Deployment in the render");
@@ -87,6 +87,32 @@ fn args_of(container: &Value) -> BTreeMap<String, String> {
     )
 }
 
+/// The chart's own check of an injected Pod against its render
+/// (`integration/chart/check_render.py fixture`), run on the Pod the webhook produced.
+fn chart_fixture_check(render: &str, patched: &Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let (render_file, pod_file) = (dir.path().join("render.yaml"), dir.path().join("pod.yaml"));
+    std::fs::write(&render_file, render).unwrap();
+    std::fs::write(&pod_file, serde_yaml::to_string(patched).unwrap()).unwrap();
+    let script = workspace_dir().join("integration/chart/check_render.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .arg("fixture")
+        .arg(&render_file)
+        .arg(&pod_file);
+    // PyYAML comes with kubernetes-validate when the system python lacks it.
+    if let Some((_, Some(lib))) = kubernetes_validate() {
+        cmd.env("PYTHONPATH", lib);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "check_render.py fixture refuses the injected Pod:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn csv(list: Option<&String>) -> BTreeSet<String> {
     list.map(|l| {
         l.split(',')
@@ -109,7 +135,7 @@ async fn chart_rendered_flags_reach_the_injected_containers() {
         return;
     };
     for values in [None, Some("integration/chart/values/custom.yaml")] {
-        let args = rendered_controller_args(&helm, values);
+        let (args, render) = rendered_controller_args(&helm, values);
         assert_eq!(args[0], "controller");
         let ctl = flags(args[1..].iter().map(String::as_str));
         let c = spawn(&args[1..]);
@@ -117,6 +143,7 @@ async fn chart_rendered_flags_reach_the_injected_containers() {
         let resp = review(&c, "/inject", pod_kind(), "CREATE", &pod).await;
         let patched = apply_patch(&pod, &resp);
         validate_against_schema(&patched);
+        chart_fixture_check(&render, &patched);
 
         let inits = &patched["spec"]["initContainers"];
         let (init, sidecar) = (&inits[0], &inits[1]);
