@@ -80,6 +80,9 @@ pub struct ControllerArgs {
     /// How often the certificate files are checked for a change (Secret rotation).
     #[arg(long, default_value = "10s", value_parser = parse_interval, value_name = "DURATION")]
     pub cert_reload_interval: std::time::Duration,
+    /// After SIGTERM: how long to keep answering (not ready) before exiting.
+    #[arg(long, default_value = "5s", value_parser = crate::proxy::config::parse_duration, value_name = "DURATION")]
+    pub drain_timeout: std::time::Duration,
     /// Plain HTTP address of `/metrics`, `/healthz` and `/readyz`, named like `l7proxy run`'s.
     /// `--metrics-listen` is accepted too (earlier charts pass it).
     #[arg(

@@ -213,8 +213,8 @@ async fn health_metrics_and_bad_requests() {
 }
 
 #[tokio::test]
-async fn rotated_certificate_is_served_without_restart_and_sigterm_stops() {
-    let mut c = start_with(&["--cert-reload-interval=100ms"]);
+async fn rotated_certificate_is_served_without_restart_and_sigterm_drains() {
+    let mut c = start_with(&["--cert-reload-interval=100ms", "--drain-timeout=2s"]);
     assert!(handshake_ok(c.webhook, &c.ca).await);
     let new_ca = write_certs(c.dir.path());
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -244,6 +244,17 @@ async fn rotated_certificate_is_served_without_restart_and_sigterm_stops() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
+    // Draining: not ready, but reviews are still answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while send(c.metrics, None, "GET", "/readyz", "").await.0 != 503 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz still 200 after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let resp = review(&c, "/inject", pod_kind(), "CREATE", &pod).await;
+    assert_eq!(resp["allowed"], true);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = c.child.try_wait().unwrap() {

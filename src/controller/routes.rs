@@ -21,6 +21,10 @@ use super::validate::{self, Verdict};
 /// review carries the object (and, on UPDATE, the old one) plus some envelope.
 pub const MAX_BODY_BYTES: usize = 8 << 20;
 
+/// The API server waits at most 30 s for a webhook (`timeoutSeconds`); a body still arriving
+/// after that is from a client that stalled.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// OpenMetrics text, as `prometheus-client` writes it.
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -42,12 +46,17 @@ pub async fn admission(req: Request<Incoming>, state: Arc<State>) -> Response<Fu
     if req.method() != Method::POST {
         return text(StatusCode::METHOD_NOT_ALLOWED, "POST an AdmissionReview\n");
     }
-    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(body) => body.to_bytes(),
-        Err(e) => {
+    let collect = Limited::new(req.into_body(), MAX_BODY_BYTES).collect();
+    let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+        Ok(Ok(body)) => body.to_bytes(),
+        Err(_) => {
+            tracing::warn!("admission request body not received in time");
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time\n",
+            );
+        }
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "cannot read an admission request body");
             return text(
                 StatusCode::PAYLOAD_TOO_LARGE,

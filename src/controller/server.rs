@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
@@ -21,6 +21,18 @@ use super::{ControllerArgs, Error};
 
 /// A client that does not finish the TLS handshake in this time is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that does not send a request head in this time is dropped (the API server sends
+/// its review at once; a stalled client only holds a connection).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTP/1.1 with a bound on how long a request head may take.
+fn http1_builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    builder
+}
 
 /// Serves until SIGTERM or SIGINT.
 pub async fn run(args: ControllerArgs) -> Result<(), Error> {
@@ -40,13 +52,26 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(Error::Runtime)?;
+    let drain = state.args.drain_timeout;
+    let serving = async {
+        tokio::join!(
+            serve_https(webhook, acceptor, state.clone()),
+            serve_plain(plain, state.clone()),
+            reload_certificates(certs, reload_every, state.clone()),
+        )
+    };
+    tokio::pin!(serving);
     tokio::select! {
-        () = serve_https(webhook, acceptor, state.clone()) => {}
-        () = serve_plain(plain, state.clone()) => {}
-        () = reload_certificates(certs, reload_every, state.clone()) => {}
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+        _ = &mut serving => {}
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
     }
+    // The Pod is being removed from the Service's endpoints while the API server may still
+    // route reviews here: report not ready and keep answering for the drain period, so no
+    // Pod or policy is refused (failurePolicy: Fail) because of a rollout.
+    state.ready.store(false, Ordering::Release);
+    tracing::info!(drain = ?drain, "stopping: not ready, still answering during the drain period");
+    let _ = tokio::time::timeout(drain, &mut serving).await;
     Ok(())
 }
 
@@ -88,7 +113,7 @@ pub async fn serve_https(listener: TcpListener, acceptor: TlsAcceptor, state: Ar
                         let state = state.clone();
                         async move { Ok::<_, Infallible>(routes::admission(req, state).await) }
                     });
-                    if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(tls), svc).await {
+                    if let Err(e) = http1_builder().serve_connection(TokioIo::new(tls), svc).await {
                         tracing::debug!(client.addr = %peer, error = %e, "webhook connection error");
                     }
                 });
@@ -111,7 +136,7 @@ pub async fn serve_plain(listener: TcpListener, state: Arc<State>) {
                         let resp = routes::plain(&req, &state);
                         async move { Ok::<_, Infallible>(resp) }
                     });
-                    if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+                    if let Err(e) = http1_builder().serve_connection(TokioIo::new(stream), svc).await {
                         tracing::debug!(client.addr = %peer, error = %e, "metrics connection error");
                     }
                 });
