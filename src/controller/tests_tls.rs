@@ -32,6 +32,10 @@ fn loads_and_reloads_on_change() {
         store.reload_if_changed(),
         Err(TlsError::Key { .. })
     ));
+    assert!(!store.reload_if_changed().unwrap(), "reported once");
+    // A fixed update is picked up again.
+    write_cert(dir.path(), "three.test");
+    assert!(store.reload_if_changed().unwrap());
 }
 
 #[test]

@@ -45,6 +45,8 @@ pub struct CertStore {
     current: ArcSwap<CertifiedKey>,
     /// The file contents `current` was built from, to notice a change cheaply.
     loaded: Mutex<(Vec<u8>, Vec<u8>)>,
+    /// Contents that failed to load, so a broken update is reported once, not every poll.
+    rejected: Mutex<Option<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl CertStore {
@@ -60,24 +62,40 @@ impl CertStore {
             provider,
             current: ArcSwap::from_pointee(key),
             loaded: Mutex::new((cert_pem, key_pem)),
+            rejected: Mutex::new(None),
         })
     }
 
     /// Re-reads the files; swaps the certificate in if they changed and are valid. `Ok(true)`
-    /// when a new certificate is in use. On error the previous certificate stays.
+    /// when a new certificate is in use. On error the previous certificate stays; the same
+    /// broken contents are reported once.
     pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
         let (cert_pem, key_pem) = read_both(&self.cert_path, &self.key_path)?;
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if loaded.0 == cert_pem && loaded.1 == key_pem {
             return Ok(false);
         }
-        let key = build(
+        let mut rejected = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
+        if rejected
+            .as_ref()
+            .is_some_and(|(c, k)| *c == cert_pem && *k == key_pem)
+        {
+            return Ok(false);
+        }
+        let key = match build(
             &self.provider,
             &self.cert_path,
             &self.key_path,
             &cert_pem,
             &key_pem,
-        )?;
+        ) {
+            Ok(key) => key,
+            Err(e) => {
+                *rejected = Some((cert_pem, key_pem));
+                return Err(e);
+            }
+        };
+        *rejected = None;
         self.current.store(Arc::new(key));
         *loaded = (cert_pem, key_pem);
         Ok(true)
