@@ -343,3 +343,21 @@ fn review_round_trip() {
 
 #[path = "tests_tls.rs"]
 mod tls_tests;
+
+#[test]
+fn unresolved_probe_ports_are_warnings_in_the_response() {
+    let body = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "operation": "CREATE", "namespace": "ns",
+            "object": {"metadata": {"name": "p"}, "spec": {"containers": [
+                {"name": "app", "image": "a", "readinessProbe": {"httpGet": {"port": "nope"}}}
+            ]}}
+        }
+    });
+    let resp = answer(&state(), Webhook::Inject, body.to_string().as_bytes()).unwrap();
+    assert!(resp.allowed && resp.patch.is_some());
+    assert_eq!(resp.warnings.len(), 1, "{:?}", resp.warnings);
+    assert!(resp.warnings[0].contains("nope"));
+}
