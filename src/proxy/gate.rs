@@ -63,6 +63,19 @@ impl<P: Policy> Gate for PolicyGate<P> {
                 },
             };
         };
+        if head
+            .upgrade
+            .as_deref()
+            .is_some_and(|u| u.split(',').any(|p| p.trim().eq_ignore_ascii_case("h2c")))
+        {
+            // After a 101 to h2c the connection carries HTTP/2 frames, which are relayed
+            // opaquely: every later request would escape the L7 rule.
+            return Decision {
+                allowed: false,
+                rule: Some(rule.clone()),
+                detail: "upgrade to h2c: HTTP/2 requests could not be inspected".into(),
+            };
+        }
         let v = self.snapshot.check_http(
             *l7,
             &HttpRequestMeta {

@@ -290,6 +290,27 @@ async fn first_request_denied_never_connects_upstream() {
 }
 
 #[tokio::test]
+async fn upgrade_to_h2c_under_an_http_rule_is_denied() {
+    let lab = lab(http_rule, |_| {}).await;
+    let mut client = TcpStream::connect(lab.proxy).await.unwrap();
+    client
+        .write_all(
+            b"GET /public/a HTTP/1.1\r\nHost: web\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+              Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    expect_reset(&mut client).await;
+    let accepted = tokio::time::timeout(Duration::from_millis(200), lab.backend.accept()).await;
+    assert!(
+        accepted.is_err(),
+        "upstream was connected for an h2c upgrade"
+    );
+    let alerts = lab.events.alerts();
+    assert!(alerts.iter().any(|a| a.contains("h2c")), "{alerts:?}");
+}
+
+#[tokio::test]
 async fn classification_timeout_http2_and_garbage_are_denied() {
     let lab = lab(http_rule, |_| {}).await;
     let mut silent = TcpStream::connect(lab.proxy).await.unwrap();
