@@ -104,6 +104,8 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
                 check_wrk(&tls, mode, "tls")?;
                 samples.add(Metric::TlsCloseCps, v, tls.requests_per_sec);
             }
+            stop::check()?;
+            samples.add(Metric::BulkGbps, v, load::bulk(&topo, opts.bulk_bytes, 2)?);
             if mode != Mode::Direct {
                 stop::check()?;
                 let denied = load::conn_loop(&topo, DENIED_PATH, opts.conns, d)?;
@@ -122,9 +124,11 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
                     denied.ok as f64 * 100.0 / attempts.max(1) as f64,
                 );
                 samples.add(Metric::DeniedCps, v, denied.denied_per_sec());
+                // Reset flows leave conntrack entries in CLOSE state for 10 s; a new SYN
+                // on such a tuple is seen as ESTABLISHED and skips capture. Let them expire
+                // so the next step measures the data path, not the bypass.
+                wait(Duration::from_secs(11))?;
             }
-            stop::check()?;
-            samples.add(Metric::BulkGbps, v, load::bulk(&topo, opts.bulk_bytes, 2)?);
             active.check_alive()?;
             drop(active);
 
@@ -229,6 +233,16 @@ fn start_perf(out: &std::path::Path, pid: u32, d: Duration) -> Result<std::proce
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| crate::Error::Other(format!("cannot start perf: {e}")))
+}
+
+/// Sleep, but stop early when interrupted.
+fn wait(d: Duration) -> Result<()> {
+    let end = std::time::Instant::now() + d;
+    while std::time::Instant::now() < end {
+        stop::check()?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }
 
 /// Mode order of a round: D H P, then H P D, then P D H, ...
