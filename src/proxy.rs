@@ -90,7 +90,7 @@ pub struct RunArgs {
     /// Source ports of client-IP-preserving upstreams (outside the clients' range).
     #[arg(long, default_value = "61000-65535", value_parser = config::parse_port_range)]
     pub upstream_port_range: std::ops::RangeInclusive<u16>,
-    /// Worker threads (0: one per CPU).
+    /// Worker threads (0: one per CPU; 1: a single-threaded runtime).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
 }
@@ -139,8 +139,14 @@ impl Loader {
 
 /// `l7proxy run`: serve until SIGTERM/SIGINT, then drain.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if args.workers > 0 {
+    // One worker: a current-thread runtime, without work-stealing overhead (the proxy is
+    // then pinned to one core and scales by running alongside, not across, cores).
+    let mut rt = if args.workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    if args.workers > 1 {
         rt.worker_threads(args.workers);
     }
     let rt = rt.enable_all().build().context("starting the runtime")?;
@@ -196,18 +202,20 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         listeners: listeners.iter().map(|(a, _, _)| *a).collect(),
         ..Config::default()
     };
+    let flush_sink = sink.clone();
+    let (drain, watch) = drain::Drain::new();
     let shared = Arc::new(state::Shared::new(
         snapshot,
         Arc::new(sink),
         metrics.clone(),
         config,
+        watch.clone(),
     ));
     let _reloader = reload::watch(&args.manifests, shared.clone(), move || {
         loader.load().map_err(|e| e.to_string())
     })
     .map_err(Error::from)?;
 
-    let (drain, watch) = drain::Drain::new();
     let orig: Arc<dyn listener::OrigDst> = Arc::new(listener::LocalAddr);
     let mut loops = Vec::new();
     for (addr, direction, l) in listeners {
@@ -242,6 +250,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             connections = left,
             "grace period over; closing remaining connections"
         );
+    }
+    // Events of the last connections must reach the log before the process exits.
+    let flushed = tokio::task::spawn_blocking(move || flush_sink.flush(Duration::from_secs(2)))
+        .await
+        .unwrap_or(false);
+    if !flushed {
+        tracing::warn!("event log not fully flushed at exit");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -25,3 +25,4 @@ pub mod lab;
 pub mod pods;
 pub mod probe;
 pub mod servers;
+pub mod steps;

@@ -98,7 +98,9 @@ async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, mut cl
             reset(client);
         }
         L4Verdict::Inspect { rule, l7 } => {
-            inspect(shared, rep, client, flow, snapshot, rule, l7).await;
+            // Boxed: the L7 path is the largest state machine; L4-allowed connections
+            // should not pay for it in every task.
+            Box::pin(inspect(shared, rep, client, flow, snapshot, rule, l7)).await;
         }
     }
 }
@@ -141,6 +143,11 @@ async fn inspect<P: Policy>(
     .await;
     let wants = snapshot.l7_wants(l7);
     match classified {
+        Err(inspect::Unclassified::Closed | inspect::Unclassified::Io(_)) if buf.is_empty() => {
+            // Connected and went away without a byte (health checks, load generators
+            // closing idle connections): nothing was denied, so no alert.
+            tracing::debug!(flow.id = rep.flow.flow_id, "closed before sending");
+        }
         Err(e) => {
             shared.metrics.classified(e.outcome(), started.elapsed());
             rep.audit(&rule, "Reject", buf.len());
@@ -180,7 +187,7 @@ async fn inspect<P: Policy>(
                 );
                 return reset(client);
             }
-            allow_tls(shared, rep, client, buf, &rule, &hello).await;
+            Box::pin(allow_tls(shared, rep, client, buf, &rule, &hello)).await;
         }
         Ok(Classified::Http(head)) => {
             shared.metrics.classified("http", started.elapsed());
@@ -209,7 +216,7 @@ async fn inspect<P: Policy>(
                 );
                 return reset(client);
             }
-            allow_http(shared, rep, client, buf, head, d.rule, gate).await;
+            Box::pin(allow_http(shared, rep, client, buf, head, d.rule, gate)).await;
         }
     }
 }
@@ -247,6 +254,7 @@ async fn allow_http<P: Policy>(
         return reset(client);
     };
     let activity = Activity::new();
+    let mut drain = shared.drain.clone();
     let report = |x| rep.http(x);
     let served = http::serve(
         &mut client,
@@ -255,7 +263,13 @@ async fn allow_http<P: Policy>(
         head,
         rule,
         &mut gate,
-        shared.config.max_head_bytes,
+        http::Watch {
+            limits: http::Limits {
+                max_head: shared.config.max_head_bytes,
+                head_timeout: shared.config.classify_timeout,
+            },
+            drain: Some(&mut drain),
+        },
         &activity,
         &report,
     );
@@ -274,7 +288,7 @@ async fn allow_http<P: Policy>(
             {
                 return reset_both(client, up);
             }
-            relay_opaque(shared, rep, &mut client, &mut up).await;
+            Box::pin(relay_opaque(shared, rep, &mut client, &mut up)).await;
         }
         Outcome::Denied(d) => {
             rep.deny(
