@@ -60,8 +60,12 @@ pub fn chain_rules(cfg: &Config, family: Family) -> Vec<String> {
     // Established connections were either captured on their first packet (the socket lookup
     // finds the proxy's accepted socket) or deliberately not captured; TPROXY on replies to the
     // proxy's own outbound connections would drop them.
+    // A pure SYN is never exempt, even when conntrack calls it ESTABLISHED: after the proxy
+    // resets a denied connection, its conntrack entry lingers in CLOSE state and a new SYN
+    // on the same 4-tuple re-opens that entry instead of creating a NEW one. Exempting it
+    // would hand the new connection straight to the app, past the policy.
     out.push(pre(
-        "-m conntrack --ctstate ESTABLISHED -j RETURN".to_owned()
+        "-p tcp ! --syn -m conntrack --ctstate ESTABLISHED -j RETURN".to_owned(),
     ));
     // Outbound capture, second half: the app's new connection, marked in OUTPUT and routed to
     // lo, is handed to the outbound listener.
