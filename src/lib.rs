@@ -9,6 +9,7 @@
 pub mod classify;
 pub mod cli;
 pub mod events;
+pub mod kube;
 pub mod matcher;
 pub mod policy;
 pub mod proxy;
