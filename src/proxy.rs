@@ -44,13 +44,14 @@ pub use relay::RelayMode;
 
 /// `l7proxy run` arguments.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["manifests", "kubernetes"])))]
 pub struct RunArgs {
     /// Manifest files or directories (YAML/JSON, recursive); watched for changes.
-    #[arg(long, num_args = 1.., value_name = "PATH", required_unless_present = "kubernetes")]
+    #[arg(long, num_args = 1.., value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
     /// Read policy, Pods and Namespaces from the Kubernetes API (in-cluster service
     /// account, or KUBECONFIG) instead of manifests; ready after the first full sync.
-    #[arg(long, conflicts_with = "manifests")]
+    #[arg(long)]
     pub kubernetes: bool,
     /// The protected Pod, `NAMESPACE/NAME`: inbound is its ingress, outbound its egress.
     /// Defaults to `$POD_NAMESPACE/$POD_NAME` (the downward API).

@@ -281,7 +281,7 @@ async fn cluster_source_equals_manifest_source_through_watch_restarts_and_410() 
     );
 
     api.release_watches();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let snap = tokio::time::timeout_at(deadline, snapshots.recv())
             .await
