@@ -152,12 +152,12 @@ fn decision(c: &mut Criterion) {
     let mut g = c.benchmark_group("l7");
     for n in SIZES {
         let (snap, l7) = l7_snapshot(n);
-        // Entry n-2 (a "api{i}.*" host / "*/suffix{i}.json" path when n % 4 == 0).
-        let i = n - 2;
+        // The last entry with an "api{i}.*" host and a "*/suffix{i}.json" path.
+        let i = (0..n).rev().find(|i| i % 4 == 2).expect("n > 2");
         let hit_host = format!("api{i}.internal");
         let hit_path = format!("/x/y/suffix{i}.json");
         let hit = HttpRequestMeta {
-            method: "POST",
+            method: if i % 3 == 0 { "GET" } else { "POST" },
             host: Some(&hit_host),
             path: &hit_path,
         };
@@ -168,7 +168,8 @@ fn decision(c: &mut Criterion) {
             path: "/nothing/here",
         };
         assert!(!snap.check_http(l7, &miss).allowed);
-        let sni = format!("www.zone{}.example.com", n - 3);
+        let j = (0..n).rev().find(|j| j % 4 == 1).expect("n > 1");
+        let sni = format!("www.zone{j}.example.com");
         assert!(snap.check_tls(l7, &TlsMeta { sni: Some(&sni) }).allowed);
         g.bench_with_input(BenchmarkId::new("http_hit", n), &hit, |b, r| {
             b.iter(|| snap.check_http(l7, black_box(r)))

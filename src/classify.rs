@@ -7,6 +7,13 @@
 //! Every parser here is stateless over "all bytes read so far" (except the body trackers,
 //! which are explicitly incremental), never panics on input, and fails closed: anything
 //! ambiguous is a [`ParseError`], which the data path turns into a reset.
+//!
+//! Use on a connection: [`detect`] the buffered prefix until it is not `NeedMore`; for
+//! `Tls` call [`parse_client_hello`] after each read until `Done` (match on
+//! [`ClientHello::normalized_sni`]); for `Http1` call [`parse_request`] until `Some`,
+//! check the head, forward `head_len` bytes, then feed the body to a [`BodyTracker`] built
+//! from `framing` until it is done — the next request starts right after. Responses go
+//! through [`parse_response`] (given the request method) and their own tracker.
 
 mod chunked;
 mod detect;
@@ -15,7 +22,9 @@ mod http;
 mod path;
 mod tls;
 
-pub use chunked::{BodyTracker, ChunkedDecoder, LengthDecoder};
+pub use chunked::{
+    BodyTracker, ChunkedDecoder, DEFAULT_MAX_CHUNK_LINE, DEFAULT_MAX_TRAILERS, LengthDecoder,
+};
 pub use detect::detect;
 pub use error::ParseError;
 pub use http::{

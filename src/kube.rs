@@ -48,10 +48,17 @@ pub enum Error {
 /// Build a client from the in-cluster service account, or from KUBECONFIG /
 /// `~/.kube/config` outside a cluster.
 pub async fn client() -> Result<kube::Client, Error> {
+    install_crypto_provider();
     let config = kube::Config::infer()
         .await
         .map_err(|e| Error::Config(e.to_string()))?;
     Ok(kube::Client::try_from(config)?)
+}
+
+/// rustls refuses to guess when more than one crypto backend is compiled in; the process
+/// uses aws-lc-rs everywhere (the controller's webhook server too). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 /// The protected Pod from `--pod`, or else from the downward API's POD_NAMESPACE and

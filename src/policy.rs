@@ -5,6 +5,18 @@
 //! immutable [`Snapshot`] for the one Pod this proxy protects; the data path only ever
 //! talks to a `Snapshot`.
 //!
+//! Decision order (Antrea's): Antrea rules outside the Baseline tier ordered by tier
+//! priority (Emergency 50, SecurityOps 100, NetworkOps 150, Platform 200, Application
+//! 250, custom `Tier`s; names case-insensitive), then policy priority, then rule position;
+//! the first rule whose L3/L4 part matches decides. A rule with `l7Protocols` is final:
+//! the connection is inspected and allowed only if the L7 part matches. `Pass` skips the
+//! remaining Antrea tiers. Then the Kubernetes NetworkPolicy layer: a Pod selected by a
+//! `networking.k8s.io/v1` policy for a direction is isolated and only that layer's rules
+//! allow. Then Baseline rules, then allow.
+//!
+//! Sources: [`Store::load_manifests`] reads files; a Kubernetes watch calls
+//! [`Store::apply_object`] / [`Store::delete_object`] and recompiles.
+//!
 //! CONTRACT (shared with the data path, events and CLI): the public items in this file
 //! are what other modules rely on. Internals live in submodules.
 

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`listener`] accepts and admits, [`conn`] decides per connection (L3/L4 verdict,
 //! then classification in [`inspect`] for L7 rules), [`http`] enforces every request of an
-//! HTTP/1.x connection using the framing in [`wire`], [`relay`] moves opaque bytes,
+//! HTTP/1.x connection (asking [`gate`], using the framing in [`wire`]), [`relay`] moves
+//! opaque bytes,
 //! [`upstream`] connects to the original destination, [`reload`] swaps policy snapshots,
 //! [`drain`] stops gracefully, and [`report`] turns outcomes into events and metrics.
 
@@ -23,6 +24,7 @@ pub mod buf;
 pub mod config;
 pub mod conn;
 pub mod drain;
+pub mod gate;
 pub mod http;
 pub mod inspect;
 pub mod listener;
@@ -96,7 +98,7 @@ pub struct RunArgs {
     /// Source ports of client-IP-preserving upstreams (outside the clients' range).
     #[arg(long, default_value = "61000-65535", value_parser = config::parse_port_range)]
     pub upstream_port_range: std::ops::RangeInclusive<u16>,
-    /// Worker threads (0: one per CPU).
+    /// Worker threads (0: one per CPU; 1: a single-threaded runtime).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
 }
@@ -145,8 +147,14 @@ impl Loader {
 
 /// `l7proxy run`: serve until SIGTERM/SIGINT, then drain.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if args.workers > 0 {
+    // One worker: a current-thread runtime, without work-stealing overhead (the proxy is
+    // then pinned to one core and scales by running alongside, not across, cores).
+    let mut rt = if args.workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    if args.workers > 1 {
         rt.worker_threads(args.workers);
     }
     let rt = rt.enable_all().build().context("starting the runtime")?;
@@ -189,6 +197,17 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         (loader.load()?, None)
     };
+    tracing::info!(
+        pod = %pod,
+        generation = snapshot.generation(),
+        relay = ?args.relay,
+        classify_timeout = ?args.classify_timeout,
+        idle_timeout = ?args.idle_timeout,
+        max_connections = args.max_connections,
+        max_header_bytes = args.max_header_bytes,
+        preserve_client_ip = args.preserve_client_ip,
+        "policy loaded; starting"
+    );
     metrics.snapshot_loaded(snapshot.generation());
     let sink = EventSink::start(&args.log_dir, metrics.clone()).map_err(Error::from)?;
 
@@ -228,11 +247,14 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         listeners: listeners.iter().map(|(a, _, _)| *a).collect(),
         ..Config::default()
     };
+    let flush_sink = sink.clone();
+    let (drain, watch) = drain::Drain::new();
     let shared = Arc::new(state::Shared::new(
         snapshot,
         Arc::new(sink),
         metrics.clone(),
         config,
+        watch.clone(),
     ));
     let _reloader = match cluster {
         Some((source, snapshots)) => reload::Reloader::Cluster {
@@ -245,7 +267,6 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map_err(Error::from)?,
     };
 
-    let (drain, watch) = drain::Drain::new();
     let orig: Arc<dyn listener::OrigDst> = Arc::new(listener::LocalAddr);
     let mut loops = Vec::new();
     for (addr, direction, l) in listeners {
@@ -274,6 +295,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             connections = left,
             "grace period over; closing remaining connections"
         );
+    }
+    // Events of the last connections must reach the log before the process exits.
+    let flushed = tokio::task::spawn_blocking(move || flush_sink.flush(Duration::from_secs(2)))
+        .await
+        .unwrap_or(false);
+    if !flushed {
+        tracing::warn!("event log not fully flushed at exit");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,14 @@
       The injected-Pod fixture agrees with the flags the chart passes to `l7proxy controller`.
   check_render.py readme CHART_DIR
       The chart README's values table documents every key of values.yaml.
+  check_render.py init-args FILE
+      Prints, one per line, `redirect render` plus the init container's options: taken from the
+      fixture Pod's init container, or built from a render's controller flags as the webhook does.
+  check_render.py controller-flags FILE
+      Prints the names (--name) of the flags the render passes to `l7proxy controller`.
+  check_render.py admission RENDER FIXTURE
+      Which Pods the API server sends to the injection webhook, decided as the API server does:
+      namespaceSelector, objectSelector and the CEL matchConditions (evaluated with cel-python).
   check_render.py image REPO_DIR
       The Dockerfile (parsed with BuildKit's parser) builds the binary the chart runs: a locked
       release build in rust:1-bookworm, debian:bookworm-slim with iptables and iproute2, the binary
@@ -94,6 +102,9 @@ def check_certificates(objs: list[dict]) -> None:
             ports = {p["port"]: p for p in service["spec"]["ports"]}
             check(ref.get("port", 443) in ports, f"{where}: Service has no port {ref.get('port', 443)}")
             check(hook["sideEffects"] == "None", f"{where}: sideEffects must be None")
+            if config["kind"] == "MutatingWebhookConfiguration":
+                conditions = " ".join(c["expression"] for c in hook.get("matchConditions", []))
+                check("object.spec.hostNetwork" in conditions, f"{where}: hostNetwork Pods must never be injected")
     with tempfile.TemporaryDirectory() as tmp:
         paths = {}
         for key in ("ca.crt", "tls.crt", "tls.key"):
@@ -117,8 +128,8 @@ def check_certificates(objs: list[dict]) -> None:
     named = {p["name"]: p["containerPort"] for p in container["ports"]}
     for port in service["spec"]["ports"]:
         check(port["targetPort"] in named, f"Service targetPort {port['targetPort']} is not a controller port")
-    listen = flags(container["args"]).get("webhook-listen", "")
-    check(listen.endswith(f":{named.get('webhook')}"), f"--webhook-listen {listen} is not the webhook port")
+    listen = flags(container["args"]).get("webhook-addr", "")
+    check(listen.endswith(f":{named.get('webhook')}"), f"--webhook-addr {listen} is not the webhook port")
 
 
 def check_controller_hardening(objs: list[dict]) -> None:
@@ -136,7 +147,8 @@ def check_controller_hardening(objs: list[dict]) -> None:
         "controller may only keep NET_RAW in its bounding set (to exec the binary's file capability)",
     )
     labels = deploy["spec"]["template"]["metadata"]["labels"]
-    check(labels.get("l7proxy.io/inject") == "disabled", "controller Pods must opt out of injection")
+    opt_out = one(objs, "MutatingWebhookConfiguration")["webhooks"][0]["objectSelector"]["matchExpressions"][0]
+    check(labels.get(opt_out["key"]) == "disabled", "controller Pods must opt out of injection")
 
 
 def check_rbac(objs: list[dict]) -> None:
@@ -204,9 +216,13 @@ def check_fixture(args: argparse.Namespace) -> None:
     for name in ("inbound-port", "outbound-port", "mark"):
         check(init_flags.get(name) == ctl[name], f"init --{name} {init_flags.get(name)} != chart {ctl[name]}")
         check(proxy_flags.get(name) == ctl[name], f"sidecar --{name} {proxy_flags.get(name)} != chart {ctl[name]}")
-    for name in ("metrics-port",):
-        check(init_flags.get(name) == ctl[name], f"init --{name} {init_flags.get(name)} != chart {ctl[name]}")
-        check(proxy_flags.get(name) == ctl[name], f"sidecar --{name} {proxy_flags.get(name)} != chart {ctl[name]}")
+    check(init_flags.get("metrics-port") == ctl["metrics-port"], "init --metrics-port differs from the chart")
+    # The kubelet probes the sidecar on the Pod IP: the endpoint must listen on every address.
+    check(
+        proxy_flags.get("metrics-addr") == f"0.0.0.0:{ctl['metrics-port']}",
+        f"sidecar --metrics-addr {proxy_flags.get('metrics-addr')} != 0.0.0.0:{ctl['metrics-port']}",
+    )
+    check(proxy_flags.get("pod") == "$(POD_NAMESPACE)/$(POD_NAME)", "sidecar --pod must name its own Pod")
     for name in ("proxy-uid", "ipv6"):
         check(init_flags.get(name) == ctl[name], f"init --{name} {init_flags.get(name)} != chart {ctl[name]}")
     check(proxy_flags.get("log-dir") == ctl["log-dir"], "sidecar --log-dir differs from the chart")
@@ -332,6 +348,106 @@ def check_image(args: argparse.Namespace) -> None:
         check(not hit, f".dockerignore excludes {path}, which the build needs ({hit})")
 
 
+def selector_matches(selector: dict, labels: dict) -> bool:
+    """A metav1.LabelSelector against a label set (an empty selector matches everything)."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        present = key in labels
+        if op == "In" and not (present and labels[key] in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def webhook_called(hook: dict, pod: dict, namespace_labels: dict) -> bool:
+    import celpy
+
+    if not selector_matches(hook.get("namespaceSelector") or {}, namespace_labels):
+        return False
+    if not selector_matches(hook.get("objectSelector") or {}, pod["metadata"].get("labels") or {}):
+        return False
+    env = celpy.Environment()
+    for condition in hook.get("matchConditions") or []:
+        program = env.program(env.compile(condition["expression"]))
+        if not program.evaluate({"object": celpy.json_to_cel(pod)}):
+            return False
+    return True
+
+
+def check_admission(args: argparse.Namespace) -> None:
+    import copy
+
+    objs = load(args.render)
+    hook = one(objs, "MutatingWebhookConfiguration")["webhooks"][0]
+    ns_label = hook["namespaceSelector"]["matchLabels"]
+    opt_out = hook["objectSelector"]["matchExpressions"][0]["key"]
+    # The webhook's input: the fixture Pod without what the webhook added.
+    app = copy.deepcopy(one(load(args.fixture), "Pod"))
+    app["spec"]["initContainers"] = app["spec"]["initContainers"][2:]
+    app["metadata"]["annotations"].pop("l7proxy.io/status", None)
+
+    def variant(change) -> dict:
+        pod = copy.deepcopy(app)
+        change(pod)
+        return pod
+
+    cases = [
+        ("an app Pod in a labelled namespace", app, ns_label, True),
+        ("an app Pod in an unlabelled namespace", app, {}, False),
+        ("a Pod labelled for opt-out", variant(lambda p: p["metadata"]["labels"].update({opt_out: "disabled"})),
+         ns_label, False),
+        ("a Pod annotated for opt-out",
+         variant(lambda p: p["metadata"]["annotations"].update({opt_out: "disabled"})), ns_label, False),
+        ("a Pod without annotations", variant(lambda p: p["metadata"].pop("annotations")), ns_label, True),
+        ("a hostNetwork Pod", variant(lambda p: p["spec"].update({"hostNetwork": True})), ns_label, False),
+    ]
+    controller = one(objs, "Deployment", "-controller")["spec"]["template"]
+    cases.append(("a controller Pod, even in a labelled namespace", controller, ns_label, False))
+    tests_ns = {o["metadata"]["name"]: o["metadata"].get("labels", {}) for o in find(objs, "Namespace")}
+    for pod in find(objs, "Pod"):
+        labels = tests_ns.get(pod["metadata"]["namespace"], ns_label)
+        cases.append((f"the helm test Pod {pod['metadata']['name']}", pod, labels, False))
+    for deploy in find(objs, "Deployment", "-test-web"):
+        labels = tests_ns.get(deploy["metadata"]["namespace"], ns_label)
+        cases.append(("the test web Pod in the test namespace", deploy["spec"]["template"], labels, True))
+    for what, pod, labels, expected in cases:
+        got = webhook_called(hook, pod, labels)
+        check(got == expected, f"{what}: injection webhook {'called' if got else 'not called'}")
+
+
+REDIRECT_FLAGS = (
+    "inbound-port", "outbound-port", "mark", "proxy-uid", "metrics-port", "ipv6",
+    "exclude-inbound-ports", "exclude-outbound-ports", "exclude-outbound-cidrs",
+)
+
+
+def print_init_args(args: argparse.Namespace) -> None:
+    objs = load(args.file)
+    pods = find(objs, "Pod")
+    if pods and pods[0]["spec"].get("initContainers"):
+        init = pods[0]["spec"]["initContainers"][0]["args"]
+        options = init[2:]
+    else:
+        ctl = flags(controller_container(objs)["args"])
+        options = [f"--{name}={ctl[name]}" for name in REDIRECT_FLAGS if name in ctl]
+    print("redirect\nrender")
+    for option in options:
+        print(option)
+
+
+def print_controller_flags(args: argparse.Namespace) -> None:
+    for name in flags(controller_container(load(args.file))["args"]):
+        print(f"--{name}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -347,8 +463,21 @@ def main() -> int:
     readme.add_argument("chart")
     image = sub.add_parser("image")
     image.add_argument("repo")
+    admission = sub.add_parser("admission")
+    admission.add_argument("render")
+    admission.add_argument("fixture")
+    sub.add_parser("init-args").add_argument("file")
+    sub.add_parser("controller-flags").add_argument("file")
     args = parser.parse_args()
-    commands = {"render": check_render, "fixture": check_fixture, "readme": check_readme, "image": check_image}
+    commands = {
+        "render": check_render,
+        "fixture": check_fixture,
+        "readme": check_readme,
+        "image": check_image,
+        "admission": check_admission,
+        "init-args": print_init_args,
+        "controller-flags": print_controller_flags,
+    }
     commands[args.command](args)
     for failure in FAILURES:
         print(f"FAIL {failure}")

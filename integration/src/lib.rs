@@ -13,6 +13,7 @@ pub use error::{Error, Result};
 pub use netns::Netns;
 pub use process::ChildGuard;
 
+pub mod bench;
 pub mod bulk;
 pub mod case;
 pub mod certs;
@@ -24,3 +25,4 @@ pub mod lab;
 pub mod pods;
 pub mod probe;
 pub mod servers;
+pub mod steps;

@@ -64,10 +64,20 @@ pub struct Probe {
     pub requests: Vec<String>,
     #[serde(default)]
     pub pipeline: bool,
+    /// http tool: an `X-Pad` header of this many bytes in every request.
+    #[serde(default)]
+    pub pad_header: Option<usize>,
+    /// Expected verdict in direct mode (no proxy) when it is not `allowed`, e.g. an idle
+    /// connection that only the proxy would cut.
+    #[serde(default)]
+    pub direct: Option<Expect>,
     #[serde(default)]
     pub send: Option<String>,
     #[serde(default)]
     pub bytes: Option<u64>,
+    /// bulk tool: send the bytes to the server instead of downloading them.
+    #[serde(default)]
+    pub upload: bool,
     #[serde(default)]
     pub split_segments: Option<usize>,
     #[serde(default)]
@@ -78,8 +88,8 @@ pub struct Probe {
     pub min_hello: Option<usize>,
     #[serde(default)]
     pub tls12: bool,
-    /// `allowed` or `reset` (or another [`Verdict`]).
-    pub expect: Verdict,
+    /// `allowed` or `reset` (or another [`Verdict`]), or a list of acceptable verdicts.
+    pub expect: Expect,
     /// HTTP statuses that must have been received (e.g. `[200]` before a reset).
     #[serde(default)]
     pub statuses: Option<Vec<u16>>,
@@ -89,6 +99,85 @@ pub struct Probe {
     /// The real server must log a request from the source's own address.
     #[serde(default)]
     pub server_sees_client: bool,
+    /// Nothing may reach the real server (a denial must not leak bytes; fail closed).
+    #[serde(default)]
+    pub server_sees_nothing: bool,
+    /// This traffic is not captured (excluded port, the Pod's own address): the policy
+    /// engine's verdict does not apply.
+    #[serde(default)]
+    pub bypass: bool,
+    /// The outcome comes from a proxy limit (header size, classification timeout), not from
+    /// the policy: the policy engine's verdict does not apply.
+    #[serde(default)]
+    pub limit: bool,
+    /// Steps done once before the probe (manifest edits, stopping the proxy).
+    #[serde(default)]
+    pub before: Option<Step>,
+    /// Retry the probe until it matches, for up to this long (live policy changes).
+    #[serde(default)]
+    pub within_ms: Option<u64>,
+}
+
+/// What to change before a probe.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Write (or replace) manifest files in the proxy's manifests directory.
+    #[serde(default)]
+    pub write: Vec<ManifestFile>,
+    /// Delete manifest files.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Wait this long after the step (e.g. for a reload that must *not* change anything).
+    #[serde(default)]
+    pub settle_ms: Option<u64>,
+    /// Stop the proxy (SIGTERM): the capture rules stay.
+    #[serde(default)]
+    pub stop_proxy: bool,
+}
+
+/// A manifest file written by a step.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    pub name: String,
+    pub content: String,
+    /// The content is invalid on purpose (the policy engine's cross-check ignores it, as
+    /// the proxy must: the last good policy stays in force).
+    #[serde(default)]
+    pub broken: bool,
+}
+
+/// Acceptable verdicts of a probe: one (`expect: reset`) or several
+/// (`expect: [timeout, refused]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect(pub Vec<Verdict>);
+
+impl Expect {
+    /// The first (main) verdict.
+    pub fn main(&self) -> Verdict {
+        self.0.first().copied().unwrap_or(Verdict::Allowed)
+    }
+
+    pub fn accepts(&self, v: Verdict) -> bool {
+        self.0.contains(&v)
+    }
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(Verdict),
+            Many(Vec<Verdict>),
+        }
+        Ok(match OneOrMany::deserialize(d)? {
+            OneOrMany::One(v) => Expect(vec![v]),
+            OneOrMany::Many(v) if !v.is_empty() => Expect(v),
+            OneOrMany::Many(_) => return Err(serde::de::Error::custom("expect: empty list")),
+        })
+    }
 }
 
 impl Probe {
@@ -195,13 +284,19 @@ pub fn curl_outcome(code: Option<i32>, stdout: &[u8], stderr: &[u8]) -> Outcome 
         Some(0) => Verdict::Allowed,
         _ if err.contains("reset by peer") => Verdict::Reset,
         Some(28) => Verdict::Timeout,
-        Some(7) => Verdict::Refused,
+        Some(7) if err.contains("refused") => Verdict::Refused,
         Some(52) => Verdict::Closed,
         _ => Verdict::Error,
     };
     let mut o = Outcome::new(result);
     o.statuses = statuses;
-    o.detail = err;
+    // The error line (`curl: (56) ...`), not the verbose trace.
+    o.detail = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("curl:"))
+        .unwrap_or_default()
+        .to_string();
     o
 }
 
@@ -269,6 +364,17 @@ mod tests {
         assert_eq!(
             curl_outcome(Some(28), b"000", b"timeout").result,
             Verdict::Timeout
+        );
+        let reset_at_connect = b"* connect to 10.77.0.10 port 80 failed: Connection reset by peer\ncurl: (7) Failed to connect";
+        assert_eq!(
+            curl_outcome(Some(7), b"000", reset_at_connect).result,
+            Verdict::Reset
+        );
+        let refused = b"* connect to 10.77.0.10 port 81 failed: Connection refused\ncurl: (7) Failed to connect";
+        let o = curl_outcome(Some(7), b"000", refused);
+        assert_eq!(
+            (o.result, o.detail.as_str()),
+            (Verdict::Refused, "curl: (7) Failed to connect")
         );
         assert_eq!(
             curl_outcome(Some(35), b"000", b"SSL_connect: Connection reset by peer").result,

@@ -39,6 +39,20 @@ impl ChildGuard {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
+    /// True until the process has exited (a zombie counts as exited). Needs no `&mut`, so
+    /// shared lab handles can ask.
+    pub fn is_running(&self) -> bool {
+        if self.child.is_none() {
+            return false;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.id())).unwrap_or_default();
+        // Format: `pid (comm) STATE ...`; comm may contain spaces, so split after `)`.
+        match stat.rsplit_once(')') {
+            Some((_, rest)) => !rest.trim_start().starts_with(['Z', 'X']),
+            None => false,
+        }
+    }
+
     /// Send a signal (e.g. SIGTERM for a graceful stop).
     pub fn signal(&self, sig: Signal) {
         let _ = kill(Pid::from_raw(self.id() as i32), sig);

@@ -59,7 +59,6 @@ macro_rules! cases {
         }
 
         #[test]
-        #[ignore = "needs the merged data path and redirect: run with --ignored"]
         fn $proxy() {
             run($file, Mode::Proxy);
         }
@@ -75,4 +74,7 @@ cases! {
     direct_6_egress_tls, proxy_6_egress_tls => "6-allow-tls-handshake-to-internal.yaml";
     direct_7_tls_only, proxy_7_tls_only => "7-allow-tls-only.yaml";
     direct_8_datapath, proxy_8_datapath => "8-datapath-l4-and-http.yaml";
+    direct_9_live_changes, proxy_9_live_changes => "9-live-policy-changes.yaml";
+    direct_10_exclusions_fail_closed, proxy_10_exclusions_fail_closed => "10-capture-exclusions-and-fail-closed.yaml";
+    direct_11_limits_splice, proxy_11_limits_splice => "11-limits-and-splice.yaml";
 }

@@ -92,3 +92,35 @@ fn split_records_and_oversize_hello_are_on_the_wire() {
     // The server read everything and closed without answering: not an allowed probe.
     assert_ne!(verdict, Verdict::Allowed);
 }
+
+/// The bulk server really checks uploads: the pattern passes, anything else is reported.
+/// Loopback only, no root needed.
+#[test]
+fn bulk_upload_is_verified_byte_by_byte() {
+    use l7proxy_integration::clients::upload;
+    use l7proxy_integration::servers::{listen, log::RequestLog, tcp::serve_bulk};
+    use std::io::Write;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(async { listen("127.0.0.1:0".parse().unwrap()) })
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(serve_bulk(listener, RequestLog::open(None).unwrap()));
+    let target = Target::new(addr);
+    let good = upload(&target, 3_000_000);
+    assert_eq!(
+        (good.result, good.detail.as_str()),
+        (Verdict::Allowed, "ok")
+    );
+    let mut s = target.connect().unwrap();
+    s.write_all(b"up 10\n0123456789").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("bad 10 bytes"), "{reply}");
+}

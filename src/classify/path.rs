@@ -33,7 +33,8 @@ pub fn normalize_path(target: &str) -> Cow<'_, str> {
 /// The path of a target without query and fragment (not yet normalized).
 pub(super) fn path_part(target: &str) -> &str {
     let path = path_of(target);
-    match path.find(['?', '#']) {
+    // Byte search: both delimiters are ASCII, so the index is a char boundary.
+    match path.bytes().position(|b| b == b'?' || b == b'#') {
         Some(i) => &path[..i],
         None => path,
     }
@@ -102,19 +103,26 @@ pub(super) fn split_absolute(target: &str) -> Option<(&str, &str)> {
     Some((&rest[..end], &rest[end..]))
 }
 
-/// True when `path` is already what [`canonicalize`] would produce.
+/// True when `path` is already what [`canonicalize`] would produce. One pass over the
+/// bytes with a two-byte lookahead after each `/` (hot path: most targets are canonical).
 fn is_canonical(path: &str) -> bool {
-    let Some(rest) = path.strip_prefix('/') else {
-        return false;
-    };
-    if path.contains('%') {
+    let b = path.as_bytes();
+    if b.first() != Some(&b'/') {
         return false;
     }
-    let mut segments = rest.split('/').peekable();
-    while let Some(seg) = segments.next() {
-        let last = segments.peek().is_none();
-        if seg == "." || seg == ".." || (seg.is_empty() && !last) {
-            return false;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'%' => return false,
+            b'/' => {
+                let rest = &b[i + 1..];
+                let dots = rest.iter().take_while(|&&d| d == b'.').count().min(3);
+                let after = rest.get(dots);
+                let dot_segment = (dots == 1 || dots == 2) && matches!(after, None | Some(b'/'));
+                if rest.first() == Some(&b'/') || dot_segment {
+                    return false;
+                }
+            }
+            _ => {}
         }
     }
     true

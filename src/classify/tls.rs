@@ -31,8 +31,9 @@ pub fn parse_client_hello(buf: &[u8]) -> Result<HelloParse, ParseError> {
         Located::Done(span) => span,
     };
     let hello = if span.records == 1 {
-        let body = &buf[RECORD_HEADER + 4..RECORD_HEADER + span.hs_total];
-        parse_body(body)?
+        // In bounds by construction (`locate` checked the record); `get` keeps it total.
+        let body = buf.get(RECORD_HEADER + 4..RECORD_HEADER + span.hs_total);
+        parse_body(body.unwrap_or_default())?
     } else {
         let message = reassemble(&buf[..span.consumed], span.hs_total);
         parse_body(message.get(4..).unwrap_or_default())?

@@ -35,6 +35,13 @@ impl BitSet {
         }
     }
 
+    /// Adds every member of `other`.
+    pub fn union_with(&mut self, other: &BitSet) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a |= *b;
+        }
+    }
+
     /// Smallest member, if any.
     pub fn first(&self) -> Option<usize> {
         self.words

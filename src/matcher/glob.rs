@@ -47,8 +47,8 @@ impl Glob {
         }
     }
 
-    /// Direct match of one value (used for explanations and tests; the indexed path is
-    /// [`crate::matcher::PatternIndex`]).
+    /// Direct match of one value. The indexed path ([`crate::matcher::PatternIndex`])
+    /// calls it only to confirm a general glob found through its longest piece.
     pub fn matches(&self, value: &str) -> bool {
         match self {
             Glob::Any => true,
@@ -58,12 +58,6 @@ impl Glob {
             Glob::Contains(c) => value.contains(c.as_str()),
             Glob::General { pieces, .. } => general_match(pieces, value),
         }
-    }
-
-    /// Anchored regular expression equivalent to a general pattern.
-    pub(crate) fn to_regex(pieces: &[String]) -> String {
-        let body: Vec<String> = pieces.iter().map(|p| regex::escape(p)).collect();
-        format!("(?s)^{}$", body.join(".*"))
     }
 }
 

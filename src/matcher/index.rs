@@ -1,65 +1,109 @@
 //! Which entries of one field accept a value, without looking at each pattern.
+//!
+//! Exact literals are hash lookups, prefixes and suffixes are trie walks, `*middle*`
+//! substrings come out of one Aho-Corasick pass, and other globs are found through their
+//! longest literal piece (in a second Aho-Corasick automaton) and then confirmed. Entry
+//! lists that are long are kept as bit sets, so marking them costs words, not entries.
 
 use std::collections::HashMap;
 
 use aho_corasick::AhoCorasick;
-use regex::RegexSet;
 
 use super::{BitSet, Glob};
 
-/// A byte trie; every node lists the entries whose literal ends there.
+/// Entry lists longer than this are stored as a bit set.
+const DENSE: usize = 32;
+
+/// The entries behind one key.
+#[derive(Debug)]
+enum Bucket {
+    Few(Vec<u32>),
+    Many(BitSet),
+}
+
+impl Bucket {
+    fn new(entries: Vec<u32>, len: usize) -> Bucket {
+        if entries.len() > DENSE {
+            let mut set = BitSet::new(len);
+            for e in entries {
+                set.insert(e as usize);
+            }
+            Bucket::Many(set)
+        } else {
+            Bucket::Few(entries)
+        }
+    }
+
+    fn mark(&self, out: &mut BitSet) {
+        match self {
+            Bucket::Few(v) => {
+                for &e in v {
+                    out.insert(e as usize);
+                }
+            }
+            Bucket::Many(set) => out.union_with(set),
+        }
+    }
+}
+
+/// A trie node under construction: sorted children and the entries ending here.
+type Node = (Vec<(u8, u32)>, Vec<u32>);
+
+/// General globs sharing one literal piece: (entry, glob) pairs to confirm.
+type Candidates = Vec<(u32, Glob)>;
+
+/// A byte trie; a node's bucket holds the entries whose literal ends there.
 #[derive(Debug, Default)]
 struct Trie {
     /// `nodes[0]` is the root. Children sorted by byte for binary search.
-    nodes: Vec<TrieNode>,
-}
-
-#[derive(Debug, Default)]
-struct TrieNode {
-    children: Vec<(u8, u32)>,
-    entries: Vec<u32>,
+    nodes: Vec<Node>,
+    buckets: Vec<Option<Bucket>>,
 }
 
 impl Trie {
     fn insert(&mut self, key: impl Iterator<Item = u8>, entry: u32) {
         if self.nodes.is_empty() {
-            self.nodes.push(TrieNode::default());
+            self.nodes.push(Default::default());
         }
         let mut at = 0usize;
         for b in key {
-            at = match self.nodes[at].children.binary_search_by_key(&b, |c| c.0) {
-                Ok(i) => self.nodes[at].children[i].1 as usize,
+            at = match self.nodes[at].0.binary_search_by_key(&b, |c| c.0) {
+                Ok(i) => self.nodes[at].0[i].1 as usize,
                 Err(i) => {
                     let next = self.nodes.len();
-                    self.nodes.push(TrieNode::default());
-                    self.nodes[at].children.insert(i, (b, next as u32));
+                    self.nodes.push(Default::default());
+                    self.nodes[at].0.insert(i, (b, next as u32));
                     next
                 }
             };
         }
-        self.nodes[at].entries.push(entry);
+        self.nodes[at].1.push(entry);
+    }
+
+    fn finish(&mut self, len: usize) {
+        self.buckets = self
+            .nodes
+            .iter_mut()
+            .map(|(_, e)| (!e.is_empty()).then(|| Bucket::new(std::mem::take(e), len)))
+            .collect();
     }
 
     /// Marks the entries of every node on the path spelled by `key`.
     fn walk(&self, key: impl Iterator<Item = u8>, out: &mut BitSet) {
-        let Some(root) = self.nodes.first() else {
+        if self.nodes.is_empty() {
             return;
-        };
-        let mut node = root;
-        mark(&node.entries, out);
+        }
+        let mut at = 0usize;
         for b in key {
-            match node.children.binary_search_by_key(&b, |c| c.0) {
-                Ok(i) => node = &self.nodes[node.children[i].1 as usize],
+            let children = &self.nodes[at].0;
+            match children.binary_search_by_key(&b, |c| c.0) {
+                Ok(i) => at = children[i].1 as usize,
                 Err(_) => return,
             }
-            mark(&node.entries, out);
+            if let Some(bucket) = &self.buckets[at] {
+                bucket.mark(out);
+            }
         }
-    }
-}
-
-fn mark(entries: &[u32], out: &mut BitSet) {
-    for &e in entries {
-        out.insert(e as usize);
     }
 }
 
@@ -68,14 +112,15 @@ fn mark(entries: &[u32], out: &mut BitSet) {
 pub struct PatternIndex {
     len: usize,
     /// Entries that do not constrain this field (match even an absent value).
-    unset: Vec<u32>,
+    unset: BitSet,
     /// Entries whose pattern is only stars (any present value).
-    any: Vec<u32>,
-    exact: HashMap<Box<str>, Vec<u32>>,
+    any: BitSet,
+    exact: HashMap<Box<str>, Bucket>,
     prefix: Trie,
     suffix: Trie,
-    contains: Option<(AhoCorasick, Vec<Vec<u32>>)>,
-    general: Option<(RegexSet, Vec<Vec<u32>>)>,
+    contains: Option<(AhoCorasick, Vec<Bucket>)>,
+    /// Other globs, found by their longest literal piece, then confirmed.
+    general: Option<(AhoCorasick, Vec<Candidates>)>,
 }
 
 /// Collects patterns, then builds a [`PatternIndex`].
@@ -88,7 +133,7 @@ pub struct PatternIndexBuilder {
     prefix: Trie,
     suffix: Trie,
     contains: HashMap<String, Vec<u32>>,
-    general: HashMap<String, Vec<u32>>,
+    general: HashMap<String, Candidates>,
 }
 
 impl PatternIndexBuilder {
@@ -105,11 +150,18 @@ impl PatternIndexBuilder {
             Glob::Prefix(p) => self.prefix.insert(p.bytes(), entry),
             Glob::Suffix(s) => self.suffix.insert(s.bytes().rev(), entry),
             Glob::Contains(c) => self.contains.entry(c).or_default().push(entry),
-            Glob::General { pieces, .. } => self
-                .general
-                .entry(Glob::to_regex(&pieces))
-                .or_default()
-                .push(entry),
+            g @ Glob::General { .. } => {
+                let Glob::General { pieces, .. } = &g else {
+                    return;
+                };
+                // A general glob has at least two pieces, one of them non-empty.
+                let key = pieces
+                    .iter()
+                    .max_by_key(|p| p.len())
+                    .cloned()
+                    .unwrap_or_default();
+                self.general.entry(key).or_default().push((entry, g));
+            }
         }
     }
 
@@ -122,32 +174,43 @@ impl PatternIndexBuilder {
         }
     }
 
-    /// Compiles the automata. Fails only if the regex engine refuses the set (size limit).
-    pub fn build(self) -> Result<PatternIndex, String> {
+    /// Compiles the automata. Fails only if an automaton cannot be built (size limits).
+    pub fn build(mut self) -> Result<PatternIndex, String> {
+        let len = self.len;
+        let set = |v: Vec<u32>| {
+            let mut s = BitSet::new(len);
+            v.into_iter().for_each(|e| s.insert(e as usize));
+            s
+        };
         let contains = if self.contains.is_empty() {
             None
         } else {
             let (needles, entries): (Vec<String>, Vec<Vec<u32>>) =
                 self.contains.into_iter().unzip();
             let ac = AhoCorasick::new(&needles).map_err(|e| e.to_string())?;
-            Some((ac, entries))
+            Some((
+                ac,
+                entries.into_iter().map(|e| Bucket::new(e, len)).collect(),
+            ))
         };
         let general = if self.general.is_empty() {
             None
         } else {
-            let (res, entries): (Vec<String>, Vec<Vec<u32>>) = self.general.into_iter().unzip();
-            let set = regex::RegexSetBuilder::new(&res)
-                .size_limit(256 << 20)
-                .dfa_size_limit(64 << 20)
-                .build()
-                .map_err(|e| e.to_string())?;
-            Some((set, entries))
+            let (needles, globs): (Vec<String>, Vec<_>) = self.general.into_iter().unzip();
+            let ac = AhoCorasick::new(&needles).map_err(|e| e.to_string())?;
+            Some((ac, globs))
         };
+        self.prefix.finish(len);
+        self.suffix.finish(len);
         Ok(PatternIndex {
-            len: self.len,
-            unset: self.unset,
-            any: self.any,
-            exact: self.exact,
+            len,
+            unset: set(self.unset),
+            any: set(self.any),
+            exact: self
+                .exact
+                .into_iter()
+                .map(|(k, v)| (k, Bucket::new(v, len)))
+                .collect(),
             prefix: self.prefix,
             suffix: self.suffix,
             contains,
@@ -164,25 +227,34 @@ impl PatternIndex {
     /// Entries (numbered `0..len`) that accept `value`; `None` is an absent value, which
     /// only unconstrained entries accept.
     pub fn matching(&self, value: Option<&str>, len: usize) -> BitSet {
-        let mut out = BitSet::new(len.max(self.len));
-        mark(&self.unset, &mut out);
+        let mut out = if len == self.len {
+            self.unset.clone()
+        } else {
+            let mut out = BitSet::new(len.max(self.len));
+            out.union_with(&self.unset);
+            out
+        };
         let Some(value) = value else {
             return out;
         };
-        mark(&self.any, &mut out);
-        if let Some(e) = self.exact.get(value) {
-            mark(e, &mut out);
+        out.union_with(&self.any);
+        if let Some(b) = self.exact.get(value) {
+            b.mark(&mut out);
         }
         self.prefix.walk(value.bytes(), &mut out);
         self.suffix.walk(value.bytes().rev(), &mut out);
-        if let Some((ac, entries)) = &self.contains {
+        if let Some((ac, buckets)) = &self.contains {
             for m in ac.find_overlapping_iter(value) {
-                mark(&entries[m.pattern().as_usize()], &mut out);
+                buckets[m.pattern().as_usize()].mark(&mut out);
             }
         }
-        if let Some((set, entries)) = &self.general {
-            for i in set.matches(value).iter() {
-                mark(&entries[i], &mut out);
+        if let Some((ac, globs)) = &self.general {
+            for m in ac.find_overlapping_iter(value) {
+                for (entry, glob) in &globs[m.pattern().as_usize()] {
+                    if !out.contains(*entry as usize) && glob.matches(value) {
+                        out.insert(*entry as usize);
+                    }
+                }
             }
         }
         out

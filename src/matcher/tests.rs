@@ -197,3 +197,45 @@ proptest! {
         prop_assert_eq!(got, naive_http(&entries, &method, host.as_deref(), &path));
     }
 }
+
+/// Many entries sharing keys (dense buckets) give the same answers as the naive matcher.
+#[test]
+fn dense_buckets_agree_with_naive() {
+    let hosts = ["x.com", "*.x.com", "api.*", "*.mid.*", "a*b.com", "*"];
+    let paths = ["/p", "/p/*", "*.json", "*/v2/*", "/a/*/b/*", "/a*c"];
+    let entries: Vec<HttpEntry> = (0..300)
+        .map(|i| {
+            entry(
+                i,
+                (i % 3 == 0).then_some("GET"),
+                (i % 7 != 6).then_some(hosts[i % hosts.len()]),
+                (i % 5 != 4).then_some(paths[(i / 6) % paths.len()]),
+            )
+        })
+        .collect();
+    let m = HttpMatcher::new(entries.clone()).unwrap();
+    let values_h = [
+        None,
+        Some("x.com"),
+        Some("w.x.com"),
+        Some("api.io"),
+        Some("q.mid.r"),
+        Some("ab.com"),
+        Some("azzb.com"),
+        Some("none"),
+    ];
+    let values_p = [
+        "/p", "/p/q", "/f.json", "/x/v2/y", "/a/1/b/2", "/abc", "/zzz",
+    ];
+    for method in ["GET", "POST"] {
+        for h in values_h {
+            for p in values_p {
+                assert_eq!(
+                    m.check(method, h, p).allowed,
+                    naive_http(&entries, method, h, p),
+                    "{method} {h:?} {p}"
+                );
+            }
+        }
+    }
+}

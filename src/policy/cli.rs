@@ -63,6 +63,9 @@ pub struct ExplainArgs {
     /// A TLS ClientHello with this server name.
     #[arg(long)]
     pub sni: Option<String>,
+    /// A TLS ClientHello without a server name.
+    #[arg(long, conflicts_with_all = ["sni", "http"])]
+    pub no_sni: bool,
     #[arg(long, value_enum, default_value = "text")]
     pub output: OutputFormat,
 }
@@ -167,9 +170,13 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
         anyhow::anyhow!("invalid manifests:\n{}", list.join("\n"))
     })?;
     let snapshot = store.compile(ns, name, 0)?;
-    let pod_ip = store
-        .pod_ips(ns, name)
-        .first()
+    // The protected Pod's address of the same family as the peer, for display.
+    let peer = args.from.or(args.to);
+    let ips = store.pod_ips(ns, name);
+    let pod_ip = ips
+        .iter()
+        .find(|ip| Some(ip.is_ipv4()) == peer.map(|p| p.is_ipv4()))
+        .or(ips.first())
         .copied()
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let (direction, src, dst) = match (args.from, args.to) {
@@ -230,8 +237,11 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
                     path: &path,
                 };
                 verdict("http", snapshot.check_http(l7, &req))
-            } else if let Some(sni) = &args.sni {
-                verdict("tls", snapshot.check_tls(l7, &TlsMeta { sni: Some(sni) }))
+            } else if args.sni.is_some() || args.no_sni {
+                let hello = TlsMeta {
+                    sni: args.sni.as_deref(),
+                };
+                verdict("tls", snapshot.check_tls(l7, &hello))
             } else {
                 let wants = snapshot.l7_wants(l7);
                 let names: Vec<&str> = [("http", wants.http), ("tls", wants.tls)]
@@ -243,7 +253,7 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
                     protocol: names.join(","),
                     allowed: None,
                     detail: format!(
-                        "layer 7 rule: allowed only if the first request matches its l7Protocols ({}); pass --http or --sni",
+                        "layer 7 rule: allowed only if the first request matches its l7Protocols ({}); pass --http, --sni or --no-sni",
                         names.join(" or ")
                     ),
                 }

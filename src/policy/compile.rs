@@ -367,6 +367,15 @@ impl Store {
             }
         }
         snapshot.l7 = c.l7;
+        tracing::debug!(
+            pod = %snapshot.pod,
+            generation,
+            antrea.rules = antrea.len(),
+            l7.rules = snapshot.l7.len(),
+            k8s.isolating.ingress = snapshot.ingress.k8s.isolating.len(),
+            k8s.isolating.egress = snapshot.egress.k8s.isolating.len(),
+            "compiled policy snapshot"
+        );
         Ok(snapshot)
     }
 }

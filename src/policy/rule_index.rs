@@ -33,7 +33,7 @@ fn port_keys(r: &CompiledRule) -> Option<Vec<(Protocol, u16)>> {
         || ports
             .ranges
             .iter()
-            .any(|(_, lo, hi)| u32::from(*hi) - u32::from(*lo) >= MAX_EXPANDED_RANGE)
+            .any(|(_, lo, hi)| u32::from(hi.saturating_sub(*lo)) >= MAX_EXPANDED_RANGE)
     {
         return None;
     }

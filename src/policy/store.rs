@@ -14,7 +14,9 @@ use super::{Error, ObjectKey, ObjectKind, PolicyKind, Protocol, Store, validate}
 /// A custom `Tier`.
 #[derive(Clone, Debug)]
 pub struct Tier {
+    pub name: String,
     pub priority: i64,
+    pub source: String,
 }
 
 /// An Antrea `NetworkPolicy` or `ClusterNetworkPolicy`.
@@ -146,7 +148,9 @@ impl Store {
                 self.tiers.insert(
                     key.name.to_ascii_lowercase(),
                     Tier {
+                        name: key.name.clone(),
                         priority: spec.priority,
+                        source: source.to_owned(),
                     },
                 );
             }
@@ -210,6 +214,33 @@ impl Store {
         }
     }
 
+    /// Keys of every stored object, e.g. to drop objects a relist no longer returns.
+    pub fn keys(&self) -> Vec<ObjectKey> {
+        let named = |kind, ns: Option<&str>, name: &str| ObjectKey {
+            kind,
+            namespace: ns.map(str::to_owned),
+            name: name.to_owned(),
+        };
+        let mut keys: Vec<ObjectKey> = self
+            .namespaces
+            .keys()
+            .map(|n| named(ObjectKind::Namespace, None, n))
+            .chain(
+                self.pods
+                    .keys()
+                    .map(|(ns, n)| named(ObjectKind::Pod, Some(ns), n)),
+            )
+            .chain(
+                self.tiers
+                    .values()
+                    .map(|t| named(ObjectKind::Tier, None, &t.name)),
+            )
+            .collect();
+        keys.extend(self.antrea.keys().cloned());
+        keys.extend(self.k8s.keys().cloned());
+        keys
+    }
+
     /// Number of stored objects (for logs and metrics).
     pub fn len(&self) -> usize {
         self.namespaces.len()
@@ -241,20 +272,39 @@ impl Store {
             .or_else(|| self.tiers.get(&lower).map(|t| t.priority))
     }
 
-    /// Checks between objects: every policy's tier exists.
+    /// Checks between objects: every policy's tier exists, no two tiers share a priority.
     pub fn check_references(&self) -> Vec<Error> {
-        self.antrea
-            .iter()
-            .filter_map(|(key, p)| {
-                let tier = p.spec.tier.as_deref()?;
-                self.tier_priority(tier).is_none().then(|| Error::Invalid {
-                    file: p.source.clone(),
-                    object: key.to_string(),
-                    field: "spec.tier".to_owned(),
-                    message: format!("tier {tier} does not exist"),
-                })
+        let mut errors = Vec::new();
+        for (name, t) in &self.tiers {
+            let builtin = BUILTIN_TIERS.iter().any(|(n, _)| n == name);
+            let clash = BUILTIN_TIERS
+                .iter()
+                .map(|(n, p)| (*n, *p))
+                .chain(self.tiers.iter().map(|(n, t)| (n.as_str(), t.priority)))
+                .any(|(n, p)| n != name && p == t.priority);
+            if !builtin && clash {
+                errors.push(Error::Invalid {
+                    file: t.source.clone(),
+                    object: format!("Tier {}", t.name),
+                    field: "spec.priority".to_owned(),
+                    message: format!(
+                        "tier {} priority {} overlaps with existing Tier",
+                        t.name, t.priority
+                    ),
+                });
+            }
+        }
+        let missing = self.antrea.iter().filter_map(|(key, p)| {
+            let tier = p.spec.tier.as_deref()?;
+            self.tier_priority(tier).is_none().then(|| Error::Invalid {
+                file: p.source.clone(),
+                object: key.to_string(),
+                field: "spec.tier".to_owned(),
+                message: format!("tier {tier} does not exist"),
             })
-            .collect()
+        });
+        errors.extend(missing);
+        errors
     }
 }
 
@@ -318,6 +368,13 @@ fn parse_pod(
                 add_ip(format!("status.podIPs[{i}].ip"), ip);
             }
         }
+    }
+    // A finished Pod's address may already belong to another Pod: it selects nothing.
+    if matches!(
+        str_at(obj, &["status", "phase"]),
+        Some("Succeeded" | "Failed")
+    ) {
+        ips.clear();
     }
     let mut ports = Vec::new();
     let containers = obj.pointer("/spec/containers").and_then(Value::as_array);

@@ -20,6 +20,7 @@ fn args(dir: &std::path::Path, spec: &str) -> ExplainArgs {
         http: None,
         host: None,
         sni: None,
+        no_sni: false,
         output: OutputFormat::Text,
     }
 }
@@ -46,7 +47,12 @@ fn explain_l7_tls_verdicts() {
             "deny",
             "sni \"evil.com\" does not match \"foo.bar.com\"",
         ),
-        ("10.0.0.2", None, "depends-on-l7", "pass --http or --sni"),
+        (
+            "10.0.0.2",
+            None,
+            "depends-on-l7",
+            "pass --http, --sni or --no-sni",
+        ),
         ("10.0.0.3", Some("foo.bar.com"), "deny", ""),
     ];
     for (from, sni, verdict, detail) in cases {
@@ -63,6 +69,21 @@ fn explain_l7_tls_verdicts() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn explain_tls_without_sni() {
+    let dir = cluster();
+    let mut a = args(dir.path(), "7-allow-tls-only.yaml");
+    a.from = Some("10.0.0.2".parse().unwrap());
+    a.no_sni = true;
+    assert_eq!(explain_flow(&a).unwrap().verdict, "allow");
+    let mut a = args(dir.path(), "5-ingress-allow-tls-handshake.yaml");
+    a.from = Some("10.0.0.2".parse().unwrap());
+    a.no_sni = true;
+    let e = explain_flow(&a).unwrap();
+    assert_eq!(e.verdict, "deny");
+    assert!(render(&e).contains("sni is missing"), "{}", render(&e));
 }
 
 #[test]

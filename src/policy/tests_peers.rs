@@ -418,8 +418,17 @@ fn store_upsert_and_remove() {
         namespace: Some("default".into()),
         name: "d".into(),
     };
+    assert!(s.keys().contains(&key));
+    assert_eq!(s.keys().len(), s.len());
     assert!(s.remove(&key));
     assert!(!s.remove(&key));
+    assert!(!s.keys().contains(&key));
+    // Every listed key can be removed.
+    let mut copy = s.clone();
+    for k in copy.keys() {
+        assert!(copy.remove(&k), "{k}");
+    }
+    assert!(copy.is_empty());
     assert_eq!(
         short(
             &s.compile("default", "web", 8)
@@ -443,4 +452,38 @@ fn store_upsert_and_remove() {
     let snap = s.compile("default", "web", 9).unwrap();
     assert_eq!(short(&snap.decide(&ingress("10.0.0.99", 80))), "drop:c/r");
     assert_eq!(short(&snap.decide(&ingress("10.0.0.2", 80))), "allow");
+    // A deleted object as a watch delivers it.
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default"}});
+    assert!(s.delete_object(&pod));
+    assert!(matches!(
+        s.compile("default", "web", 10),
+        Err(Error::PodNotFound { .. })
+    ));
+}
+
+#[test]
+fn finished_pods_select_nothing() {
+    let mut s = store(&annp(
+        "c",
+        "application",
+        1.0,
+        "[{name: r, action: Drop, from: [{podSelector: {matchLabels: {app: client}}}]}]",
+    ));
+    let pod = |name: &str, ip: &str, phase: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: client}}}}\nstatus: {{phase: {phase}, podIP: {ip}}}\n"
+        )
+    };
+    apply(&mut s, &pod("done", "10.0.0.77", "Succeeded")).unwrap();
+    apply(&mut s, &pod("failed", "10.0.0.78", "Failed")).unwrap();
+    apply(&mut s, &pod("running", "10.0.0.79", "Running")).unwrap();
+    let snap = s.compile("default", "web", 1).unwrap();
+    let cases: &[(&str, &str)] = &[
+        ("10.0.0.77", "allow"),
+        ("10.0.0.78", "allow"),
+        ("10.0.0.79", "drop:c/r"),
+    ];
+    for (from, want) in cases {
+        assert_eq!(short(&snap.decide(&ingress(from, 80))), *want, "{from}");
+    }
 }

@@ -19,6 +19,13 @@ fn tier_then_priority_then_rule_order() {
         (annp("p", "application", 1.0, "[{name: first, action: Reject}, {name: second, action: Allow}]"), "reject:p/first"),
         // Same tier and priority: ACNP before ANNP.
         (annp("a", "application", 3.0, ALLOW_ALL) + &acnp("z", "application", 3.0, DROP_ALL), "drop:z/r"),
+        // A copy of a built-in Tier object is accepted and changes nothing.
+        (
+            "apiVersion: crd.antrea.io/v1beta1\nkind: Tier\nmetadata: {name: application}\nspec: {priority: 250}\n---\n".to_owned()
+                + &annp("a", "application", 1.0, ALLOW_ALL)
+                + &annp("d", "platform", 1.0, DROP_ALL),
+            "drop:d/r",
+        ),
         // Custom tier with priority 20 comes before SecurityOps (100).
         (
             "apiVersion: crd.antrea.io/v1beta1\nkind: Tier\nmetadata: {name: MyTier}\nspec: {priority: 20}\n---\n".to_owned()
@@ -86,7 +93,6 @@ fn pass_baseline_and_kubernetes_isolation() {
         1.0,
         "[{name: r, action: Allow, from: [{podSelector: {matchLabels: {role: admin}}}]}]",
     );
-    let base_pass = acnp("basep", "baseline", 1.0, "[{name: r, action: Pass}]");
     let cases: Vec<(String, &str, u16, &str)> = vec![
         // No policy at all: allowed without a rule.
         (String::new(), "10.0.0.2", 80, "allow"),
@@ -144,8 +150,6 @@ fn pass_baseline_and_kubernetes_isolation() {
             80,
             "drop:base/r",
         ),
-        // Pass in Baseline: nothing more to evaluate, default allow.
-        (base_pass + &base_drop, "10.0.0.2", 80, "allow"),
         // Any Antrea rule outside Baseline beats the Kubernetes layer.
         (
             annp("a", "application", 9.0, ALLOW_ALL) + K8S_ALLOW_CLIENT_80,

@@ -68,12 +68,12 @@ fn each_validation_message() {
         (
             annp("{action: Allow, from: [{ipBlock: {cidr: 10.0.0.0/33}}]}"),
             "spec.ingress[0].from[0].ipBlock.cidr",
-            "invalid CIDR \"10.0.0.0/33\"",
+            "invalid CIDR address: 10.0.0.0/33",
         ),
         (
             annp("{action: Allow, from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}}]}"),
             "spec.ingress[0].from[0].ipBlock.except[0]",
-            "must be a strict subset of cidr 10.0.0.0/8",
+            "except CIDR 11.0.0.0/16 is not a strict subset of CIDR 10.0.0.0/8",
         ),
         (
             annp("{action: Allow, l7Protocol: [{http: {}}]}"),
@@ -95,12 +95,12 @@ fn each_validation_message() {
         (
             annp("{action: Allow, ports: [{port: 80, endPort: 70}]}"),
             "spec.ingress[0].ports[0].endPort",
-            "endPort 70 must be between port 80 and 65535",
+            "`endPort` should be greater than or equal to `port`",
         ),
         (
             annp("{action: Allow, ports: [{port: http, endPort: 90}]}"),
             "spec.ingress[0].ports[0].endPort",
-            "endPort requires a numeric port",
+            "if `port` is a string `endPort` cannot be specified",
         ),
         (
             annp("{action: Allow, ports: [{protocol: ICMP, port: 1}]}"),
@@ -167,7 +167,7 @@ fn each_validation_message() {
         (
             "apiVersion: crd.antrea.io/v1beta1\nkind: NetworkPolicy\nmetadata: {name: p}\nspec: {priority: 1, appliedTo: [{podSelector: {}}], ingress: [{name: a, action: Allow}, {name: a, action: Drop}]}\n".to_owned(),
             "spec.ingress[1].name",
-            "rule name \"a\" is not unique within the policy",
+            "rules names must be unique within the policy",
         ),
         (
             "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: c}\nspec: {priority: 1, appliedTo: [{podSelector: {}}], ingress: [{action: Allow, from: [{namespaces: {match: Other}}]}]}\n".to_owned(),
@@ -183,6 +183,46 @@ fn each_validation_message() {
             "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: k}\nspec: {podSelector: {}, ingress: [{fromm: []}]}\n".to_owned(),
             "spec.ingress[0].fromm",
             "unknown field `fromm`",
+        ),
+        (
+            annp("{action: Allow, ports: [{endPort: 90}]}"),
+            "spec.ingress[0].ports[0].endPort",
+            "if `endPort` is specified `port` must be specified",
+        ),
+        (
+            annp("{action: Allow, from: [{ipBlock: {cidr: 10.0.0.0/8, except: [bogus]}}]}"),
+            "spec.ingress[0].from[0].ipBlock.except[0]",
+            "invalid except CIDR value: invalid CIDR address: bogus",
+        ),
+        (
+            "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: c}\nspec: {priority: 1, tier: Baseline, appliedTo: [{podSelector: {}}], egress: [{action: Pass}]}\n".to_owned(),
+            "spec.egress[0].action",
+            "`Pass` action should not be set for Baseline Tier policy rules",
+        ),
+        (
+            "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: c}\nspec: {priority: 1, appliedTo: [{podSelector: {}}], egress: [{action: Allow, to: [{podSelector: {}}], toServices: [{name: s, namespace: default}]}]}\n".to_owned(),
+            "spec.egress[0].toServices",
+            "`toServices` cannot be used with `to`, `ports` or `protocols`",
+        ),
+        (
+            "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: c}\nspec: {priority: 1, appliedTo: [{podSelector: {}}], ingress: [{action: Allow, from: [{namespaces: {match: Self}, namespaceSelector: {}}]}]}\n".to_owned(),
+            "spec.ingress[0].from[0].namespaces",
+            "namespaces and namespaceSelector cannot be set at the same time for a single NetworkPolicyPeer",
+        ),
+        (
+            "apiVersion: crd.antrea.io/v1beta1\nkind: Tier\nmetadata: {name: t}\nspec: {priority: 251}\n".to_owned(),
+            "spec.priority",
+            "tier t priority 251 is reserved",
+        ),
+        (
+            "apiVersion: crd.antrea.io/v1beta1\nkind: Tier\nmetadata: {name: t}\nspec: {priority: 100}\n".to_owned(),
+            "spec.priority",
+            "tier t priority 100 overlaps with existing Tier",
+        ),
+        (
+            "apiVersion: crd.antrea.io/v1beta1\nkind: Tier\nmetadata: {name: Application}\nspec: {priority: 10}\n".to_owned(),
+            "metadata.name",
+            "tier name Application is reserved",
         ),
         (
             "apiVersion: crd.antrea.io/v1beta1\nkind: Tier\nmetadata: {name: t}\nspec: {priority: 300}\n".to_owned(),

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use super::model::{AntreaPolicySpec, AntreaRule, K8sPolicySpec, TierSpec};
-use super::store::Ctx;
+use super::store::{BUILTIN_TIERS, Ctx};
 use super::{Error, PolicyKind};
 
 mod check;
@@ -27,13 +27,26 @@ pub fn valid_port_name(s: &str) -> bool {
         && !s.contains("--")
 }
 
-pub fn tier(ctx: &Ctx<'_>, _name: &str, spec: &TierSpec) -> Vec<Error> {
+pub fn tier(ctx: &Ctx<'_>, name: &str, spec: &TierSpec) -> Vec<Error> {
     let mut c = Check {
         ctx,
         errors: Vec::new(),
     };
-    if !(1..=255).contains(&spec.priority) {
-        c.fail("spec.priority", "tier priority must be between 1 and 255");
+    let builtin = BUILTIN_TIERS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name));
+    match builtin {
+        // A copy of a built-in Tier (e.g. exported from a cluster) is harmless.
+        Some((_, p)) if *p == spec.priority => {}
+        Some(_) => c.fail("metadata.name", format!("tier name {name} is reserved")),
+        None if !(1..=255).contains(&spec.priority) => {
+            c.fail("spec.priority", "tier priority must be between 1 and 255")
+        }
+        None if [251, 252, 254, 255].contains(&spec.priority) => c.fail(
+            "spec.priority",
+            format!("tier {name} priority {} is reserved", spec.priority),
+        ),
+        None => {}
     }
     c.errors
 }
@@ -94,7 +107,18 @@ pub fn antrea_policy(ctx: &Ctx<'_>, kind: PolicyKind, spec: &AntreaPolicySpec) -
         {
             c.fail(
                 format!("{field}.name"),
-                format!("rule name {n:?} is not unique within the policy"),
+                "rules names must be unique within the policy",
+            );
+        }
+        if r.action.as_deref() == Some("Pass")
+            && spec
+                .tier
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("baseline"))
+        {
+            c.fail(
+                format!("{field}.action"),
+                "`Pass` action should not be set for Baseline Tier policy rules",
             );
         }
         c.antrea_rule(&field, r, kind, *dir == "ingress");

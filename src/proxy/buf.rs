@@ -47,6 +47,26 @@ impl ReadBuf {
         self.start == self.end
     }
 
+    pub fn capacity(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Double the capacity, up to `limit` (for bulk bodies: fewer, larger reads).
+    pub fn grow(&mut self, limit: usize) {
+        let grown = (self.data.len() * 2).clamp(INITIAL, limit.max(INITIAL));
+        if grown > self.data.len() {
+            self.data.resize(grown, 0);
+        }
+    }
+
+    /// Give the memory back while nothing is buffered (an idle keep-alive connection
+    /// should not hold buffers); the next `fill` allocates again.
+    pub fn release(&mut self) {
+        if self.is_empty() {
+            self.data = Vec::new();
+        }
+    }
+
     /// Drop `n` bytes from the front.
     pub fn consume(&mut self, n: usize) {
         self.start += n.min(self.len());

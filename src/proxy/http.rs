@@ -11,15 +11,23 @@
 //! and the caller relays opaque bytes.
 
 use std::io;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::policy::RuleRef;
 use crate::proxy::buf::{Fill, ReadBuf};
+use crate::proxy::drain::DrainWatch;
 use crate::proxy::relay::Activity;
+use body::{BodyError, forward_body, read_head};
+use pipeline::{CloseOnDrop, Pipeline};
+
 use crate::proxy::wire::{Body, Framing, RequestHead, is_connect, parse_request, parse_response};
+
+mod body;
+mod pipeline;
 
 /// Largest unconsumed body data buffered at once (the buffer grows to this size).
 const BODY_BUF: usize = 64 * 1024;
@@ -34,6 +42,22 @@ pub struct Decision {
     pub rule: Option<RuleRef>,
     /// Why, for logs and alerts.
     pub detail: String,
+}
+
+/// Bounds on request heads after the first (the first is read by classification).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_head: usize,
+    /// Time from the first byte of a head to its end.
+    pub head_timeout: Duration,
+}
+
+/// What the request half watches besides the client.
+pub struct Watch<'a> {
+    pub limits: Limits,
+    /// When draining starts, an idle keep-alive connection is closed at the request
+    /// boundary (the client sees a clean end after its last response).
+    pub drain: Option<&'a mut DrainWatch>,
 }
 
 /// Decides each request with the policy in force when it arrives.
@@ -110,17 +134,18 @@ pub async fn serve<G: Gate>(
     first: RequestHead,
     rule: Option<RuleRef>,
     gate: &mut G,
-    max_head: usize,
+    watch: Watch<'_>,
     activity: &Activity,
     report: &(dyn Fn(Exchange) + Sync),
 ) -> Outcome {
+    let max_head = watch.limits.max_head;
     let (mut cr, mut cw) = client.split();
     let (mut ur, mut uw) = upstream.split();
-    let (tx, rx) = mpsc::channel(MAX_PIPELINED);
+    let pending = Pipeline::new(MAX_PIPELINED);
     let req = requests(
-        &mut cr, &mut uw, client_buf, first, rule, gate, tx, max_head, activity,
+        &mut cr, &mut uw, client_buf, first, rule, gate, &pending, watch, activity,
     );
-    let resp = responses(&mut ur, &mut cw, rx, max_head, activity, report);
+    let resp = responses(&mut ur, &mut cw, &pending, max_head, activity, report);
     match tokio::try_join!(req, resp) {
         Ok((End::Upgraded(client_buf), End::Upgraded(upstream_buf))) => Outcome::Upgraded {
             client_buf,
@@ -141,8 +166,8 @@ async fn requests<R, W, G>(
     mut head: RequestHead,
     mut rule: Option<RuleRef>,
     gate: &mut G,
-    tx: mpsc::Sender<Pending>,
-    max_head: usize,
+    pending: &Pipeline<Pending>,
+    mut watch: Watch<'_>,
     activity: &Activity,
 ) -> Result<End, Stop>
 where
@@ -150,20 +175,23 @@ where
     W: AsyncWrite + Unpin,
     G: Gate,
 {
+    let _close = CloseOnDrop(pending);
     loop {
-        uw.write_all(&buf.filled()[..head.head_len]).await?;
-        buf.consume(head.head_len);
-        let framing = head.framing;
+        let (head_len, framing) = (head.head_len, head.framing);
         let (switch, switched) = if head.upgrade.is_some() || is_connect(&head) {
             let (a, b) = oneshot::channel();
             (Some(a), Some(b))
         } else {
             (None, None)
         };
-        if tx.send(Pending { head, rule, switch }).await.is_err() {
+        // Queue before writing, so a response can never arrive for a request the
+        // response half does not know about yet.
+        if pending.push(Pending { head, rule, switch }).await.is_err() {
             // The response half ended (upstream closed): nothing more can be answered.
             return Ok(End::Closed);
         }
+        uw.write_all(&buf.filled()[..head_len]).await?;
+        buf.consume(head_len);
         let mut body = Body::new(framing);
         forward_body(&mut body, &mut buf, cr, uw, activity)
             .await
@@ -180,10 +208,13 @@ where
         {
             return Ok(End::Upgraded(buf));
         }
+        // Once a head has started it must complete within the head timeout (no
+        // slowloris on later requests); an idle keep-alive wait arms no timer.
+        let mut head_deadline = None;
         let next = loop {
-            match parse_request(buf.filled(), max_head) {
+            match parse_request(buf.filled(), watch.limits.max_head) {
                 Ok(Some(h)) => break h,
-                Ok(None) => match buf.fill(cr, max_head).await? {
+                Ok(None) => match read_head(cr, &mut buf, &mut watch, &mut head_deadline).await? {
                     Fill::Read(_) => activity.touch(),
                     Fill::Eof => {
                         // Bytes of an incomplete head were never checked: not forwarded.
@@ -224,7 +255,7 @@ where
 async fn responses<R, W>(
     ur: &mut R,
     cw: &mut W,
-    mut rx: mpsc::Receiver<Pending>,
+    pending: &Pipeline<Pending>,
     max_head: usize,
     activity: &Activity,
     report: &(dyn Fn(Exchange) + Sync),
@@ -234,7 +265,26 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut buf = ReadBuf::new();
-    while let Some(mut p) = rx.recv().await {
+    let _close = CloseOnDrop(pending);
+    loop {
+        // Between exchanges, also watch the upstream: a server closing an idle
+        // keep-alive connection is passed on to the client at once.
+        buf.release();
+        let next = tokio::select! {
+            biased;
+            p = pending.pop() => p,
+            r = buf.fill(ur, max_head), if buf.is_empty() => match r? {
+                Fill::Eof => {
+                    cw.shutdown().await?;
+                    return Ok(End::Closed);
+                }
+                Fill::Read(_) | Fill::Full => {
+                    activity.touch();
+                    pending.pop().await
+                }
+            },
+        };
+        let Some(mut p) = next else { break };
         let exchange = |p: Pending, status, content_type, length| Exchange {
             rule: p.rule,
             request: p.head,
@@ -303,54 +353,6 @@ where
             BodyError::Io(e) => Stop::from(e),
         })?;
     Ok(End::Closed)
-}
-
-enum BodyError {
-    Malformed(String),
-    Io(io::Error),
-}
-
-impl From<io::Error> for BodyError {
-    fn from(e: io::Error) -> BodyError {
-        BodyError::Io(e)
-    }
-}
-
-/// Forward one body from `rd` to `wr`, starting with what `buf` holds; leaves any bytes
-/// after the body (the next message) in `buf`. An until-close body ends with the
-/// stream, and the end is passed on with `shutdown`.
-async fn forward_body<R, W>(
-    body: &mut Body,
-    buf: &mut ReadBuf,
-    rd: &mut R,
-    wr: &mut W,
-    activity: &Activity,
-) -> Result<(), BodyError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    loop {
-        let n = body
-            .advance(buf.filled())
-            .map_err(|e| BodyError::Malformed(e.to_string()))?;
-        if n > 0 {
-            wr.write_all(&buf.filled()[..n]).await?;
-            buf.consume(n);
-        }
-        if body.is_done() {
-            return Ok(());
-        }
-        match buf.fill(rd, BODY_BUF).await? {
-            Fill::Read(_) => activity.touch(),
-            Fill::Eof if body.until_close() => {
-                wr.shutdown().await?;
-                return Ok(());
-            }
-            Fill::Eof => return Err(BodyError::Io(io::ErrorKind::UnexpectedEof.into())),
-            Fill::Full => return Err(BodyError::Malformed("chunk line too long".into())),
-        }
-    }
 }
 
 #[cfg(test)]

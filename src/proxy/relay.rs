@@ -1,19 +1,19 @@
 //! Opaque byte relay between client and upstream, both directions at once.
 //!
 //! Hot path (L4 allows, TLS after the hello, upgraded HTTP): no per-byte work, no lock,
-//! no allocation per read. The copy path follows ztunnel: the two directions are joined
-//! (not `try_join`ed) so a half-close of one does not cut the other, end of stream is
-//! propagated with `shutdown(Write)`, and each direction's buffer starts at 1 KiB and
-//! grows (16 KiB, then 256 KiB) only while reads keep filling it, so idle connections
-//! stay cheap. The splice path (`socket::splice`) moves bytes through a pipe in the
-//! kernel instead. Idle time is tracked with one relaxed atomic store per read, checked
-//! by a single sleeping future, instead of a timer per read.
+//! no allocation per read while bytes stream. The copy path follows ztunnel: the two
+//! directions are joined (not `try_join`ed) so a half-close of one does not cut the
+//! other, and end of stream is propagated with `shutdown(Write)`. Each direction's buffer
+//! exists only while bytes flow (1 KiB, growing to 16 KiB then 256 KiB while reads keep
+//! filling it), so idle connections hold no relay memory. The splice path
+//! (`socket::splice`) moves bytes through a pipe in the kernel instead. Idle time is
+//! tracked with one relaxed atomic store per read, checked by a single sleeping future,
+//! instead of a timer per read.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -65,12 +65,8 @@ pub async fn relay(
     let work = async {
         match mode {
             RelayMode::Copy => {
-                let (mut cr, mut cw) = client.split();
-                let (mut ur, mut uw) = upstream.split();
-                let (a, b) = tokio::join!(
-                    copy_one_way(&mut cr, &mut uw, &up),
-                    copy_one_way(&mut ur, &mut cw, &down)
-                );
+                let (c, u) = (&*client, &*upstream);
+                let (a, b) = tokio::join!(copy_one_way(c, u, &up), copy_one_way(u, c, &down));
                 a.and(b)
             }
             RelayMode::Splice => {
@@ -138,27 +134,42 @@ impl Default for Activity {
     }
 }
 
-/// Copy `rd` to `wr` until end of stream, then shut down `wr`.
-async fn copy_one_way<R, W>(
-    rd: &mut R,
-    wr: &mut W,
+/// Copy `src` to `dst` until end of stream, then shut down `dst`'s sending side.
+///
+/// The buffer exists only while bytes flow: it is taken when `src` becomes readable and
+/// given back when a read finds nothing more (while still at the smallest size), so an
+/// idle connection holds no relay memory. Reads that keep filling it grow it.
+async fn copy_one_way(
+    src: &TcpStream,
+    dst: &TcpStream,
     on_bytes: &(dyn Fn(u64) + Sync),
-) -> io::Result<()>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
+) -> io::Result<()> {
     let result = async {
         let mut level = 0;
-        let mut buf = vec![0u8; SIZES[0]];
+        let mut buf: Vec<u8> = Vec::new();
         let mut full_reads = 0u32;
         loop {
-            let n = rd.read(&mut buf).await?;
+            if buf.is_empty() {
+                src.readable().await?;
+                buf = vec![0u8; SIZES[level]];
+            }
+            let n = match src.try_read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if level == 0 {
+                        buf = Vec::new();
+                    } else {
+                        src.readable().await?;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if n == 0 {
-                wr.shutdown().await?;
+                shutdown_write(dst)?;
                 return Ok(());
             }
-            wr.write_all(&buf[..n]).await?;
+            write_all(dst, &buf[..n]).await?;
             on_bytes(n as u64);
             if n == buf.len() && level + 1 < SIZES.len() {
                 full_reads += 1;
@@ -175,9 +186,25 @@ where
     .await;
     if result.is_err() {
         // Pass the end on even when this side failed, or the peer would wait forever.
-        let _ = wr.shutdown().await;
+        let _ = shutdown_write(dst);
     }
     result.or_else(normal_close)
+}
+
+async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match dst.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn shutdown_write(s: &TcpStream) -> io::Result<()> {
+    socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write)
 }
 
 /// The peer went away: for a relay that is how connections end, not a failure.

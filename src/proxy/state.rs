@@ -14,6 +14,7 @@ use crate::policy::{
     Flow, HttpRequestMeta, L4Verdict, L7Id, L7Verdict, L7Wants, Snapshot, TlsMeta,
 };
 use crate::proxy::config::Config;
+use crate::proxy::drain::DrainWatch;
 
 /// What the data path asks of a compiled policy; implemented by [`Snapshot`]. A trait so
 /// the data path's tests can run with a policy of their own.
@@ -60,18 +61,27 @@ pub struct Shared<P> {
     pub sink: Arc<dyn Sink>,
     pub metrics: Arc<Metrics>,
     pub config: Config,
+    /// Lets keep-alive HTTP connections close at a request boundary when draining.
+    pub drain: DrainWatch,
     next_flow_id: AtomicU64,
     next_port: AtomicUsize,
     active: AtomicUsize,
 }
 
 impl<P: Policy> Shared<P> {
-    pub fn new(policy: P, sink: Arc<dyn Sink>, metrics: Arc<Metrics>, config: Config) -> Self {
+    pub fn new(
+        policy: P,
+        sink: Arc<dyn Sink>,
+        metrics: Arc<Metrics>,
+        config: Config,
+        drain: DrainWatch,
+    ) -> Self {
         Shared {
             policy: ArcSwap::from_pointee(policy),
             sink,
             metrics,
             config,
+            drain,
             // Flow ids only need to be unique per log; start from the clock so ids of
             // successive proxy runs do not repeat.
             next_flow_id: AtomicU64::new(

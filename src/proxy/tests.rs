@@ -83,7 +83,7 @@ struct Lab {
     events: Arc<Collector>,
     shared: Arc<Shared<Snapshot>>,
     dir: tempfile::TempDir,
-    _drain: Drain,
+    drain: Drain,
 }
 
 /// A proxy (ingress listener) whose original destination is always `backend`, with the
@@ -122,13 +122,14 @@ async fn lab_full(
     };
     tweak(&mut config);
     let events = Arc::new(Collector::default());
+    let (drain, watch) = Drain::new();
     let shared = Arc::new(Shared::new(
         snapshot,
         events.clone(),
         Arc::new(Metrics::default()),
         config,
+        watch.clone(),
     ));
-    let (drain, watch) = Drain::new();
     let dst = if self_dst { proxy } else { backend_addr };
     tokio::spawn(accept_loop(
         tokio::net::TcpListener::from_std(l).unwrap(),
@@ -143,7 +144,7 @@ async fn lab_full(
         events,
         shared,
         dir,
-        _drain: drain,
+        drain,
     }
 }
 
@@ -289,6 +290,27 @@ async fn first_request_denied_never_connects_upstream() {
 }
 
 #[tokio::test]
+async fn upgrade_to_h2c_under_an_http_rule_is_denied() {
+    let lab = lab(http_rule, |_| {}).await;
+    let mut client = TcpStream::connect(lab.proxy).await.unwrap();
+    client
+        .write_all(
+            b"GET /public/a HTTP/1.1\r\nHost: web\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+              Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    expect_reset(&mut client).await;
+    let accepted = tokio::time::timeout(Duration::from_millis(200), lab.backend.accept()).await;
+    assert!(
+        accepted.is_err(),
+        "upstream was connected for an h2c upgrade"
+    );
+    let alerts = lab.events.alerts();
+    assert!(alerts.iter().any(|a| a.contains("h2c")), "{alerts:?}");
+}
+
+#[tokio::test]
 async fn classification_timeout_http2_and_garbage_are_denied() {
     let lab = lab(http_rule, |_| {}).await;
     let mut silent = TcpStream::connect(lab.proxy).await.unwrap();
@@ -404,80 +426,22 @@ async fn connection_limit_and_loop_refusal_reset() {
     assert_eq!(lab.events.alerts(), ["destination is the proxy itself [-]"]);
 }
 
-/// Wait until `f()` holds, up to `limit`.
-async fn eventually(limit: Duration, f: impl Fn() -> bool) -> bool {
-    let t0 = std::time::Instant::now();
-    while t0.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    f()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn manifest_edits_apply_within_two_seconds_and_broken_ones_are_ignored() {
-    let drop_rule = |p: u16| {
-        policy(&format!(
-            "  - {{name: no-entry, action: Drop, ports: [{{protocol: TCP, port: {p}}}]}}\n"
-        ))
-    };
-    let lab = lab(drop_rule, |_| {}).await;
-    let port = lab.backend.local_addr().unwrap().port();
-    let loader = Loader {
-        paths: vec![lab.dir.path().to_owned()],
-        pod: ("default".into(), "web".into()),
-        generation: AtomicU64::new(100),
-    };
-    let _watch = reload::watch(
-        &[lab.dir.path().to_owned()],
-        lab.shared.clone(),
-        move || loader.load().map_err(|e| e.to_string()),
-    )
-    .unwrap();
-    connect_expect_reset(lab.proxy).await;
-
-    // Drop -> Allow: a new connection gets through within 2 s.
-    let file = lab.dir.path().join("policy.yaml");
-    std::fs::write(
-        &file,
-        drop_rule(port).replace("action: Drop", "action: Allow"),
-    )
-    .unwrap();
-    let gen_of = |s: &Shared<Snapshot>| s.policy.load().generation();
+#[tokio::test]
+async fn a_client_leaving_without_a_byte_is_not_an_alert() {
+    let lab = lab(http_rule, |_| {}).await;
+    let c = TcpStream::connect(lab.proxy).await.unwrap();
+    drop(c);
+    let mut partial = TcpStream::connect(lab.proxy).await.unwrap();
+    partial.write_all(b"GET /pub").await.unwrap();
+    partial.shutdown().await.unwrap();
+    expect_reset(&mut partial).await;
+    let alerts = lab.events.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(
-        eventually(Duration::from_secs(2), || gen_of(&lab.shared) > 100).await,
-        "edit not applied within 2 s"
+        alerts[0].starts_with("client closed before classification"),
+        "{alerts:?}"
     );
-    let _c = TcpStream::connect(lab.proxy).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(2), lab.backend.accept())
-        .await
-        .expect("allowed connection did not reach the backend")
-        .unwrap();
-
-    // Reading the manifests must not trigger reloads by itself.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let good = gen_of(&lab.shared);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(gen_of(&lab.shared), good, "reload loop");
-
-    // A broken manifest: the last good policy stays.
-    std::fs::write(
-        &file,
-        "apiVersion: crd.antrea.io/v1beta1\nkind: NetworkPolicy\nspec: [oops",
-    )
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(gen_of(&lab.shared), good);
-    let _c2 = TcpStream::connect(lab.proxy).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(2), lab.backend.accept())
-        .await
-        .expect("last good policy not in force")
-        .unwrap();
-
-    // And the watch survives the error: fixing the file applies again.
-    std::fs::write(&file, drop_rule(port)).unwrap();
-    assert!(eventually(Duration::from_secs(2), || gen_of(&lab.shared) > good).await);
-    connect_expect_reset(lab.proxy).await;
 }
+
+#[path = "tests_lifecycle.rs"]
+mod lifecycle;

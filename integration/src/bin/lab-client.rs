@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use l7proxy_integration::clients::http::{HttpRequest, exchange};
 use l7proxy_integration::clients::tls::{HelloWrite, TlsProbe, probe};
-use l7proxy_integration::clients::{Outcome, Target, bulk, raw};
+use l7proxy_integration::clients::{Outcome, Target, bulk, raw, upload};
 
 #[derive(Parser)]
 #[command(about = "Probe clients for the l7proxy lab")]
@@ -71,6 +71,9 @@ enum Mode {
         /// Write all requests at once before reading.
         #[arg(long)]
         pipeline: bool,
+        /// Add an `X-Pad` header of N bytes to every request.
+        #[arg(long, default_value_t = 0)]
+        pad_header: usize,
     },
     /// Write raw bytes and wait for anything back (echo server).
     Raw {
@@ -85,6 +88,9 @@ enum Mode {
         common: Common,
         #[arg(long)]
         bytes: u64,
+        /// Send the bytes to the server instead (it verifies them).
+        #[arg(long)]
+        upload: bool,
     },
 }
 
@@ -138,16 +144,23 @@ fn run(mode: Mode) -> Result<Outcome, String> {
             common,
             req,
             pipeline,
+            pad_header,
         } => {
             let t = target(&common);
-            let reqs = requests(&req, "")?;
+            let mut reqs = requests(&req, "")?;
+            reqs.iter_mut().for_each(|r| r.pad = pad_header);
             match t.connect() {
                 Ok(mut s) => exchange(&mut s, &reqs, pipeline),
                 Err(e) => Outcome::from_error(&e),
             }
         }
         Mode::Raw { common, send } => raw(&target(&common), send.as_bytes()),
-        Mode::Bulk { common, bytes } => bulk(&target(&common), bytes),
+        Mode::Bulk {
+            common,
+            bytes,
+            upload: true,
+        } => upload(&target(&common), bytes),
+        Mode::Bulk { common, bytes, .. } => bulk(&target(&common), bytes),
     })
 }
 

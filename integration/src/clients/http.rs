@@ -12,6 +12,8 @@ pub struct HttpRequest {
     pub path: String,
     pub host: String,
     pub body: String,
+    /// Bytes of an extra `X-Pad` header (for header-size limits).
+    pub pad: usize,
 }
 
 impl HttpRequest {
@@ -24,6 +26,7 @@ impl HttpRequest {
                 path: p.to_string(),
                 host: h.to_string(),
                 body: String::new(),
+                pad: 0,
             }),
             _ => Err(format!(
                 "request must be \"METHOD PATH HOST\", got {spec:?}"
@@ -37,6 +40,9 @@ impl HttpRequest {
             "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: lab-client\r\nAccept: */*\r\n",
             self.method, self.path, self.host
         );
+        if self.pad > 0 {
+            s.push_str(&format!("X-Pad: {}\r\n", "p".repeat(self.pad)));
+        }
         if !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH") {
             s.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
         }

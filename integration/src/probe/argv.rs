@@ -14,7 +14,10 @@ pub fn curl(p: &Probe, src: &Endpoint, dst: &Endpoint, family: Family) -> Result
         Family::V4 => ip.to_string(),
         Family::V6 => format!("[{ip}]"),
     };
-    let mut args: Vec<String> = ["-sS", "-g", "-k", "--max-time", "5", "--interface"]
+    // `-v`: a connection reset right after the handshake (an L4 Drop) makes curl say only
+    // "Couldn't connect" (exit 7); the verbose line carries the errno that tells a reset from
+    // a refused connection.
+    let mut args: Vec<String> = ["-sS", "-v", "-g", "-k", "--max-time", "5", "--interface"]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -99,8 +102,16 @@ pub fn lab_client(p: &Probe, src: &Endpoint, dst: &Endpoint, family: Family) -> 
     if p.tool == Tool::Tls && p.tls12 {
         args.push("--tls12".into());
     }
+    if p.tool == Tool::Bulk && p.upload {
+        args.push("--upload".into());
+    }
     if p.tool == Tool::Http && p.pipeline {
         args.push("--pipeline".into());
+    }
+    if p.tool == Tool::Http
+        && let Some(n) = p.pad_header
+    {
+        args.extend(["--pad-header".into(), n.to_string()]);
     }
     args
 }

@@ -56,43 +56,55 @@ pub(super) fn scan_fields<'a>(
     let mut chunked_count = 0;
     let mut last_chunked = false;
     for h in headers {
-        let name = h.name;
+        let name = h.name.as_bytes();
         let value = h.value.trim_ascii();
-        if name.eq_ignore_ascii_case("host") {
-            f.host_count += 1;
-            f.host = Some(value);
-        } else if name.eq_ignore_ascii_case("content-length") {
-            if f.content_length.is_some() || value.contains(&b',') {
-                return Err(ParseError::DuplicateContentLength);
+        let is = |want: &[u8]| name.eq_ignore_ascii_case(want);
+        // Dispatch on length first: one integer compare rejects most headers.
+        match name.len() {
+            4 if is(b"host") => {
+                f.host_count += 1;
+                f.host = Some(value);
             }
-            f.content_length = Some(parse_length(value)?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            f.transfer_encoding = Some(TransferEncoding::default());
-            for t in tokens(value) {
-                let chunked = t.eq_ignore_ascii_case(b"chunked");
-                let known = KNOWN_CODINGS
-                    .iter()
-                    .any(|k| t.eq_ignore_ascii_case(k.as_bytes()));
-                if strict_codings && !known {
-                    return Err(ParseError::UnsupportedTransferCoding);
+            14 if is(b"content-length") => {
+                if f.content_length.is_some() || value.contains(&b',') {
+                    return Err(ParseError::DuplicateContentLength);
                 }
-                chunked_count += usize::from(chunked);
-                last_chunked = chunked;
+                f.content_length = Some(parse_length(value)?);
             }
-        } else if name.eq_ignore_ascii_case("connection") {
-            for t in tokens(value) {
-                f.conn_close |= t.eq_ignore_ascii_case(b"close");
-                f.conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
-                f.conn_upgrade |= t.eq_ignore_ascii_case(b"upgrade");
+            17 if is(b"transfer-encoding") => {
+                f.transfer_encoding = Some(TransferEncoding::default());
+                for t in tokens(value) {
+                    let chunked = t.eq_ignore_ascii_case(b"chunked");
+                    let known = KNOWN_CODINGS
+                        .iter()
+                        .any(|k| t.eq_ignore_ascii_case(k.as_bytes()));
+                    if strict_codings && !known {
+                        return Err(ParseError::UnsupportedTransferCoding);
+                    }
+                    chunked_count += usize::from(chunked);
+                    last_chunked = chunked;
+                }
             }
-        } else if name.eq_ignore_ascii_case("upgrade") {
-            f.upgrade.get_or_insert(value);
-        } else if name.eq_ignore_ascii_case("user-agent") {
-            f.user_agent.get_or_insert(value);
-        } else if name.eq_ignore_ascii_case("content-type") {
-            f.content_type.get_or_insert(value);
-        } else if name.eq_ignore_ascii_case("expect") {
-            f.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
+            10 if is(b"connection") => {
+                for t in tokens(value) {
+                    f.conn_close |= t.eq_ignore_ascii_case(b"close");
+                    f.conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                    f.conn_upgrade |= t.eq_ignore_ascii_case(b"upgrade");
+                }
+            }
+            7 if is(b"upgrade") => {
+                f.upgrade.get_or_insert(value);
+            }
+            10 if is(b"user-agent") => {
+                f.user_agent.get_or_insert(value);
+            }
+            12 if is(b"content-type") => {
+                f.content_type.get_or_insert(value);
+            }
+            6 if is(b"expect") => {
+                f.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
+            }
+            _ => {}
         }
     }
     if let Some(te) = f.transfer_encoding.as_mut() {

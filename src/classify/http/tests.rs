@@ -518,3 +518,18 @@ fn unusual_but_unambiguous_paths_pass() {
         assert_eq!(h.path, path, "{target}");
     }
 }
+
+#[test]
+fn response_every_prefix_is_incomplete() {
+    let raw = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for i in 0..raw.len() {
+        assert_eq!(
+            parse_response(&raw[..i], MAX, "GET"),
+            Ok(None),
+            "prefix {i}"
+        );
+    }
+    let h = parse_response(raw, MAX, "GET").unwrap().unwrap();
+    assert_eq!(h.content_type.as_deref(), Some("text/html"));
+    assert_eq!((h.framing, h.head_len), (BodyFraming::Chunked, raw.len()));
+}

@@ -181,3 +181,12 @@ fn hidden_dot_segments() {
         assert!(!hides_dot_segments(p), "{p}");
     }
 }
+
+proptest! {
+    /// The fast check agrees with the slow path (exactly, for paths whose escapes all
+    /// decode; with other escapes it conservatively says "not canonical").
+    #[test]
+    fn canonical_check_matches_canonicalize(s in "(/|\\.|\\.\\.|a|%41|b)*") {
+        prop_assert_eq!(is_canonical(&s), canonicalize(&s) == s);
+    }
+}

@@ -48,7 +48,7 @@ impl Check<'_> {
             Err(_) => {
                 self.fail(
                     format!("{field}.cidr"),
-                    format!("invalid CIDR {:?}", b.cidr),
+                    format!("invalid CIDR address: {}", b.cidr),
                 );
                 None
             }
@@ -56,11 +56,17 @@ impl Check<'_> {
         for (i, e) in b.except.iter().enumerate() {
             let f = format!("{field}.except[{i}]");
             match (e.parse::<IpNet>(), cidr) {
-                (Err(_), _) => self.fail(f, format!("invalid CIDR {e:?}")),
-                (Ok(e), Some(c))
-                    if !(c.contains(&e.trunc()) && e.prefix_len() > c.prefix_len()) =>
+                (Err(_), _) => self.fail(
+                    f,
+                    format!("invalid except CIDR value: invalid CIDR address: {e}"),
+                ),
+                (Ok(n), Some(c))
+                    if !(c.contains(&n.trunc()) && n.prefix_len() > c.prefix_len()) =>
                 {
-                    self.fail(f, format!("{e} must be a strict subset of cidr {c}"))
+                    self.fail(
+                        f,
+                        format!("except CIDR {e} is not a strict subset of CIDR {}", b.cidr),
+                    )
                 }
                 _ => {}
             }
@@ -93,16 +99,19 @@ impl Check<'_> {
             _ => {}
         }
         if let Some(end) = end {
+            let f = format!("{field}.endPort");
             match port {
-                Some(IntOrString::Int(p)) if end < *p || end > 65535 => self.fail(
-                    format!("{field}.endPort"),
-                    format!("endPort {end} must be between port {p} and 65535"),
-                ),
+                None => self.fail(f, "if `endPort` is specified `port` must be specified"),
+                Some(IntOrString::String(_)) => {
+                    self.fail(f, "if `port` is a string `endPort` cannot be specified")
+                }
+                Some(IntOrString::Int(p)) if end < *p => {
+                    self.fail(f, "`endPort` should be greater than or equal to `port`")
+                }
+                Some(IntOrString::Int(_)) if end > 65535 => {
+                    self.fail(f, format!("endPort {end} must be at most 65535"))
+                }
                 Some(IntOrString::Int(_)) => {}
-                _ => self.fail(
-                    format!("{field}.endPort"),
-                    "endPort requires a numeric port",
-                ),
             }
         }
     }
@@ -151,7 +160,7 @@ impl Check<'_> {
             if p.namespace_selector.is_some() {
                 self.fail(
                     &f,
-                    "namespaces and namespaceSelector cannot be set at the same time",
+                    "namespaces and namespaceSelector cannot be set at the same time for a single NetworkPolicyPeer",
                 );
             }
             if ns.same_labels.is_some() {
@@ -280,6 +289,14 @@ impl Check<'_> {
             _ => {}
         }
         self.l7(field, r);
+        if !r.to_services.is_empty()
+            && (!r.to.is_empty() || !r.ports.is_empty() || !r.protocols.is_empty())
+        {
+            self.fail(
+                format!("{field}.toServices"),
+                "`toServices` cannot be used with `to`, `ports` or `protocols`",
+            );
+        }
         if !r.to_services.is_empty() && r.l7_protocols.is_empty() {
             self.fail(
                 format!("{field}.toServices"),

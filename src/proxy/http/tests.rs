@@ -51,7 +51,18 @@ async fn start() -> (TcpStream, TcpStream, tokio::task::JoinHandle<Run>) {
         let report = |x| exchanges.lock().unwrap().push(x);
         let activity = Activity::new();
         let outcome = serve(
-            &mut pc, &mut pu, buf, first, None, &mut gate, 65536, &activity, &report,
+            &mut pc,
+            &mut pu,
+            buf,
+            first,
+            None,
+            &mut gate,
+            Watch {
+                limits: LIMITS,
+                drain: None,
+            },
+            &activity,
+            &report,
         )
         .await;
         if matches!(outcome, Outcome::Denied(_) | Outcome::Failed(_)) {
@@ -91,6 +102,11 @@ async fn read_rest(s: &mut TcpStream) -> (Vec<u8>, Option<std::io::ErrorKind>) {
         }
     }
 }
+
+const LIMITS: Limits = Limits {
+    max_head: 65536,
+    head_timeout: Duration::from_millis(300),
+};
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
 
@@ -300,4 +316,89 @@ async fn malformed_chunked_body_resets_both() {
         panic!()
     };
     assert!(d.reason.contains("chunk"), "{}", d.reason);
+}
+
+#[tokio::test]
+async fn large_bodies_both_ways_are_byte_exact() {
+    use crate::proxy::testutil::payload;
+    const LEN: usize = 3 << 20;
+    let (mut client, mut server, task) = start().await;
+    let up = payload(LEN, 3);
+    let down = payload(LEN, 4);
+    let head = format!("PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: {LEN}\r\n\r\n");
+    let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {LEN}\r\n\r\n");
+    let (mut cr, mut cw) = client.split();
+    let (mut sr, mut sw) = server.split();
+    let send = async {
+        cw.write_all(head.as_bytes()).await.unwrap();
+        cw.write_all(&up).await.unwrap();
+    };
+    let serve = async {
+        let mut got = vec![0u8; head.len() + LEN];
+        sr.read_exact(&mut got).await.unwrap();
+        assert!(got[head.len()..] == up[..], "request body differs");
+        sw.write_all(resp.as_bytes()).await.unwrap();
+        sw.write_all(&down).await.unwrap();
+    };
+    let recv = async {
+        let mut got = Vec::new();
+        let mut b = vec![0u8; 65536];
+        while got.len() < LEN + resp.len() {
+            let n = cr.read(&mut b).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&b[..n]);
+        }
+        got
+    };
+    let ((), (), got) = tokio::join!(send, serve, recv);
+    assert_eq!(got.len(), LEN + resp.len());
+    assert!(got[resp.len()..] == down[..], "response body differs");
+    drop(client);
+    drop(server);
+    let run = task.await.unwrap();
+    assert_eq!(run.exchanges.len(), 1);
+    assert_eq!(run.exchanges[0].length, LEN as u64);
+}
+
+#[tokio::test]
+async fn server_closing_an_idle_keep_alive_connection_reaches_the_client() {
+    let (mut client, mut server, task) = start().await;
+    let r1 = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+    client.write_all(r1).await.unwrap();
+    read_exactly(&mut server, r1.len()).await;
+    server.write_all(OK).await.unwrap();
+    read_exactly(&mut client, OK.len()).await;
+    // The server times the idle connection out.
+    server.shutdown().await.unwrap();
+    let (rest, err) = read_rest(&mut client).await;
+    assert!(rest.is_empty() && err.is_none(), "{rest:?} {err:?}");
+    drop(client);
+    let run = task.await.unwrap();
+    assert!(matches!(run.outcome, Outcome::Closed), "{:?}", run.outcome);
+    assert_eq!(run.exchanges.len(), 1);
+}
+
+#[tokio::test]
+async fn a_later_head_trickled_past_the_head_timeout_is_denied() {
+    let (mut client, mut server, task) = start().await;
+    let r1 = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    client.write_all(r1).await.unwrap();
+    read_exactly(&mut server, r1.len()).await;
+    server.write_all(OK).await.unwrap();
+    read_exactly(&mut client, OK.len()).await;
+    // Idle between requests is fine (no timer while nothing has arrived)...
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // ...but a started head must finish in time.
+    for b in b"GET /slow HTTP/1.1\r\nHost: h\r\n" {
+        if client.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let Outcome::Denied(d) = task.await.unwrap().outcome else {
+        panic!()
+    };
+    assert_eq!(d.reason, "request head timeout");
+    let (got, _) = read_rest(&mut server).await;
+    assert!(got.is_empty());
 }

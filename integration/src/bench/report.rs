@@ -1,0 +1,215 @@
+//! Samples per (metric, variant), summarised as min/median/max, and the ratio table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// A measured quantity and which direction is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Metric {
+    KeepAliveRps,
+    KeepAliveCpuUsPerReq,
+    CloseCps,
+    TlsCloseCps,
+    LatencyP50Us,
+    LatencyP99Us,
+    BulkGbps,
+    IdleBytesPerConn,
+    DeniedCps,
+    DeniedBypassPct,
+    CloseCpsManyRules,
+    KeepAliveRpsManyRules,
+}
+
+impl Metric {
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::KeepAliveRps => "keep-alive HTTP req/s",
+            Metric::KeepAliveCpuUsPerReq => "proxy CPU µs per keep-alive req",
+            Metric::CloseCps => "HTTP new conn/s (Connection: close)",
+            Metric::TlsCloseCps => "TLS new conn/s (full handshakes)",
+            Metric::LatencyP50Us => "latency p50 µs @50% of H max",
+            Metric::LatencyP99Us => "latency p99 µs @50% of H max",
+            Metric::BulkGbps => "bulk L4 Gbit/s (allowed, 1 conn)",
+            Metric::IdleBytesPerConn => "RSS bytes per idle conn",
+            Metric::DeniedCps => "denied conn/s (reset or refused)",
+            Metric::DeniedBypassPct => "% denied requests answered 200",
+            Metric::CloseCpsManyRules => "HTTP conn/s, 10,000 vs 10 rules",
+            Metric::KeepAliveRpsManyRules => "keep-alive req/s, 10,000 vs 10 rules",
+        }
+    }
+}
+
+/// Which data path (and proxy variant) produced a sample.
+pub type Variant = &'static str;
+
+/// All samples of a run.
+#[derive(Default, Debug)]
+pub struct Samples {
+    map: BTreeMap<(Metric, Variant), Vec<f64>>,
+}
+
+/// min, median, max.
+#[derive(Clone, Copy, Debug)]
+pub struct Summary {
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+}
+
+impl Samples {
+    pub fn add(&mut self, metric: Metric, variant: Variant, value: f64) {
+        if value.is_finite() {
+            self.map.entry((metric, variant)).or_default().push(value);
+        }
+    }
+
+    pub fn get(&self, metric: Metric, variant: Variant) -> Option<&[f64]> {
+        self.map.get(&(metric, variant)).map(Vec::as_slice)
+    }
+
+    pub fn summary(&self, metric: Metric, variant: Variant) -> Option<Summary> {
+        summarize(self.get(metric, variant)?)
+    }
+
+    pub fn median(&self, metric: Metric, variant: Variant) -> Option<f64> {
+        self.summary(metric, variant).map(|s| s.median)
+    }
+
+    /// The table: one row per metric, min/median/max per mode, ratios of medians.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<38} {:>26} {:>26} {:>26} {:>6} {:>6}",
+            "metric", "D min/med/max", "H min/med/max", "P min/med/max", "P/D", "P/H"
+        );
+        let metrics = [
+            Metric::KeepAliveRps,
+            Metric::KeepAliveCpuUsPerReq,
+            Metric::CloseCps,
+            Metric::TlsCloseCps,
+            Metric::LatencyP50Us,
+            Metric::LatencyP99Us,
+            Metric::BulkGbps,
+            Metric::IdleBytesPerConn,
+            Metric::DeniedCps,
+            Metric::DeniedBypassPct,
+        ];
+        for m in metrics {
+            let d = self.summary(m, "D");
+            let h = self.summary(m, "H");
+            let p = self.summary(m, "P");
+            if d.is_none() && h.is_none() && p.is_none() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{:<38} {:>26} {:>26} {:>26} {:>6} {:>6}",
+                m.label(),
+                cell(d),
+                cell(h),
+                cell(p),
+                ratio(p, d),
+                ratio(p, h)
+            );
+        }
+        if let Some(p) = self.summary(Metric::BulkGbps, "P-splice") {
+            let base = self.summary(Metric::BulkGbps, "P");
+            let _ = writeln!(
+                out,
+                "{:<38} {:>26} {:>26} {:>26} {:>6} {:>6}   (P-splice/P-copy {})",
+                "bulk Gbit/s, P with --relay splice",
+                "",
+                "",
+                cell(Some(p)),
+                ratio(Some(p), self.summary(Metric::BulkGbps, "D")),
+                ratio(Some(p), self.summary(Metric::BulkGbps, "H")),
+                ratio(Some(p), base)
+            );
+        }
+        for (m, base) in [
+            (Metric::CloseCpsManyRules, Metric::CloseCps),
+            (Metric::KeepAliveRpsManyRules, Metric::KeepAliveRps),
+        ] {
+            if let Some(p) = self.summary(m, "P") {
+                let _ = writeln!(
+                    out,
+                    "{:<38} {:>26} {:>26} {:>26}   P(10k)/P(10) {}",
+                    m.label(),
+                    "",
+                    "",
+                    cell(Some(p)),
+                    ratio(Some(p), self.summary(base, "P"))
+                );
+            }
+        }
+        out
+    }
+}
+
+/// min/median/max of the samples (median of an even count: mean of the middle two).
+pub fn summarize(values: &[f64]) -> Option<Summary> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some(Summary {
+        min: v[0],
+        median,
+        max: v[n - 1],
+    })
+}
+
+fn num(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn cell(s: Option<Summary>) -> String {
+    match s {
+        Some(s) => format!("{}/{}/{}", num(s.min), num(s.median), num(s.max)),
+        None => "-".into(),
+    }
+}
+
+fn ratio(a: Option<Summary>, b: Option<Summary>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b.median != 0.0 => format!("{:.2}", a.median / b.median),
+        _ => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_and_ratios() {
+        let s = summarize(&[3.0, 1.0, 2.0, 10.0]).unwrap();
+        assert_eq!((s.min, s.median, s.max), (1.0, 2.5, 10.0));
+        let mut samples = Samples::default();
+        for v in [100.0, 120.0, 110.0] {
+            samples.add(Metric::KeepAliveRps, "D", v);
+        }
+        for v in [50.0, 55.0, 60.0] {
+            samples.add(Metric::KeepAliveRps, "P", v);
+        }
+        samples.add(Metric::KeepAliveRps, "H", f64::NAN);
+        let table = samples.table();
+        assert!(table.contains("100/110/120"), "{table}");
+        assert!(table.contains("0.50"), "{table}");
+        assert!(samples.get(Metric::KeepAliveRps, "H").is_none());
+    }
+}

@@ -1,0 +1,175 @@
+//! The benchmark's origin server (`lab-bench serve`): as little work per request as a server
+//! can do, so that direct mode measures the network path and not the server. It answers every
+//! HTTP/1.1 request with a fixed 200 response (keep-alive unless the client asks to close),
+//! serves the same over TLS, and sends bulk objects from a static buffer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Body size of every HTTP response.
+pub const BODY_BYTES: usize = 1024;
+
+/// Serve forever on the given addresses (plain HTTP, HTTPS, bulk).
+pub async fn serve(
+    http: Vec<SocketAddr>,
+    https: Vec<SocketAddr>,
+    bulk: Vec<SocketAddr>,
+) -> std::io::Result<()> {
+    let response = Responses {
+        keep_alive: response(false).into(),
+        close: response(true).into(),
+    };
+    let mut tasks: tokio::task::JoinSet<std::io::Result<()>> = tokio::task::JoinSet::new();
+    for addr in http {
+        let listener = crate::servers::listen(addr)?;
+        let response = response.clone();
+        tasks.spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await?;
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(http_conn(stream, response.clone()));
+            }
+        });
+    }
+    if !https.is_empty() {
+        let config = crate::servers::tls::server_config().map_err(std::io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        for addr in https {
+            let listener = crate::servers::listen(addr)?;
+            let response = response.clone();
+            let acceptor = acceptor.clone();
+            tasks.spawn(async move {
+                loop {
+                    let (stream, _) = listener.accept().await?;
+                    let _ = stream.set_nodelay(true);
+                    let acceptor = acceptor.clone();
+                    let response = response.clone();
+                    tokio::spawn(async move {
+                        if let Ok(tls) = acceptor.accept(stream).await {
+                            http_conn(tls, response).await;
+                        }
+                    });
+                }
+            });
+        }
+    }
+    for addr in bulk {
+        let listener = crate::servers::listen(addr)?;
+        tasks.spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await?;
+                tokio::spawn(bulk_conn(stream));
+            }
+        });
+    }
+    while let Some(res) = tasks.join_next().await {
+        if let Ok(Err(e)) = res {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The two fixed responses: a request that asks to close gets `Connection: close` back, so
+/// the client knows not to reuse the connection.
+#[derive(Clone)]
+struct Responses {
+    keep_alive: Arc<[u8]>,
+    close: Arc<[u8]>,
+}
+
+fn response(close: bool) -> Vec<u8> {
+    let conn = if close { "Connection: close\r\n" } else { "" };
+    let mut r = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n{conn}Content-Length: {BODY_BYTES}\r\n\r\n"
+    )
+    .into_bytes();
+    r.extend(std::iter::repeat_n(b'x', BODY_BYTES));
+    r
+}
+
+/// Answer each complete request head in the buffer (pipelining allowed); requests carry no
+/// body (the benchmark only sends GET). A malformed request closes the connection.
+async fn http_conn<S>(mut stream: S, response: Responses)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 4096];
+    let mut filled = 0;
+    let mut out = Vec::with_capacity(response.keep_alive.len());
+    loop {
+        if filled == buf.len() {
+            return; // head larger than the buffer: not a benchmark request
+        }
+        let n = match stream.read(&mut buf[filled..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        filled += n;
+        let mut start = 0;
+        let mut close = false;
+        out.clear();
+        while start < filled {
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&buf[start..filled]) {
+                Ok(httparse::Status::Complete(len)) => {
+                    close = req.headers.iter().any(|h| {
+                        h.name.eq_ignore_ascii_case("connection")
+                            && h.value.eq_ignore_ascii_case(b"close")
+                    });
+                    out.extend_from_slice(if close {
+                        &response.close
+                    } else {
+                        &response.keep_alive
+                    });
+                    start += len;
+                    if close {
+                        break;
+                    }
+                }
+                Ok(httparse::Status::Partial) => break,
+                Err(_) => return,
+            }
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+        if !out.is_empty() && stream.write_all(&out).await.is_err() {
+            return;
+        }
+        if close {
+            let _ = stream.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// The client writes a decimal byte count and a newline; send that many bytes and close.
+async fn bulk_conn(mut stream: tokio::net::TcpStream) {
+    static CHUNK: [u8; 256 * 1024] = [0x5a; 256 * 1024];
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 32 {
+        match stream.read(&mut byte).await {
+            Ok(1) if byte[0] == b'\n' => break,
+            Ok(1) => line.push(byte[0]),
+            _ => return,
+        }
+    }
+    let Some(mut left) = std::str::from_utf8(&line)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
+    while left > 0 {
+        let n = left.min(CHUNK.len() as u64) as usize;
+        if stream.write_all(&CHUNK[..n]).await.is_err() {
+            return;
+        }
+        left -= n as u64;
+    }
+    let _ = stream.shutdown().await;
+}
