@@ -27,6 +27,8 @@ pub enum Command {
     Run(proxy::RunArgs),
     /// Install, remove or print the TPROXY capture rules (init container).
     Redirect(redirect::RedirectArgs),
+    /// Print the CustomResourceDefinitions of the policy kinds (YAML), as the chart ships them.
+    Crds,
 }
 
 /// Entry point of the binary.
@@ -39,6 +41,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => policy::cli::explain(args),
         Command::Run(args) => proxy::run(args),
         Command::Redirect(args) => redirect::main(args),
+        Command::Crds => crate::kube::crd::print(),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,7 @@ pub mod classify;
 pub mod cli;
 pub mod controller;
 pub mod events;
+pub mod kube;
 pub mod matcher;
 pub mod policy;
 pub mod proxy;

@@ -46,13 +46,19 @@ pub use relay::RelayMode;
 
 /// `l7proxy run` arguments.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["manifests", "kubernetes"])))]
 pub struct RunArgs {
     /// Manifest files or directories (YAML/JSON, recursive); watched for changes.
-    #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
+    #[arg(long, num_args = 1.., value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
+    /// Read policy, Pods and Namespaces from the Kubernetes API (in-cluster service
+    /// account, or KUBECONFIG) instead of manifests; ready after the first full sync.
+    #[arg(long)]
+    pub kubernetes: bool,
     /// The protected Pod, `NAMESPACE/NAME`: inbound is its ingress, outbound its egress.
+    /// Defaults to `$POD_NAMESPACE/$POD_NAME` (the downward API).
     #[arg(long, value_name = "NS/NAME", value_parser = config::parse_pod_arg)]
-    pub pod: String,
+    pub pod: Option<String>,
     /// Directory of the EVE log (`eve-YYYY-MM-DD.json`) and the audit log (`np.log`).
     #[arg(long, default_value = "/var/log/l7proxy", value_name = "DIR")]
     pub log_dir: PathBuf,
@@ -158,14 +164,41 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let pod = crate::kube::pod_from_env(args.pod.as_deref())?;
     let loader = Loader {
         paths: args.manifests.clone(),
-        pod: config::parse_pod(&args.pod).map_err(anyhow::Error::msg)?,
+        pod: config::parse_pod(&pod).map_err(anyhow::Error::msg)?,
         generation: AtomicU64::new(0),
     };
-    let snapshot = loader.load()?;
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let metrics_addr = args.metrics_addr;
+    {
+        let (metrics, ready) = (metrics.clone(), ready.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::events::serve_http(metrics_addr, metrics, ready).await {
+                tracing::error!(error = %e, addr = %metrics_addr, "metrics endpoint failed");
+            }
+        });
+    }
+    // The cluster source hands over its first snapshot after the first full sync.
+    let (snapshot, cluster) = if args.kubernetes {
+        let (source, mut snapshots) = crate::kube::Source::spawn(
+            crate::kube::client().await?,
+            loader.pod.clone(),
+            metrics.clone(),
+        );
+        tokio::select! {
+            first = snapshots.recv() => {
+                (first.ok_or(crate::kube::Error::Stopped)?, Some((source, snapshots)))
+            }
+            r = wait_for_signal() => return r.map(|()| ExitCode::SUCCESS),
+        }
+    } else {
+        (loader.load()?, None)
+    };
     tracing::info!(
-        pod = %args.pod,
+        pod = %pod,
         generation = snapshot.generation(),
         relay = ?args.relay,
         classify_timeout = ?args.classify_timeout,
@@ -175,7 +208,6 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         preserve_client_ip = args.preserve_client_ip,
         "policy loaded; starting"
     );
-    let metrics = Arc::new(Metrics::default());
     metrics.snapshot_loaded(snapshot.generation());
     let sink = EventSink::start(&args.log_dir, metrics.clone()).map_err(Error::from)?;
 
@@ -224,10 +256,16 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         config,
         watch.clone(),
     ));
-    let _reloader = reload::watch(&args.manifests, shared.clone(), move || {
-        loader.load().map_err(|e| e.to_string())
-    })
-    .map_err(Error::from)?;
+    let _reloader = match cluster {
+        Some((source, snapshots)) => reload::Reloader::Cluster {
+            _source: source,
+            _task: reload::follow(snapshots, shared.clone()),
+        },
+        None => reload::watch(&args.manifests, shared.clone(), move || {
+            loader.load().map_err(|e| e.to_string())
+        })
+        .map_err(Error::from)?,
+    };
 
     let orig: Arc<dyn listener::OrigDst> = Arc::new(listener::LocalAddr);
     let mut loops = Vec::new();
@@ -243,13 +281,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             watch.clone(),
         )));
     }
-    let ready = Arc::new(AtomicBool::new(true));
-    let metrics_addr = args.metrics_addr;
-    tokio::spawn(async move {
-        if let Err(e) = crate::events::serve_http(metrics_addr, metrics, ready).await {
-            tracing::error!(error = %e, addr = %metrics_addr, "metrics endpoint failed");
-        }
-    });
+    ready.store(true, Ordering::Release);
 
     wait_for_signal().await?;
     tracing::info!(grace = ?args.drain_timeout, "draining");

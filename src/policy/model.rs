@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `metav1.LabelSelector`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabelSelector {
     #[serde(default)]
@@ -20,7 +20,7 @@ pub struct LabelSelector {
     pub match_expressions: Vec<LabelRequirement>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabelRequirement {
     pub key: String,
@@ -29,7 +29,7 @@ pub struct LabelRequirement {
     pub values: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IpBlock {
     pub cidr: String,
@@ -38,7 +38,7 @@ pub struct IpBlock {
 }
 
 /// A port number or a container port name.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum IntOrString {
     Int(i64),
@@ -46,16 +46,17 @@ pub enum IntOrString {
 }
 
 /// `namespaces` of an ACNP peer.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PeerNamespaces {
     #[serde(rename = "match")]
     pub match_: Option<String>,
+    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
     pub same_labels: Option<serde_json::Value>,
 }
 
 /// An Antrea `appliedTo` entry or rule peer (`from`/`to`).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AntreaPeer {
     pub pod_selector: Option<LabelSelector>,
@@ -63,16 +64,23 @@ pub struct AntreaPeer {
     pub namespaces: Option<PeerNamespaces>,
     pub ip_block: Option<IpBlock>,
     // Declared so they are reported as unsupported, not as unknown.
+    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
     pub group: Option<serde_json::Value>,
+    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
     pub service_account: Option<serde_json::Value>,
+    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
     pub service: Option<serde_json::Value>,
+    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
     pub node_selector: Option<serde_json::Value>,
+    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
     pub external_entity_selector: Option<serde_json::Value>,
+    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
     pub fqdn: Option<serde_json::Value>,
+    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
     pub scope: Option<serde_json::Value>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AntreaPort {
     pub protocol: Option<String>,
@@ -83,14 +91,16 @@ pub struct AntreaPort {
 }
 
 /// `protocols[]` of an Antrea rule (ICMP/IGMP; never a TCP connection).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AntreaProtocol {
+    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
     pub icmp: Option<serde_json::Value>,
+    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
     pub igmp: Option<serde_json::Value>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpProtocol {
     pub host: Option<String>,
@@ -98,13 +108,13 @@ pub struct HttpProtocol {
     pub path: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsProtocol {
     pub sni: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct L7Protocol {
     pub http: Option<HttpProtocol>,
@@ -112,7 +122,7 @@ pub struct L7Protocol {
 }
 
 /// One ingress or egress rule of an Antrea policy.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AntreaRule {
     pub name: Option<String>,
@@ -128,6 +138,7 @@ pub struct AntreaRule {
     #[serde(default)]
     pub to: Vec<AntreaPeer>,
     #[serde(default)]
+    #[schemars(with = "Vec<crate::kube::crd::AnyValue>")]
     pub to_services: Vec<serde_json::Value>,
     #[serde(default)]
     pub applied_to: Vec<AntreaPeer>,
@@ -137,7 +148,7 @@ pub struct AntreaRule {
 }
 
 /// Spec of both `NetworkPolicy` and `ClusterNetworkPolicy` (`crd.antrea.io/v1beta1`).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AntreaPolicySpec {
     pub tier: Option<String>,
@@ -151,14 +162,14 @@ pub struct AntreaPolicySpec {
 }
 
 /// Spec of a `Tier`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TierSpec {
     pub priority: i64,
     pub description: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct K8sPeer {
     pub pod_selector: Option<LabelSelector>,
@@ -166,7 +177,7 @@ pub struct K8sPeer {
     pub ip_block: Option<IpBlock>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct K8sPort {
     pub protocol: Option<String>,
@@ -174,7 +185,7 @@ pub struct K8sPort {
     pub end_port: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct K8sIngressRule {
     #[serde(default)]
@@ -183,7 +194,7 @@ pub struct K8sIngressRule {
     pub ports: Vec<K8sPort>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct K8sEgressRule {
     #[serde(default)]
@@ -193,7 +204,7 @@ pub struct K8sEgressRule {
 }
 
 /// Spec of `networking.k8s.io/v1` `NetworkPolicy`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct K8sPolicySpec {
     pub pod_selector: LabelSelector,

@@ -16,9 +16,36 @@ use crate::proxy::state::{Policy, Shared};
 /// Quiet time after the last change before reloading (editors write in several steps).
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
-/// Keeps the watch alive; dropping it stops watching.
-pub struct Reloader {
-    _watcher: RecommendedWatcher,
+/// Keeps the policy source alive; dropping it stops watching.
+pub enum Reloader {
+    /// The manifest paths, through inotify.
+    Files { _watcher: RecommendedWatcher },
+    /// The Kubernetes API (`run --kubernetes`): its watchers and the task applying its
+    /// snapshots (see [`follow`]).
+    Cluster {
+        _source: crate::kube::Source,
+        _task: tokio::task::JoinHandle<()>,
+    },
+}
+
+/// Swap in every snapshot a cluster source sends, exactly as a manifest reload does.
+/// The source has already counted (and logged) the changes it could not compile.
+pub fn follow<P: Policy>(
+    mut snapshots: tokio::sync::mpsc::Receiver<P>,
+    shared: Arc<Shared<P>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(p) = snapshots.recv().await {
+            install(&shared, p);
+        }
+    })
+}
+
+fn install<P: Policy>(shared: &Shared<P>, p: P) {
+    let generation = p.generation();
+    shared.policy.store(Arc::new(p));
+    shared.metrics.snapshot_loaded(generation);
+    tracing::info!(generation, "policy reloaded");
 }
 
 /// Watch `paths` and apply `load()` on every change. Directories are watched
@@ -50,7 +77,7 @@ where
         .name("policy-reload".into())
         .spawn(move || reload_loop(rx, shared, load))
         .map_err(notify::Error::io)?;
-    Ok(Reloader { _watcher: watcher })
+    Ok(Reloader::Files { _watcher: watcher })
 }
 
 /// Reading the manifests must not trigger another reload.
@@ -88,12 +115,7 @@ fn reload_loop<P, F>(
             }
         }
         match load() {
-            Ok(p) => {
-                let generation = p.generation();
-                shared.policy.store(Arc::new(p));
-                shared.metrics.snapshot_loaded(generation);
-                tracing::info!(generation, "policy reloaded");
-            }
+            Ok(p) => install(&shared, p),
             Err(e) => {
                 shared.metrics.reload_error();
                 tracing::error!(error = %e, "policy reload failed; keeping the last good policy");

@@ -1,0 +1,74 @@
+//! The cluster source: policy, Pods and Namespaces from the Kubernetes API, fed into the
+//! same [`crate::policy::Store`] as the manifest source.
+//!
+//! One `kube` watcher per kind (list, then watch from the list's resourceVersion; relist
+//! on `410 Gone`; reconnect with exponential backoff) sends its events to a single task
+//! that owns the store ([`source`]). After the first complete list of EVERY kind it
+//! compiles the first snapshot, so the proxy never enforces a half-synced cluster; after
+//! that it recompiles on changes, debounced, and hands each snapshot to the data path.
+//! Services and EndpointSlices are kept in a [`services::ServiceIndex`] for ClusterIP to
+//! endpoint resolution.
+
+use std::time::Duration;
+
+pub mod crd;
+pub mod services;
+pub mod source;
+
+#[cfg(test)]
+#[path = "kube/fake_api.rs"]
+mod fake_api;
+#[cfg(test)]
+#[path = "kube/tests.rs"]
+mod tests;
+
+pub use source::Source;
+
+/// Quiet time after the last change before recompiling: a `kubectl apply` of several
+/// objects arrives as a burst of events and should cost one compile.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Errors of the cluster source.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No usable cluster configuration (neither in-cluster nor KUBECONFIG).
+    #[error("kubernetes client configuration: {0}")]
+    Config(String),
+    /// The client could not be built from the configuration.
+    #[error("kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+    /// The protected Pod is not named by `--pod` nor by POD_NAMESPACE/POD_NAME.
+    #[error("the protected Pod is unknown: pass --pod NS/NAME or set POD_NAMESPACE and POD_NAME")]
+    NoPod,
+    /// The source stopped before the first snapshot (all watchers ended).
+    #[error("the kubernetes source stopped before its first full sync")]
+    Stopped,
+}
+
+/// Build a client from the in-cluster service account, or from KUBECONFIG /
+/// `~/.kube/config` outside a cluster.
+pub async fn client() -> Result<kube::Client, Error> {
+    install_crypto_provider();
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| Error::Config(e.to_string()))?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// rustls refuses to guess when more than one crypto backend is compiled in; the process
+/// uses aws-lc-rs everywhere (the controller's webhook server too). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// The protected Pod from `--pod`, or else from the downward API's POD_NAMESPACE and
+/// POD_NAME.
+pub fn pod_from_env(pod: Option<&str>) -> Result<String, Error> {
+    if let Some(p) = pod {
+        return Ok(p.to_owned());
+    }
+    match (std::env::var("POD_NAMESPACE"), std::env::var("POD_NAME")) {
+        (Ok(ns), Ok(name)) if !ns.is_empty() && !name.is_empty() => Ok(format!("{ns}/{name}")),
+        _ => Err(Error::NoPod),
+    }
+}

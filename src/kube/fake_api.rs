@@ -1,0 +1,257 @@
+//! A small, honest stand-in for the Kubernetes API server, for tests: plain HTTP/1.1 on
+//! loopback, serving list responses (`{kind}List` with `metadata.resourceVersion`) and
+//! watch streams (`?watch=true&resourceVersion=N`: one JSON `WatchEvent` per line) of
+//! real serialized objects, with scripted watch sessions: events, a stream that ends, or
+//! an `ERROR` event with `410 Gone` (expired resourceVersion).
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
+use hyper::body::Frame;
+use hyper::{Request, Response, StatusCode};
+use kube::api::ApiResource;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// One step of a scripted watch session.
+pub enum Step {
+    /// `ADDED`, `MODIFIED` or `DELETED` with this object (a fresh resourceVersion is set).
+    Event(&'static str, Value),
+    /// `ERROR` with a `410 Gone` Status: the client's resourceVersion is too old.
+    Gone,
+}
+
+/// A scripted watch response; after its steps the stream ends (`end`) or stays open.
+pub struct Session {
+    pub steps: Vec<Step>,
+    pub end: bool,
+}
+
+#[derive(Default)]
+struct Collection {
+    resource: Option<ApiResource>,
+    items: Vec<Value>,
+    /// Lists to serve, in order; the last one repeats (the current state otherwise).
+    lists: VecDeque<Vec<Value>>,
+    sessions: VecDeque<Session>,
+}
+
+/// A served request: path and query.
+#[derive(Clone, Debug)]
+pub struct Served {
+    pub path: String,
+    pub query: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    collections: HashMap<String, Collection>,
+    rv: u64,
+    log: Vec<Served>,
+}
+
+/// The running fake API server.
+pub struct FakeApi {
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    gate: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// URL path of the collection of `ar` across all namespaces.
+pub fn collection_path(ar: &ApiResource) -> String {
+    if ar.group.is_empty() {
+        format!("/api/{}/{}", ar.version, ar.plural)
+    } else {
+        format!("/apis/{}/{}/{}", ar.group, ar.version, ar.plural)
+    }
+}
+
+impl FakeApi {
+    pub async fn start() -> FakeApi {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let (gate, gate_rx) = watch::channel(false);
+        let state = inner.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (state, gate_rx) = (state.clone(), gate_rx.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let (state, gate_rx) = (state.clone(), gate_rx.clone());
+                        async move { Ok::<_, Infallible>(serve(&state, gate_rx, req)) }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(tcp);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, svc)
+                        .await;
+                });
+            }
+        });
+        FakeApi {
+            addr,
+            inner,
+            gate,
+            task,
+        }
+    }
+
+    /// Serve `lists` (one per list request, the last repeating) and then `sessions` for
+    /// the collection of `ar`.
+    pub fn script(&self, ar: &ApiResource, lists: Vec<Vec<Value>>, sessions: Vec<Session>) {
+        let mut inner = self.inner.lock().unwrap();
+        let c = inner.collections.entry(collection_path(ar)).or_default();
+        c.resource = Some(ar.clone());
+        c.lists = lists.into();
+        c.sessions = sessions.into();
+    }
+
+    /// Watch streams send nothing until this is called (so a test sees the listed state
+    /// first, deterministically).
+    pub fn release_watches(&self) {
+        self.gate.send_replace(true);
+    }
+
+    pub fn served(&self) -> Vec<Served> {
+        self.inner.lock().unwrap().log.clone()
+    }
+
+    /// Scripted watch sessions not yet served, over all collections.
+    pub fn sessions_left(&self) -> usize {
+        let inner = self.inner.lock().unwrap();
+        inner.collections.values().map(|c| c.sessions.len()).sum()
+    }
+}
+
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+fn full(status: StatusCode, v: &Value) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(v.to_string())).boxed_unsync());
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    resp
+}
+
+fn stamp(rv: &mut u64, obj: &Value) -> Value {
+    *rv += 1;
+    let mut obj = obj.clone();
+    obj["metadata"]["resourceVersion"] = rv.to_string().into();
+    obj
+}
+
+fn serve(
+    inner: &Mutex<Inner>,
+    mut gate: watch::Receiver<bool>,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let mut guard = inner.lock().unwrap();
+    let inner = &mut *guard;
+    inner.log.push(Served {
+        path: path.clone(),
+        query: query.clone(),
+    });
+    let Some(c) = inner.collections.get_mut(&path) else {
+        return full(
+            StatusCode::NOT_FOUND,
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "reason": "NotFound", "code": 404, "message": format!("{path} not found")}),
+        );
+    };
+    let Some(ar) = c.resource.clone() else {
+        return full(StatusCode::INTERNAL_SERVER_ERROR, &json!({}));
+    };
+    let watch = query
+        .split('&')
+        .any(|kv| kv == "watch=true" || kv == "watch=1");
+    if !watch {
+        if c.lists.len() > 1 {
+            c.items = c.lists.pop_front().unwrap_or_default();
+        } else if let Some(last) = c.lists.pop_front() {
+            c.items = last;
+        }
+        let items: Vec<Value> = c
+            .items
+            .iter()
+            .map(|o| {
+                let mut o = stamp(&mut inner.rv, o);
+                // The API server omits apiVersion/kind on list items of built-in kinds.
+                if ar.group != "crd.antrea.io"
+                    && let Some(m) = o.as_object_mut()
+                {
+                    m.remove("apiVersion");
+                    m.remove("kind");
+                }
+                o
+            })
+            .collect();
+        return full(
+            StatusCode::OK,
+            &json!({"apiVersion": ar.api_version, "kind": format!("{}List", ar.kind),
+                    "metadata": {"resourceVersion": inner.rv.to_string()}, "items": items}),
+        );
+    }
+    let mut session = c.sessions.pop_front().unwrap_or(Session {
+        steps: Vec::new(),
+        end: false,
+    });
+    let mut lines = Vec::new();
+    for step in std::mem::take(&mut session.steps) {
+        let line = match step {
+            Step::Event(kind, obj) => {
+                let obj = stamp(&mut inner.rv, &obj);
+                match kind {
+                    "DELETED" => {
+                        let (ns, name) = (
+                            obj["metadata"]["namespace"].clone(),
+                            obj["metadata"]["name"].clone(),
+                        );
+                        c.items.retain(|o| {
+                            !(o["metadata"]["name"] == name && o["metadata"]["namespace"] == ns)
+                        });
+                    }
+                    _ => c.items.push(obj.clone()),
+                }
+                json!({"type": kind, "object": obj})
+            }
+            Step::Gone => json!({"type": "ERROR", "object": {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "too old resource version", "reason": "Expired", "code": 410}}),
+        };
+        lines.push(Ok::<_, Infallible>(Frame::data(Bytes::from(format!(
+            "{line}\n"
+        )))));
+    }
+    let tail = if session.end {
+        futures::stream::empty().boxed()
+    } else {
+        futures::stream::pending().boxed()
+    };
+    let stream = futures::stream::once(async move {
+        let _ = gate.wait_for(|open| *open).await;
+        futures::stream::iter(lines)
+    })
+    .flatten()
+    .chain(tail);
+    let mut resp = Response::new(BodyExt::boxed_unsync(StreamBody::new(stream)));
+    resp.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    resp
+}
