@@ -14,7 +14,8 @@ use l7proxy_integration::pods::{self, Family};
 use serde_json::Value;
 
 /// Ingress of `web`: HTTP on 80 only under /public/, TLS on 443 only for *.allowed.test,
-/// L4 on 7 (echo) and 9000 (bulk), HTTP on 8081 where nothing listens (upstream refuses).
+/// L4 on 7 (echo) and 9000 (bulk), any HTTP on 8081-8089 (nothing listens there unless a
+/// test starts its own upstream).
 pub const POLICY: &str = r#"
 apiVersion: crd.antrea.io/v1beta1
 kind: NetworkPolicy
@@ -38,9 +39,9 @@ spec:
   - name: bulk-l4
     action: Allow
     ports: [{protocol: TCP, port: 9000}]
-  - name: http-closed-port
+  - name: http-test-upstreams
     action: Allow
-    ports: [{protocol: TCP, port: 8081}]
+    ports: [{protocol: TCP, port: 8081, endPort: 8089}]
     l7Protocols: [{http: {}}]
 "#;
 
