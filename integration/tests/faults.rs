@@ -242,7 +242,6 @@ fn sigterm_drains_an_in_flight_slow_request() {
 }
 
 #[test]
-#[ignore = "bug: manifests written every 100 ms are never reloaded (150 ms debounce restarts on each change)"]
 fn policy_reload_every_100ms_under_load_loses_no_allowed_connection() {
     if !require_root() {
         return;
