@@ -1,7 +1,7 @@
 //! Adversarial clients against the real proxy in the netns lab. Each attack must end in a
 //! reset (or close) of that connection plus an alert event that says why, never a panic, a
-//! stuck task or a request reaching the server; afterwards the proxy still serves a good
-//! request.
+//! stuck task (the proxy's active connection gauge returns to zero) or a request reaching
+//! the server; afterwards the proxy still serves a good request.
 //!
 //! Run as root: `cargo test -p l7proxy-integration --test adversarial`.
 
@@ -41,6 +41,8 @@ fn attack(lab: &Lab, what: &str, port: u16, data: &[u8], path: &str, reasons: &[
             "{what}: the server saw {path}: {seen:?}"
         );
     }
+    drop(s);
+    assert_no_stuck_connections(lab);
     assert_serves(lab);
 }
 
@@ -87,6 +89,8 @@ fn trickled_request_meets_a_total_deadline_not_a_per_read_one() {
     assert_cut("trickle", v, &got, &lab);
     let reason = alert_reason(&lab, p);
     assert!(reason.contains("timeout"), "{reason}");
+    drop(s);
+    assert_no_stuck_connections(&lab);
     assert_serves(&lab);
 }
 
@@ -156,6 +160,8 @@ GET /admin/second HTTP/1.1\r\nHost: web.test\r\n\r\n";
     assert!(!reason.is_empty());
     let seen = format!("{:?}", lab.server_requests(Host::Web));
     assert!(!seen.contains("/admin/second"), "{seen}");
+    drop(s);
+    assert_no_stuck_connections(&lab);
     assert_serves(&lab);
 }
 

@@ -96,7 +96,10 @@ fn upstream_reset_mid_stream_reaches_the_client_as_a_reset() {
     assert_eq!(v, Verdict::Reset, "{text}\n{}", lab.proxy_log());
     let reason = alert_or_flow_reason(&lab, p);
     eprintln!("upstream reset: {reason}");
-    assert!(reason.contains("response body") && reason.contains("reset"), "{reason}");
+    assert!(
+        reason.contains("response body") && reason.contains("reset"),
+        "{reason}"
+    );
     assert_serves(&lab);
 }
 

@@ -133,6 +133,43 @@ pub fn alert_reason(lab: &Lab, port: u16) -> String {
         .to_string()
 }
 
+/// Connections the proxy holds open now (sum of `connections_active` on its metrics
+/// endpoint), read from inside `web`.
+pub fn active_connections(lab: &Lab) -> Option<u64> {
+    let out = lab
+        .web
+        .exec(
+            "curl",
+            &["-sf", "--max-time", "2", "http://127.0.0.1:15020/metrics"],
+        )
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let values: Vec<u64> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains("connections_active"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// No connection task is left behind: the proxy's active connection count drops to zero.
+pub fn assert_no_stuck_connections(lab: &Lab) {
+    let t0 = Instant::now();
+    loop {
+        let n = active_connections(lab);
+        if n == Some(0) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "connections still active: {n:?}\n{}",
+            lab.proxy_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A good request still gets its 200 and the proxy is still running.
 pub fn assert_serves(lab: &Lab) {
     assert!(lab.proxy_running(), "proxy died:\n{}", lab.proxy_log());
