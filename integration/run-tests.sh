@@ -57,6 +57,12 @@ if [ -x integration/chart/test.sh ]; then
     integration/chart/test.sh
 fi
 
+log "fuzzing: every target briefly (fuzz/run.sh)"
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    cargo install --locked cargo-fuzz
+fi
+fuzz/run.sh "${FUZZ_SECONDS:-5}"
+
 left=$(ip netns list | grep -c '^l7t-' || true)
 if [ "$left" -ne 0 ]; then
     echo "run-tests.sh: $left test network namespace(s) left behind" >&2

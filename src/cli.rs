@@ -17,6 +17,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the admission webhooks (sidecar injection, policy validation).
+    Controller(crate::controller::ControllerArgs),
     /// Validate policy manifests as Antrea's admission webhook would.
     Check(policy::cli::CheckArgs),
     /// Show which rule decides a connection, and why.
@@ -32,6 +34,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {
+        Command::Controller(args) => crate::controller::main(args),
         Command::Check(args) => policy::cli::check(args),
         Command::Explain(args) => policy::cli::explain(args),
         Command::Run(args) => proxy::run(args),

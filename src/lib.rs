@@ -8,6 +8,7 @@
 
 pub mod classify;
 pub mod cli;
+pub mod controller;
 pub mod events;
 pub mod matcher;
 pub mod policy;

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`listener`] accepts and admits, [`conn`] decides per connection (L3/L4 verdict,
 //! then classification in [`inspect`] for L7 rules), [`http`] enforces every request of an
-//! HTTP/1.x connection using the framing in [`wire`], [`relay`] moves opaque bytes,
+//! HTTP/1.x connection (asking [`gate`], using the framing in [`wire`]), [`relay`] moves
+//! opaque bytes,
 //! [`upstream`] connects to the original destination, [`reload`] swaps policy snapshots,
 //! [`drain`] stops gracefully, and [`report`] turns outcomes into events and metrics.
 
@@ -23,6 +24,7 @@ pub mod buf;
 pub mod config;
 pub mod conn;
 pub mod drain;
+pub mod gate;
 pub mod http;
 pub mod inspect;
 pub mod listener;
@@ -162,6 +164,17 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         generation: AtomicU64::new(0),
     };
     let snapshot = loader.load()?;
+    tracing::info!(
+        pod = %args.pod,
+        generation = snapshot.generation(),
+        relay = ?args.relay,
+        classify_timeout = ?args.classify_timeout,
+        idle_timeout = ?args.idle_timeout,
+        max_connections = args.max_connections,
+        max_header_bytes = args.max_header_bytes,
+        preserve_client_ip = args.preserve_client_ip,
+        "policy loaded; starting"
+    );
     let metrics = Arc::new(Metrics::default());
     metrics.snapshot_loaded(snapshot.generation());
     let sink = EventSink::start(&args.log_dir, metrics.clone()).map_err(Error::from)?;

@@ -1,7 +1,8 @@
 //! End-to-end tests of the data path in the netns lab: real TPROXY capture (`l7proxy
 //! redirect install`), the real `l7proxy run`, real servers and clients.
 //!
-//! Run with `cargo test -p l7proxy-integration --test datapath -- --ignored` as root.
+//! Needs root (network namespaces, iptables); skipped otherwise, like the other lab tests:
+//! `cargo test -p l7proxy-integration --test datapath`.
 
 use std::time::{Duration, Instant};
 
@@ -154,7 +155,6 @@ fn datapath_case_parses() {
 }
 
 #[test]
-#[ignore = "netns lab as root: run with --ignored"]
 fn datapath_enforcement_end_to_end() {
     if !require_root() {
         return;
@@ -182,7 +182,6 @@ fn until(lab: &Lab, p: &Probe, want: Verdict, limit: Duration) -> Option<Duratio
 }
 
 #[test]
-#[ignore = "netns lab as root: run with --ignored"]
 fn manifest_edits_apply_live_and_broken_files_keep_the_last_good_policy() {
     if !require_root() {
         return;

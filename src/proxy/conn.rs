@@ -9,10 +9,9 @@ use tokio::time::Instant;
 
 use crate::classify::ClientHello;
 use crate::events::AppProto;
-use crate::policy::{
-    DenyAction, Direction, Flow, HttpRequestMeta, L4Verdict, L7Id, Protocol, RuleRef, TlsMeta,
-};
+use crate::policy::{DenyAction, Direction, Flow, L4Verdict, L7Id, Protocol, RuleRef, TlsMeta};
 use crate::proxy::buf::ReadBuf;
+use crate::proxy::gate::PolicyGate;
 use crate::proxy::http::{self, Decision, Gate, Outcome};
 use crate::proxy::inspect::{self, Classified};
 use crate::proxy::relay::{self, Activity};
@@ -98,6 +97,9 @@ async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, mut cl
             reset(client);
         }
         L4Verdict::Inspect { rule, l7 } => {
+            // As Antrea logs L7 rules: one "Redirect" line per connection handed to the
+            // application-level check; its outcome is in the EVE log.
+            rep.audit(&rule, "Redirect", 0);
             // Boxed: the L7 path is the largest state machine; L4-allowed connections
             // should not pay for it in every task.
             Box::pin(inspect(shared, rep, client, flow, snapshot, rule, l7)).await;
@@ -150,7 +152,6 @@ async fn inspect<P: Policy>(
         }
         Err(e) => {
             shared.metrics.classified(e.outcome(), started.elapsed());
-            rep.audit(&rule, "Reject", buf.len());
             rep.deny(
                 Some(&client),
                 Some(&rule),
@@ -177,7 +178,6 @@ async fn inspect<P: Policy>(
                 }
             };
             if !verdict.allowed {
-                rep.audit(&rule, "Reject", buf.len());
                 rep.deny(
                     Some(&client),
                     Some(&rule),
@@ -303,78 +303,6 @@ async fn allow_http<P: Policy>(
         Outcome::Failed(why) => {
             rep.abort(Some(&client), AppProto::Http, why);
             reset_both(client, up);
-        }
-    }
-}
-
-/// Decides each request of an HTTP connection with the snapshot in force when it
-/// arrives; re-runs the L3/L4 decision only when the snapshot changed.
-struct PolicyGate<P> {
-    shared: Arc<Shared<P>>,
-    flow: Flow,
-    snapshot: Arc<P>,
-    /// The L7 rule deciding this flow in `snapshot`; `None` when the flow is no longer
-    /// inspected (allowed or denied at L3/L4 by a newer snapshot).
-    l7: Option<(RuleRef, L7Id)>,
-}
-
-impl<P: Policy> Gate for PolicyGate<P> {
-    fn check(&mut self, head: &RequestHead) -> Decision {
-        let current = self.shared.policy.load();
-        if current.generation() != self.snapshot.generation() {
-            self.snapshot = arc_swap::Guard::into_inner(current);
-            match self.snapshot.decide(&self.flow) {
-                L4Verdict::Inspect { rule, l7 } => self.l7 = Some((rule, l7)),
-                L4Verdict::Allow(rule) => {
-                    self.l7 = None;
-                    return Decision {
-                        allowed: true,
-                        rule,
-                        detail: String::new(),
-                    };
-                }
-                L4Verdict::Deny { rule, .. } => {
-                    self.l7 = None;
-                    return Decision {
-                        allowed: false,
-                        rule: Some(rule),
-                        detail: "denied by updated policy".into(),
-                    };
-                }
-            }
-        }
-        let Some((rule, l7)) = &self.l7 else {
-            // Unchanged snapshot that no longer inspects this flow.
-            return match self.snapshot.decide(&self.flow) {
-                L4Verdict::Deny { rule, .. } => Decision {
-                    allowed: false,
-                    rule: Some(rule),
-                    detail: "denied by updated policy".into(),
-                },
-                L4Verdict::Allow(rule) => Decision {
-                    allowed: true,
-                    rule,
-                    detail: String::new(),
-                },
-                L4Verdict::Inspect { rule, .. } => Decision {
-                    allowed: false,
-                    rule: Some(rule),
-                    detail: "policy changed".into(),
-                },
-            };
-        };
-        let v = self.snapshot.check_http(
-            *l7,
-            &HttpRequestMeta {
-                method: &head.method,
-                host: head.host.as_deref(),
-                path: &head.path,
-            },
-        );
-        Decision {
-            allowed: v.allowed,
-            rule: Some(rule.clone()),
-            detail: v.detail,
         }
     }
 }

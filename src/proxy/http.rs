@@ -16,16 +16,17 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use crate::policy::RuleRef;
 use crate::proxy::buf::{Fill, ReadBuf};
 use crate::proxy::drain::DrainWatch;
 use crate::proxy::relay::Activity;
+use body::{BodyError, forward_body, read_head};
 use pipeline::{CloseOnDrop, Pipeline};
 
 use crate::proxy::wire::{Body, Framing, RequestHead, is_connect, parse_request, parse_response};
 
+mod body;
 mod pipeline;
 
 /// Largest unconsumed body data buffered at once (the buffer grows to this size).
@@ -352,92 +353,6 @@ where
             BodyError::Io(e) => Stop::from(e),
         })?;
     Ok(End::Closed)
-}
-
-/// Read more of a request head: unbounded while nothing of it has arrived (an idle
-/// keep-alive connection), by `deadline` once it has started.
-/// Draining ends an idle connection like a client end of stream would.
-async fn read_head<R: AsyncRead + Unpin>(
-    cr: &mut R,
-    buf: &mut ReadBuf,
-    watch: &mut Watch<'_>,
-    deadline: &mut Option<Instant>,
-) -> Result<Fill, Stop> {
-    let limits = watch.limits;
-    if buf.is_empty() {
-        // Between requests: hold no buffer while the connection idles.
-        buf.release();
-        return match watch.drain.as_deref_mut() {
-            Some(drain) => tokio::select! {
-                r = buf.fill(cr, limits.max_head) => Ok(r?),
-                () = drain.draining() => Ok(Fill::Eof),
-            },
-            None => Ok(buf.fill(cr, limits.max_head).await?),
-        };
-    }
-    let d = *deadline.get_or_insert_with(|| Instant::now() + limits.head_timeout);
-    match tokio::time::timeout_at(d, buf.fill(cr, limits.max_head)).await {
-        Ok(r) => Ok(r?),
-        Err(_) => Err(Stop::Denied(Denial {
-            rule: None,
-            reason: "request head timeout".into(),
-            bytes: buf.filled().to_vec(),
-        })),
-    }
-}
-
-enum BodyError {
-    Malformed(String),
-    Io(io::Error),
-}
-
-impl From<io::Error> for BodyError {
-    fn from(e: io::Error) -> BodyError {
-        BodyError::Io(e)
-    }
-}
-
-/// Forward one body from `rd` to `wr`, starting with what `buf` holds; leaves any bytes
-/// after the body (the next message) in `buf`. An until-close body ends with the
-/// stream, and the end is passed on with `shutdown`.
-async fn forward_body<R, W>(
-    body: &mut Body,
-    buf: &mut ReadBuf,
-    rd: &mut R,
-    wr: &mut W,
-    activity: &Activity,
-) -> Result<(), BodyError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    loop {
-        let n = body
-            .advance(buf.filled())
-            .map_err(|e| BodyError::Malformed(e.to_string()))?;
-        if n > 0 {
-            wr.write_all(&buf.filled()[..n]).await?;
-            buf.consume(n);
-        }
-        if body.is_done() {
-            return Ok(());
-        }
-        match buf.fill(rd, BODY_BUF).await? {
-            Fill::Read(_) => {
-                activity.touch();
-                // A read that filled the buffer: the body is streaming, read bigger.
-                if buf.len() == buf.capacity() {
-                    buf.grow(BODY_BUF);
-                }
-            }
-            Fill::Eof if body.until_close() => {
-                wr.shutdown().await?;
-                return Ok(());
-            }
-            Fill::Eof => return Err(BodyError::Io(io::ErrorKind::UnexpectedEof.into())),
-            Fill::Full => return Err(BodyError::Malformed("chunk line too long".into())),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -153,9 +153,6 @@ impl<'a, P> Reporter<'a, P> {
 
     pub fn tls(&self, rule: Option<&RuleRef>, hello: &ClientHello) {
         self.shared.metrics.verdict(rule, "allow", "tls");
-        if let Some(rule) = rule {
-            self.audit(rule, "Allow", 0);
-        }
         self.shared.sink.emit(Event::Tls {
             flow: self.flow.clone(),
             rule: rule.cloned(),

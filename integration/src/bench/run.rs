@@ -32,6 +32,8 @@ pub struct Options {
     pub no_idle: bool,
     /// Modes to run (all three by default).
     pub modes: Vec<Mode>,
+    /// Record a `perf` CPU profile of l7proxy during its last keep-alive step.
+    pub perf: Option<PathBuf>,
 }
 
 fn log(msg: impl AsRef<str>) {
@@ -68,7 +70,24 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
             // Warm up (caches, lazy allocation, TIME_WAIT state of the previous mode).
             load::wrk(&topo, &http_url, opts.conns, Duration::from_secs(1), false)?;
             let cpu0 = active.proxy_pid().and_then(topo::cpu_seconds);
+            let last = round + 1 == opts.rounds;
+            let profiler = match (&opts.perf, active.proxy_pid()) {
+                (Some(out), Some(pid)) if last && mode == Mode::L7proxy => {
+                    Some(start_perf(out, pid, d)?)
+                }
+                _ => None,
+            };
             let ka = load::wrk(&topo, &http_url, opts.conns, d, false)?;
+            if let Some(mut p) = profiler {
+                let _ = p.wait();
+                log(format!(
+                    "  perf profile written to {}",
+                    opts.perf
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ));
+            }
             check_wrk(&ka, mode, "keep-alive")?;
             samples.add(Metric::KeepAliveRps, v, ka.requests_per_sec);
             if let (Some(c0), Some(c1)) = (cpu0, active.proxy_pid().and_then(topo::cpu_seconds)) {
@@ -85,6 +104,8 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
                 check_wrk(&tls, mode, "tls")?;
                 samples.add(Metric::TlsCloseCps, v, tls.requests_per_sec);
             }
+            stop::check()?;
+            samples.add(Metric::BulkGbps, v, load::bulk(&topo, opts.bulk_bytes, 2)?);
             if mode != Mode::Direct {
                 stop::check()?;
                 let denied = load::conn_loop(&topo, DENIED_PATH, opts.conns, d)?;
@@ -103,9 +124,11 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
                     denied.ok as f64 * 100.0 / attempts.max(1) as f64,
                 );
                 samples.add(Metric::DeniedCps, v, denied.denied_per_sec());
+                // Reset flows leave conntrack entries in CLOSE state for 10 s; a new SYN
+                // on such a tuple is seen as ESTABLISHED and skips capture. Let them expire
+                // so the next step measures the data path, not the bypass.
+                wait(Duration::from_secs(11))?;
             }
-            stop::check()?;
-            samples.add(Metric::BulkGbps, v, load::bulk(&topo, opts.bulk_bytes, 2)?);
             active.check_alive()?;
             drop(active);
 
@@ -194,6 +217,32 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
         }
     }
     Ok(samples)
+}
+
+/// `perf record` (cpu-clock sampling with call graphs: works without hardware counters)
+/// on `pid` for `d`.
+fn start_perf(out: &std::path::Path, pid: u32, d: Duration) -> Result<std::process::Child> {
+    std::process::Command::new("perf")
+        .args(["record", "-q", "-e", "cpu-clock", "-F", "1999", "-g", "-p"])
+        .arg(pid.to_string())
+        .arg("-o")
+        .arg(out)
+        .args(["--", "sleep"])
+        .arg(d.as_secs().to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| crate::Error::Other(format!("cannot start perf: {e}")))
+}
+
+/// Sleep, but stop early when interrupted.
+fn wait(d: Duration) -> Result<()> {
+    let end = std::time::Instant::now() + d;
+    while std::time::Instant::now() < end {
+        stop::check()?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }
 
 /// Mode order of a round: D H P, then H P D, then P D H, ...

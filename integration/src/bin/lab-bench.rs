@@ -75,6 +75,9 @@ struct RunArgs {
     /// Skip the idle-connection memory step.
     #[arg(long)]
     no_idle: bool,
+    /// Record a perf CPU profile of l7proxy under keep-alive load (last round) to this file.
+    #[arg(long)]
+    perf: Option<PathBuf>,
     /// Modes to run: any of D (direct), H (HAProxy), P (l7proxy).
     #[arg(long, default_value = "DHP")]
     modes: String,
@@ -180,6 +183,7 @@ fn run(args: RunArgs) -> ExitCode {
     }
     let opts = Options {
         modes,
+        perf: args.perf,
         rounds: args.rounds.max(1),
         duration: Duration::from_secs(args.duration.max(1)),
         l7proxy,

@@ -37,23 +37,31 @@ impl<T> Pipeline<T> {
     }
 
     /// Queue `item`, waiting while the queue is full; `Err` when closed.
-    pub async fn push(&self, item: T) -> Result<(), T> {
-        let mut item = Some(item);
+    pub async fn push(&self, mut item: T) -> Result<(), T> {
         loop {
-            {
-                let mut q = self.lock();
-                if self.closed.load(Ordering::Acquire) {
-                    return Err(item.take().expect("item present until queued"));
-                }
-                if q.len() < self.max {
-                    q.push_back(item.take().expect("item present until queued"));
-                    drop(q);
-                    self.pushed.notify_one();
-                    return Ok(());
+            match self.try_push(item) {
+                Ok(()) => return Ok(()),
+                Err(TryPush::Closed(back)) => return Err(back),
+                Err(TryPush::Full(back)) => {
+                    item = back;
+                    self.popped.notified().await;
                 }
             }
-            self.popped.notified().await;
         }
+    }
+
+    fn try_push(&self, item: T) -> Result<(), TryPush<T>> {
+        let mut q = self.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TryPush::Closed(item));
+        }
+        if q.len() >= self.max {
+            return Err(TryPush::Full(item));
+        }
+        q.push_back(item);
+        drop(q);
+        self.pushed.notify_one();
+        Ok(())
     }
 
     /// The oldest item; `None` once closed and empty.
@@ -80,6 +88,11 @@ impl<T> Pipeline<T> {
         self.pushed.notify_one();
         self.popped.notify_one();
     }
+}
+
+enum TryPush<T> {
+    Full(T),
+    Closed(T),
 }
 
 /// Closes the pipeline when dropped, so the other half always learns the end.

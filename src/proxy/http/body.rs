@@ -1,0 +1,97 @@
+//! Reading request heads and forwarding bodies for the request loop.
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::{BODY_BUF, Denial, Stop, Watch};
+use crate::proxy::buf::{Fill, ReadBuf};
+use crate::proxy::relay::Activity;
+use crate::proxy::wire::Body;
+
+/// Read more of a request head: unbounded while nothing of it has arrived (an idle
+/// keep-alive connection), by `deadline` once it has started.
+/// Draining ends an idle connection like a client end of stream would.
+pub(super) async fn read_head<R: AsyncRead + Unpin>(
+    cr: &mut R,
+    buf: &mut ReadBuf,
+    watch: &mut Watch<'_>,
+    deadline: &mut Option<Instant>,
+) -> Result<Fill, Stop> {
+    let limits = watch.limits;
+    if buf.is_empty() {
+        // Between requests: hold no buffer while the connection idles.
+        buf.release();
+        return match watch.drain.as_deref_mut() {
+            Some(drain) => tokio::select! {
+                r = buf.fill(cr, limits.max_head) => Ok(r?),
+                () = drain.draining() => Ok(Fill::Eof),
+            },
+            None => Ok(buf.fill(cr, limits.max_head).await?),
+        };
+    }
+    let d = *deadline.get_or_insert_with(|| Instant::now() + limits.head_timeout);
+    match tokio::time::timeout_at(d, buf.fill(cr, limits.max_head)).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(Stop::Denied(Denial {
+            rule: None,
+            reason: "request head timeout".into(),
+            bytes: buf.filled().to_vec(),
+        })),
+    }
+}
+
+pub(super) enum BodyError {
+    Malformed(String),
+    Io(io::Error),
+}
+
+impl From<io::Error> for BodyError {
+    fn from(e: io::Error) -> BodyError {
+        BodyError::Io(e)
+    }
+}
+
+/// Forward one body from `rd` to `wr`, starting with what `buf` holds; leaves any bytes
+/// after the body (the next message) in `buf`. An until-close body ends with the
+/// stream, and the end is passed on with `shutdown`.
+pub(super) async fn forward_body<R, W>(
+    body: &mut Body,
+    buf: &mut ReadBuf,
+    rd: &mut R,
+    wr: &mut W,
+    activity: &Activity,
+) -> Result<(), BodyError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    loop {
+        let n = body
+            .advance(buf.filled())
+            .map_err(|e| BodyError::Malformed(e.to_string()))?;
+        if n > 0 {
+            wr.write_all(&buf.filled()[..n]).await?;
+            buf.consume(n);
+        }
+        if body.is_done() {
+            return Ok(());
+        }
+        match buf.fill(rd, BODY_BUF).await? {
+            Fill::Read(_) => {
+                activity.touch();
+                // A read that filled the buffer: the body is streaming, read bigger.
+                if buf.len() == buf.capacity() {
+                    buf.grow(BODY_BUF);
+                }
+            }
+            Fill::Eof if body.until_close() => {
+                wr.shutdown().await?;
+                return Ok(());
+            }
+            Fill::Eof => return Err(BodyError::Io(io::ErrorKind::UnexpectedEof.into())),
+            Fill::Full => return Err(BodyError::Malformed("chunk line too long".into())),
+        }
+    }
+}
