@@ -368,9 +368,10 @@ fn ten_thousand_concurrent_connections_leave_no_fds_or_memory_behind() {
                 .ip(l7proxy_integration::pods::Family::V4)
         })
         .collect();
+    const ROUNDS: usize = 4;
     let dst: SocketAddr = web(7);
     let mut after = Vec::new();
-    for round in 1..=2 {
+    for round in 1..=ROUNDS {
         let mut conns: Vec<TcpStream> = lab
             .client
             .run_in(|| {
@@ -410,13 +411,17 @@ fn ten_thousand_concurrent_connections_leave_no_fds_or_memory_behind() {
         assert!(fd2 <= fd0 + 8, "fd growth: {fd0} -> {fd2}");
         after.push((rss1, rss2));
     }
-    // The allocator may keep freed pages, so RSS after the first round stays near its peak;
-    // a leak shows as growth of the second round over the first.
-    let ((peak1, after1), (_, after2)) = (after[0], after[1]);
-    let growth = peak1.saturating_sub(rss0);
+    // The allocator keeps some freed pages (per-thread arenas), so RSS after a round lies
+    // anywhere between the baseline and the peak; a leak shows as peaks that climb round
+    // after round. The last peak may exceed the first by at most a fifth of the first
+    // round's growth, and no idle RSS may exceed the highest peak.
+    let growth = after[0].0.saturating_sub(rss0);
+    let peaks: Vec<u64> = after.iter().map(|a| a.0).collect();
+    let idle: Vec<u64> = after.iter().map(|a| a.1).collect();
+    let top = peaks.iter().copied().max().unwrap_or(0);
     assert!(
-        after2 <= after1 + growth / 5 + 2048,
-        "RSS grows round over round: {rss0} -> {after1} -> {after2} KiB"
+        peaks[ROUNDS - 1] <= peaks[0] + growth / 5 + 2048 && idle.iter().all(|&r| r <= top),
+        "RSS grows round over round: baseline {rss0} KiB, peaks {peaks:?}, after close {idle:?}"
     );
     assert!(lab.proxy_running(), "{}", lab.proxy_log());
     assert_serves(&lab);
