@@ -206,8 +206,10 @@ fn sigterm_drains_an_in_flight_slow_request() {
         return;
     }
     let mut lab = lab(PREFIX, &["--drain-timeout", "5s"]);
+    static ARRIVED: AtomicBool = AtomicBool::new(false);
     upstream(&lab, 8084, |mut s| {
         read_head(&mut s);
+        ARRIVED.store(true, Ordering::SeqCst);
         std::thread::sleep(Duration::from_secs(2));
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nslow!");
         let mut rest = Vec::new();
@@ -215,7 +217,12 @@ fn sigterm_drains_an_in_flight_slow_request() {
     });
     let mut s = connect(&lab, 8084);
     s.write_all(&get("/slow")).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // In flight: the upstream has the request and takes 2 s to answer.
+    let t0 = Instant::now();
+    while !ARRIVED.load(Ordering::SeqCst) {
+        assert!(t0.elapsed() < LIMIT, "request never reached the upstream");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let pid = proxy_pid(&lab).expect("proxy pid");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
@@ -412,15 +419,16 @@ fn ten_thousand_concurrent_connections_leave_no_fds_or_memory_behind() {
         after.push((rss1, rss2));
     }
     // The allocator keeps some freed pages (per-thread arenas), so RSS after a round lies
-    // anywhere between the baseline and the peak; a leak shows as peaks that climb round
-    // after round. The last peak may exceed the first by at most a fifth of the first
-    // round's growth, and no idle RSS may exceed the highest peak.
+    // anywhere between the baseline and the peak, and the first two rounds may warm up more
+    // arenas; a leak shows as peaks that climb round after round. The last peak may exceed
+    // the second by at most a fifth of the first round's growth (a leak of 1 KiB per
+    // connection would add 20 MiB), and no idle RSS may exceed the highest peak.
     let growth = after[0].0.saturating_sub(rss0);
     let peaks: Vec<u64> = after.iter().map(|a| a.0).collect();
     let idle: Vec<u64> = after.iter().map(|a| a.1).collect();
     let top = peaks.iter().copied().max().unwrap_or(0);
     assert!(
-        peaks[ROUNDS - 1] <= peaks[0] + growth / 5 + 2048 && idle.iter().all(|&r| r <= top),
+        peaks[ROUNDS - 1] <= peaks[1] + growth / 5 + 2048 && idle.iter().all(|&r| r <= top),
         "RSS grows round over round: baseline {rss0} KiB, peaks {peaks:?}, after close {idle:?}"
     );
     assert!(lab.proxy_running(), "{}", lab.proxy_log());
