@@ -177,8 +177,9 @@ fn refuses_to_start_without_cap_net_raw() {
     eprintln!("without CAP_NET_RAW: {status}\n{msg}");
     assert!(!status.success(), "{msg}");
     assert!(
-        msg.contains("CAP_NET_RAW") && msg.contains("CAP_NET_ADMIN"),
+        msg.contains("l7proxy needs CAP_NET_RAW (kernel >= 5.17) or CAP_NET_ADMIN"),
         "{msg}"
     );
+    assert_eq!(msg.matches("Operation not permitted").count(), 1, "{msg}");
     assert!(!msg.contains("panicked"), "{msg}");
 }
