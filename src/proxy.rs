@@ -108,10 +108,17 @@ pub struct RunArgs {
 pub enum Error {
     #[error("invalid policy manifests:\n{0}")]
     Policy(String),
-    #[error(
-        "cannot listen on {addr}: {source} (needs CAP_NET_ADMIN or CAP_NET_RAW for IP_TRANSPARENT/SO_MARK)"
-    )]
+    #[error("cannot listen on {addr}")]
     Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The kernel refused IP_TRANSPARENT/SO_MARK: the one privilege the proxy needs is
+    /// missing (it runs as an unprivileged user with only this capability).
+    #[error(
+        "l7proxy needs CAP_NET_RAW (kernel >= 5.17) or CAP_NET_ADMIN for IP_TRANSPARENT/SO_MARK on {addr}"
+    )]
+    Privilege {
         addr: SocketAddr,
         source: std::io::Error,
     },
@@ -119,6 +126,17 @@ pub enum Error {
     Watch(#[from] notify::Error),
     #[error("event log: {0}")]
     Events(#[from] crate::events::Error),
+}
+
+impl Error {
+    /// A listener that could not be set up; a permission error names the capability.
+    fn listen(addr: SocketAddr, source: std::io::Error) -> Error {
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            Error::Privilege { addr, source }
+        } else {
+            Error::Listen { addr, source }
+        }
+    }
 }
 
 /// Loads and compiles the manifests for the protected Pod.
@@ -230,7 +248,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
                 Err(e) if ip.is_ipv6() && e.kind() == std::io::ErrorKind::AddrNotAvailable => {
                     tracing::warn!(listen.addr = %addr, "IPv6 loopback unavailable; IPv4 only");
                 }
-                Err(source) => return Err(Error::Listen { addr, source }.into()),
+                Err(source) => return Err(Error::listen(addr, source).into()),
             }
         }
     }
@@ -270,8 +288,8 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     let orig: Arc<dyn listener::OrigDst> = Arc::new(listener::LocalAddr);
     let mut loops = Vec::new();
     for (addr, direction, l) in listeners {
-        let l = tokio::net::TcpListener::from_std(l)
-            .map_err(|source| Error::Listen { addr, source })?;
+        let l =
+            tokio::net::TcpListener::from_std(l).map_err(|source| Error::listen(addr, source))?;
         tracing::info!(listen.addr = %addr, ?direction, "listening");
         loops.push(tokio::spawn(listener::accept_loop(
             l,

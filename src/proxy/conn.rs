@@ -70,7 +70,7 @@ async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, mut cl
             if let Some(rule) = &rule {
                 rep.audit(rule, "Allow", 0);
             }
-            let Some(mut up) = connect(shared, rep).await else {
+            let Some(mut up) = connect(shared, rep, AppProto::Failed).await else {
                 return reset(client);
             };
             relay_opaque(shared, rep, &mut client, &mut up).await;
@@ -229,7 +229,7 @@ async fn allow_tls<P: Policy>(
     rule: &RuleRef,
     hello: &ClientHello,
 ) {
-    let Some(mut up) = connect(shared, rep).await else {
+    let Some(mut up) = connect(shared, rep, AppProto::Tls).await else {
         return reset(client);
     };
     rep.tls(Some(rule), hello);
@@ -250,7 +250,7 @@ async fn allow_http<P: Policy>(
     rule: Option<RuleRef>,
     mut gate: PolicyGate<P>,
 ) {
-    let Some(mut up) = connect(shared, rep).await else {
+    let Some(mut up) = connect(shared, rep, AppProto::Http).await else {
         return reset(client);
     };
     let activity = Activity::new();
@@ -301,20 +301,24 @@ async fn allow_http<P: Policy>(
             reset_both(client, up);
         }
         Outcome::Failed(why) => {
-            tracing::debug!(flow.id = rep.flow.flow_id, reason = %why, "http connection aborted");
+            rep.abort(Some(&client), AppProto::Http, why);
             reset_both(client, up);
         }
     }
 }
 
-async fn connect<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>) -> Option<TcpStream> {
+async fn connect<P: Policy>(
+    shared: &Arc<Shared<P>>,
+    rep: &Reporter<'_, P>,
+    app_proto: AppProto,
+) -> Option<TcpStream> {
     let f = &rep.flow;
     let source =
         (f.direction == Direction::Ingress && shared.config.preserve_client_ip).then(|| f.src.ip());
     match upstream::connect(shared, f.dst, source, f.src.port()).await {
         Ok(up) => Some(up),
         Err(e) => {
-            tracing::info!(flow.id = f.flow_id, dst.addr = %f.dst, error = %e, "upstream connect failed");
+            rep.abort(None, app_proto, format!("upstream connect failed: {e}"));
             None
         }
     }

@@ -334,7 +334,7 @@ where
                 .await
                 .map_err(|e| match e {
                     BodyError::Malformed(m) => Stop::Failed(format!("response body: {m}")),
-                    BodyError::Io(e) => Stop::from(e),
+                    BodyError::Io(e) => Stop::Failed(format!("response body: {e}")),
                 })?;
             let until_close = head.framing == Framing::CloseDelimited;
             report(exchange(p, Some(status), head.content_type, body.payload));

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
@@ -15,6 +15,9 @@ use crate::proxy::state::{Policy, Shared};
 
 /// Quiet time after the last change before reloading (editors write in several steps).
 const DEBOUNCE: Duration = Duration::from_millis(150);
+/// Longest wait for quiet: manifests rewritten faster than [`DEBOUNCE`] (a controller in a
+/// loop) must still be applied, not postponed for as long as the writes go on.
+const MAX_DEBOUNCE: Duration = Duration::from_millis(500);
 
 /// Keeps the policy source alive; dropping it stops watching.
 pub enum Reloader {
@@ -106,9 +109,14 @@ fn reload_loop<P, F>(
         if !is_change(&ev) {
             continue;
         }
-        // Debounce: wait until the paths are quiet.
+        // Debounce: wait until the paths are quiet, at most MAX_DEBOUNCE in all.
+        let deadline = Instant::now() + MAX_DEBOUNCE;
         loop {
-            match rx.recv_timeout(DEBOUNCE) {
+            let wait = DEBOUNCE.min(deadline.saturating_duration_since(Instant::now()));
+            if wait.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(wait) {
                 Ok(_) => continue,
                 Err(mpsc::RecvTimeoutError::Timeout) => break,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,

@@ -68,6 +68,31 @@ impl<'a, P> Reporter<'a, P> {
             reason = %reason,
             "denied"
         );
+        self.alert(client, rule, app_proto, reason, denied_bytes);
+    }
+
+    /// A connection cut for a reason other than policy (the upstream refused or reset it, a
+    /// timeout): an alert so the event log says why the client saw a reset, without a deny
+    /// verdict in the metrics.
+    pub fn abort(&self, client: Option<&TcpStream>, app_proto: AppProto, reason: String) {
+        tracing::info!(
+            flow.id = self.flow.flow_id,
+            client.addr = %self.flow.src,
+            dst.addr = %self.flow.dst,
+            reason = %reason,
+            "connection aborted"
+        );
+        self.alert(client, None, app_proto, reason, &[]);
+    }
+
+    fn alert(
+        &self,
+        client: Option<&TcpStream>,
+        rule: Option<&RuleRef>,
+        app_proto: AppProto,
+        reason: String,
+        denied_bytes: &[u8],
+    ) {
         let segs = client
             .and_then(|c| socket::tcp_segments(c).ok())
             .unwrap_or_default();
