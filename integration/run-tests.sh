@@ -29,22 +29,13 @@ cargo fmt --all -- --check
 log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# --- cargo-deny: licenses, bans (duplicate versions warn) and sources (deny.toml) ----------
+# cargo-deny: licenses, bans (duplicate versions warn) and sources, per deny.toml.
 # Advisories are not checked: their database comes from GitHub, which CI cannot reach.
-# Building cargo-deny takes about 7 minutes on a 2-core machine, so it is installed only
-# when asked for (L7PROXY_INSTALL_CARGO_DENY=1); manual equivalent:
-#   cargo install --locked cargo-deny && cargo deny check licenses bans sources
-if ! command -v cargo-deny >/dev/null 2>&1 && [ "${L7PROXY_INSTALL_CARGO_DENY:-0}" = 1 ]; then
-    log "installing cargo-deny"
+log "cargo deny check licenses bans sources"
+if ! command -v cargo-deny >/dev/null 2>&1; then
     cargo install --locked cargo-deny
 fi
-if command -v cargo-deny >/dev/null 2>&1; then
-    log "cargo deny check licenses bans sources"
-    cargo deny check licenses bans sources
-else
-    log "cargo-deny not installed: skipped (L7PROXY_INSTALL_CARGO_DENY=1 installs it)"
-fi
-# --- end cargo-deny -------------------------------------------------------------------------
+cargo deny check licenses bans sources
 
 log "build"
 cargo build --workspace --locked

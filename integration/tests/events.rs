@@ -105,7 +105,15 @@ fn eve_events_and_metrics_from_a_running_proxy() {
 
     // Allowed HTTP request: an `http` event with the real response's status.
     let url = format!("http://{web}/public/index.html");
-    let ok = ["-s", "-o", "/dev/null", "--interface", &client, "-A", "curl-e2e"];
+    let ok = [
+        "-s",
+        "-o",
+        "/dev/null",
+        "--interface",
+        &client,
+        "-A",
+        "curl-e2e",
+    ];
     assert_eq!(curl(&lab, &[&ok[..], &[url.as_str()]].concat()), 0);
     let http = wait_for(&eve, "http", |v| v["event_type"] == "http");
     assert_eq!(http["src_ip"], client.as_str());
@@ -125,8 +133,19 @@ fn eve_events_and_metrics_from_a_running_proxy() {
 
     // Allowed TLS connection: a `tls` event with SNI and version.
     let resolve = format!("www.bar.com:443:{web}");
-    let tls_args = ["-sk", "-o", "/dev/null", "--interface", &client, "--resolve", &resolve];
-    assert_eq!(curl(&lab, &[&tls_args[..], &["https://www.bar.com/"]].concat()), 0);
+    let tls_args = [
+        "-sk",
+        "-o",
+        "/dev/null",
+        "--interface",
+        &client,
+        "--resolve",
+        &resolve,
+    ];
+    assert_eq!(
+        curl(&lab, &[&tls_args[..], &["https://www.bar.com/"]].concat()),
+        0
+    );
     let tls = wait_for(&eve, "tls", |v| v["event_type"] == "tls");
     assert_eq!(tls["tls"]["sni"], "www.bar.com");
     assert!(tls["tls"]["version"].as_str().unwrap().starts_with("TLS"));
@@ -160,7 +179,10 @@ fn eve_events_and_metrics_from_a_running_proxy() {
 
     // L4 drop: an alert from the Drop rule, with a reason.
     let echo = format!("telnet://{web}:7");
-    curl(&lab, &["-s", "--max-time", "3", "--interface", &client, &echo]);
+    curl(
+        &lab,
+        &["-s", "--max-time", "3", "--interface", &client, &echo],
+    );
     let drop = wait_for(&eve, "L4 drop alert", |v| {
         v["event_type"] == "alert" && v["dest_port"] == 7
     });
