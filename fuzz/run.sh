@@ -8,9 +8,10 @@ secs="${1:-10}"
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 export RUSTC_BOOTSTRAP=1
-targets=(client_hello http_request chunked normalize_path)
-mkdir -p seeds/client_hello seeds/http_request seeds/chunked seeds/normalize_path
+targets=(client_hello http_request chunked normalize_path manifest)
+mkdir -p seeds/client_hello seeds/http_request seeds/chunked seeds/normalize_path seeds/manifest
 cp ../src/classify/testdata/*.bin seeds/client_hello/
+cp ../integration/manifests/spec/*.yaml seeds/manifest/
 printf 'GET /a/../b?x HTTP/1.1\r\nHost: a\r\n\r\n' >seeds/http_request/get
 printf 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n' >seeds/http_request/post
 printf 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n' >seeds/http_request/resp
