@@ -87,6 +87,24 @@ impl ResponseHead {
     }
 }
 
+/// The head length from httparse's answer: `None` while the head is incomplete and still
+/// within `max_head`; a head that ends (or would end) beyond `max_head` is too large.
+fn head_len(
+    parsed: httparse::Result<usize>,
+    buf: &[u8],
+    max_head: usize,
+) -> Result<Option<usize>, ParseError> {
+    match parsed {
+        Ok(httparse::Status::Complete(n)) if n <= max_head => Ok(Some(n)),
+        Ok(httparse::Status::Complete(_)) => Err(ParseError::HeadTooLarge { max: max_head }),
+        Ok(httparse::Status::Partial) if buf.len() >= max_head => {
+            Err(ParseError::HeadTooLarge { max: max_head })
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(diagnose(buf, e)),
+    }
+}
+
 /// Parse a request head from the start of `buf` (which may also hold body or pipelined
 /// bytes after it). `Ok(None)`: need more bytes. A head that is not complete within
 /// `max_head` bytes is [`ParseError::HeadTooLarge`].
@@ -94,16 +112,8 @@ pub fn parse_request(buf: &[u8], max_head: usize) -> Result<Option<RequestHead>,
     check_request_line(buf)?;
     let mut headers = [httparse::EMPTY_HEADER; DEFAULT_MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) if n <= max_head => n,
-        Ok(httparse::Status::Complete(_)) => {
-            return Err(ParseError::HeadTooLarge { max: max_head });
-        }
-        Ok(httparse::Status::Partial) if buf.len() >= max_head => {
-            return Err(ParseError::HeadTooLarge { max: max_head });
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(diagnose(buf, e)),
+    let Some(head_len) = head_len(req.parse(buf), buf, max_head)? else {
+        return Ok(None);
     };
     // httparse guarantees these on Complete; the defaults are unreachable.
     let method = req.method.unwrap_or_default();
@@ -146,16 +156,8 @@ pub fn parse_response(
 ) -> Result<Option<ResponseHead>, ParseError> {
     let mut headers = [httparse::EMPTY_HEADER; DEFAULT_MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) if n <= max_head => n,
-        Ok(httparse::Status::Complete(_)) => {
-            return Err(ParseError::HeadTooLarge { max: max_head });
-        }
-        Ok(httparse::Status::Partial) if buf.len() >= max_head => {
-            return Err(ParseError::HeadTooLarge { max: max_head });
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(diagnose(buf, e)),
+    let Some(head_len) = head_len(resp.parse(buf), buf, max_head)? else {
+        return Ok(None);
     };
     let status = resp.code.unwrap_or_default();
     let version_minor = resp.version.unwrap_or_default();
