@@ -2,8 +2,8 @@
 //!
 //! An egress connection from the protected Pod to a Service is captured with the Service
 //! VIP as its destination; policy peers, however, name Pods. This index answers "which
-//! Pod addresses serve `vip:port`", so the data path can pick one, decide on it and
-//! connect to it directly.
+//! Pod addresses serve `vip:port`", so the data path ([`crate::proxy::service`]) can pick
+//! one, decide on it and connect to it directly.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -153,7 +153,14 @@ impl ServiceIndex {
     /// Ready endpoints serving `vip` (a Service's ClusterIP and port) for `protocol`
     /// (`TCP`, ...), in a stable order; empty when `vip` is no known Service port.
     pub fn endpoints(&self, vip: SocketAddr, protocol: &str) -> Vec<SocketAddr> {
-        let Some(((ns, name), port)) = self.services.iter().find_map(|(k, s)| {
+        self.lookup(vip, protocol).unwrap_or_default()
+    }
+
+    /// As [`Self::endpoints`], but telling "not a Service port" (`None`) apart from "a
+    /// Service port without ready endpoints" (`Some` of an empty list): the data path
+    /// forwards the first unchanged and rejects the second, as kube-proxy does.
+    pub fn lookup(&self, vip: SocketAddr, protocol: &str) -> Option<Vec<SocketAddr>> {
+        let ((ns, name), port) = self.services.iter().find_map(|(k, s)| {
             if !s.cluster_ips.contains(&vip.ip()) {
                 return None;
             }
@@ -162,9 +169,7 @@ impl ServiceIndex {
                 .iter()
                 .find(|p| p.port == vip.port() && p.protocol == protocol)?;
             Some((k, p))
-        }) else {
-            return Vec::new();
-        };
+        })?;
         let mut out = Vec::new();
         for ((slice_ns, _), slice) in &self.slices {
             if slice_ns != ns || &slice.service != name {
@@ -184,6 +189,6 @@ impl ServiceIndex {
                 }
             }
         }
-        out
+        Some(out)
     }
 }

@@ -433,8 +433,12 @@ fn services_without_a_matching_port_or_slice_resolve_to_nothing() {
     let vip: SocketAddr = "10.96.0.10:80".parse().unwrap();
     assert_eq!(index.endpoints(vip, "TCP").len(), 2);
     assert!(index.endpoints(vip, "UDP").is_empty());
+    assert_eq!(index.lookup("10.96.0.10:81".parse().unwrap(), "TCP"), None);
+    assert_eq!(index.lookup("10.96.0.11:80".parse().unwrap(), "TCP"), None);
     index.remove(Kind::EndpointSlice, "default", "web-abcde");
     assert!(index.endpoints(vip, "TCP").is_empty());
+    // Still a Service port, now without ready endpoints.
+    assert_eq!(index.lookup(vip, "TCP"), Some(Vec::new()));
     let bad = serde_json::json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "x", "namespace": "default"},
         "spec": {"clusterIP": "not-an-ip", "ports": [{"port": 80}]}});
