@@ -6,8 +6,8 @@
 //! that owns the store ([`source`]). After the first complete list of EVERY kind it
 //! compiles the first snapshot, so the proxy never enforces a half-synced cluster; after
 //! that it recompiles on changes, debounced, and hands each snapshot to the data path.
-//! Services and EndpointSlices are kept in a [`services::ServiceIndex`] for ClusterIP to
-//! endpoint resolution.
+//! Services and EndpointSlices are kept in a [`services::ServiceIndex`], which the data
+//! path reads ([`crate::proxy::service`]) to send egress to a ClusterIP to a ready endpoint.
 
 use std::time::Duration;
 

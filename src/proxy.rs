@@ -4,9 +4,10 @@
 //! Layout: [`listener`] accepts and admits, [`conn`] decides per connection (L3/L4 verdict,
 //! then classification in [`inspect`] for L7 rules), [`http`] enforces every request of an
 //! HTTP/1.x connection (asking [`gate`], using the framing in [`wire`]), [`relay`] moves
-//! opaque bytes,
-//! [`upstream`] connects to the original destination, [`reload`] swaps policy snapshots,
-//! [`drain`] stops gracefully, and [`report`] turns outcomes into events and metrics.
+//! opaque bytes, [`service`] picks the endpoint behind a Service VIP for egress (decided
+//! on and connected to instead of the VIP), [`upstream`] connects to the original
+//! destination, [`reload`] swaps policy snapshots, [`drain`] stops gracefully, and
+//! [`report`] turns outcomes into events and metrics.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ pub mod listener;
 pub mod relay;
 pub mod reload;
 pub mod report;
+pub mod service;
 pub mod state;
 pub mod upstream;
 pub mod wire;
@@ -267,13 +269,20 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let flush_sink = sink.clone();
     let (drain, watch) = drain::Drain::new();
-    let shared = Arc::new(state::Shared::new(
-        snapshot,
-        Arc::new(sink),
-        metrics.clone(),
-        config,
-        watch.clone(),
-    ));
+    // With the cluster source, egress to a Service VIP goes to an endpoint it lists.
+    let services = cluster
+        .as_ref()
+        .map(|(source, _)| source.services.clone() as Arc<dyn service::Resolve>);
+    let shared = Arc::new(
+        state::Shared::new(
+            snapshot,
+            Arc::new(sink),
+            metrics.clone(),
+            config,
+            watch.clone(),
+        )
+        .with_services(services),
+    );
     let _reloader = match cluster {
         Some((source, snapshots)) => reload::Reloader::Cluster {
             _source: source,

@@ -16,6 +16,7 @@ use crate::proxy::http::{self, Decision, Gate, Outcome};
 use crate::proxy::inspect::{self, Classified};
 use crate::proxy::relay::{self, Activity};
 use crate::proxy::report::Reporter;
+use crate::proxy::service::Target;
 use crate::proxy::state::{Admitted, Policy, Shared};
 use crate::proxy::upstream;
 use crate::proxy::wire::RequestHead;
@@ -35,8 +36,38 @@ pub async fn handle<P: Policy>(
     admitted: Admitted<P>,
 ) {
     shared.metrics.conn_opened(direction);
-    let rep = Reporter::new(&shared, shared.flow_id(), src, dst, direction);
-    serve(&shared, &rep, client).await;
+    // Resolved before anything is reported, so every decision, event and the upstream
+    // connect name the same (endpoint) address. Ingress arrives already load balanced.
+    let target = match &shared.services {
+        Some(services) if direction == Direction::Egress => services.target(dst),
+        _ => Target::Direct(dst),
+    };
+    let mut rep = Reporter::new(&shared, shared.flow_id(), src, target.dst(), direction);
+    rep.service = target.vip();
+    match target {
+        Target::NoEndpoints { vip } => {
+            // No wait for the client's first bytes as on a policy denial: a refused
+            // connection is exactly what kube-proxy's reject looks like.
+            rep.deny(
+                Some(&client),
+                None,
+                AppProto::Failed,
+                format!("service {vip} has no ready endpoints"),
+                &[],
+            );
+            reset(client);
+        }
+        Target::Endpoint { vip, endpoint } => {
+            tracing::debug!(
+                flow.id = rep.flow.flow_id,
+                service.vip = %vip,
+                dst.addr = %endpoint,
+                "service endpoint picked"
+            );
+            serve(&shared, &rep, client).await;
+        }
+        Target::Direct(_) => serve(&shared, &rep, client).await,
+    }
     shared.metrics.conn_closed(direction);
     drop(admitted);
 }

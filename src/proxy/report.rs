@@ -20,6 +20,10 @@ use crate::socket;
 pub struct Reporter<'a, P> {
     pub shared: &'a Shared<P>,
     pub flow: FlowInfo,
+    /// The Service VIP the client addressed when `flow.dst` is the endpoint picked for
+    /// it: events name the endpoint (as Antrea's, made after load balancing), the
+    /// proxy's own log names both.
+    pub service: Option<SocketAddr>,
     /// Index of the next HTTP transaction on this connection (EVE `tx_id`).
     next_tx: AtomicU64,
 }
@@ -41,6 +45,7 @@ impl<'a, P> Reporter<'a, P> {
                 direction,
                 start: SystemTime::now(),
             },
+            service: None,
             next_tx: AtomicU64::new(0),
         }
     }
@@ -64,6 +69,7 @@ impl<'a, P> Reporter<'a, P> {
             flow.id = self.flow.flow_id,
             client.addr = %self.flow.src,
             dst.addr = %self.flow.dst,
+            service.vip = self.service.map(tracing::field::display),
             rule = rule.map(tracing::field::display),
             reason = %reason,
             "denied"
@@ -79,6 +85,7 @@ impl<'a, P> Reporter<'a, P> {
             flow.id = self.flow.flow_id,
             client.addr = %self.flow.src,
             dst.addr = %self.flow.dst,
+            service.vip = self.service.map(tracing::field::display),
             reason = %reason,
             "connection aborted"
         );

@@ -15,6 +15,7 @@ use crate::policy::{
 };
 use crate::proxy::config::Config;
 use crate::proxy::drain::DrainWatch;
+use crate::proxy::service::{Balancer, Resolve};
 
 /// What the data path asks of a compiled policy; implemented by [`Snapshot`]. A trait so
 /// the data path's tests can run with a policy of their own.
@@ -63,6 +64,9 @@ pub struct Shared<P> {
     pub config: Config,
     /// Lets keep-alive HTTP connections close at a request boundary when draining.
     pub drain: DrainWatch,
+    /// Picks the endpoint of egress connections to a Service VIP; `None` when Services
+    /// are unknown (manifest mode), and VIPs are then decided on as addressed.
+    pub services: Option<Balancer>,
     next_flow_id: AtomicU64,
     next_port: AtomicUsize,
     active: AtomicUsize,
@@ -82,6 +86,7 @@ impl<P: Policy> Shared<P> {
             metrics,
             config,
             drain,
+            services: None,
             // Flow ids only need to be unique per log; start from the clock so ids of
             // successive proxy runs do not repeat.
             next_flow_id: AtomicU64::new(
@@ -93,6 +98,12 @@ impl<P: Policy> Shared<P> {
             next_port: AtomicUsize::new(std::process::id() as usize),
             active: AtomicUsize::new(0),
         }
+    }
+
+    /// Resolve egress connections to Service VIPs with `resolve`.
+    pub fn with_services(mut self, resolve: Option<Arc<dyn Resolve>>) -> Self {
+        self.services = resolve.map(Balancer::new);
+        self
     }
 
     pub fn flow_id(&self) -> u64 {
