@@ -45,8 +45,15 @@ pub(super) enum Msg {
 /// How long the writer sleeps without events before checking for a new UTC day or a
 /// removed file, so today's file exists within a second after midnight even when idle.
 const TICK: Duration = Duration::from_secs(1);
-/// Events taken off the queue per batch.
-const BATCH: usize = 256;
+/// How long the writer lets events gather after the first one of a batch wakes it.
+///
+/// Without it the writer wakes for every event: each `emit` then pays a futex wake and
+/// the proxy's core a context switch, which measured ~20% of the proxy's CPU under
+/// keep-alive load. While the writer sleeps here, senders only push onto the queue. The
+/// cost is at most this much delay before a line reaches the file.
+const COALESCE: Duration = Duration::from_millis(2);
+/// Most events taken off the queue per batch.
+const MAX_BATCH: usize = 4096;
 /// Buffered bytes that trigger a write inside a batch.
 const WRITE_AT: usize = 64 * 1024;
 
@@ -143,8 +150,10 @@ impl Writer {
         loop {
             match rx.recv_timeout(TICK) {
                 Ok(msg) => {
+                    std::thread::sleep(COALESCE);
                     self.handle(msg, &mut flushes);
-                    for _ in 1..BATCH {
+                    // Bounded, so flushes are answered even while events keep coming.
+                    for _ in 1..MAX_BATCH {
                         match rx.try_recv() {
                             Ok(msg) => self.handle(msg, &mut flushes),
                             Err(_) => break,

@@ -76,6 +76,19 @@ fn timestamp_is_suricata_form() {
 }
 
 #[test]
+fn timestamp_equals_chrono_strftime_across_dates() {
+    // Every 7,777,777.123456 s from 1970 to ~2100: month ends, leap years, sub-second.
+    let mut t = UNIX_EPOCH;
+    for _ in 0..530 {
+        let want = DateTime::<Utc>::from(t)
+            .format("%Y-%m-%dT%H:%M:%S%.6f+0000")
+            .to_string();
+        assert_eq!(timestamp(t), want);
+        t += Duration::from_nanos(7_777_777_123_456_789);
+    }
+}
+
+#[test]
 fn tls_versions() {
     assert_eq!(tls_version_str(0x0304), "TLS 1.3");
     assert_eq!(tls_version_str(0x0303), "TLS 1.2");
