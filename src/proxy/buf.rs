@@ -7,6 +7,37 @@
 use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::{TcpStream, tcp};
+
+/// A reader that can wait for data before a buffer exists.
+///
+/// A keep-alive connection spends most of its life waiting for the next request; if the
+/// buffer were allocated before that wait, every idle connection would hold one (two per
+/// HTTP connection: requests and responses). Waiting for readiness first keeps idle
+/// connections at the size of their sockets and task.
+pub trait Readable: AsyncRead + Unpin {
+    /// Resolves when a read would not block (data, end of stream or an error).
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send;
+}
+
+impl Readable for TcpStream {
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        TcpStream::readable(self)
+    }
+}
+
+impl Readable for tcp::ReadHalf<'_> {
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        tcp::ReadHalf::readable(self)
+    }
+}
+
+/// In-memory input is always ready (tests).
+impl Readable for &[u8] {
+    async fn readable(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// Initial capacity: enough for a typical request head or ClientHello.
 pub const INITIAL: usize = 2048;
@@ -76,14 +107,15 @@ impl ReadBuf {
         }
     }
 
-    /// Read once more from `rd`, keeping at most `limit` unconsumed bytes.
-    pub async fn fill<R: AsyncRead + Unpin>(
-        &mut self,
-        rd: &mut R,
-        limit: usize,
-    ) -> io::Result<Fill> {
+    /// Read once more from `rd`, keeping at most `limit` unconsumed bytes. Without
+    /// memory (new or [`release`d](Self::release)), waits for `rd` to be readable before
+    /// allocating.
+    pub async fn fill<R: Readable>(&mut self, rd: &mut R, limit: usize) -> io::Result<Fill> {
         if self.len() >= limit {
             return Ok(Fill::Full);
+        }
+        if self.data.is_empty() {
+            rd.readable().await?;
         }
         if self.end == self.data.len() {
             if self.start > 0 {

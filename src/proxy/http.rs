@@ -13,12 +13,12 @@
 use std::io;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::policy::RuleRef;
-use crate::proxy::buf::{Fill, ReadBuf};
+use crate::proxy::buf::{Fill, ReadBuf, Readable};
 use crate::proxy::drain::DrainWatch;
 use crate::proxy::relay::Activity;
 use body::{BodyError, forward_body, read_head};
@@ -171,7 +171,7 @@ async fn requests<R, W, G>(
     activity: &Activity,
 ) -> Result<End, Stop>
 where
-    R: AsyncRead + Unpin,
+    R: Readable,
     W: AsyncWrite + Unpin,
     G: Gate,
 {
@@ -261,7 +261,7 @@ async fn responses<R, W>(
     report: &(dyn Fn(Exchange) + Sync),
 ) -> Result<End, Stop>
 where
-    R: AsyncRead + Unpin,
+    R: Readable,
     W: AsyncWrite + Unpin,
 {
     let mut buf = ReadBuf::new();

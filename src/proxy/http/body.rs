@@ -2,18 +2,18 @@
 
 use std::io;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::{BODY_BUF, Denial, Stop, Watch};
-use crate::proxy::buf::{Fill, ReadBuf};
+use crate::proxy::buf::{Fill, ReadBuf, Readable};
 use crate::proxy::relay::Activity;
 use crate::proxy::wire::Body;
 
 /// Read more of a request head: unbounded while nothing of it has arrived (an idle
 /// keep-alive connection), by `deadline` once it has started.
 /// Draining ends an idle connection like a client end of stream would.
-pub(super) async fn read_head<R: AsyncRead + Unpin>(
+pub(super) async fn read_head<R: Readable>(
     cr: &mut R,
     buf: &mut ReadBuf,
     watch: &mut Watch<'_>,
@@ -64,7 +64,7 @@ pub(super) async fn forward_body<R, W>(
     activity: &Activity,
 ) -> Result<(), BodyError>
 where
-    R: AsyncRead + Unpin,
+    R: Readable,
     W: AsyncWrite + Unpin,
 {
     loop {
