@@ -28,6 +28,31 @@ pub use http::{serve_http, serve_listener};
 pub use metrics::Metrics;
 pub use writer::{Clock, SystemClock};
 
+/// Which EVE events are written (`l7proxy run --events`). np.log lines follow each rule's
+/// `enableLogging` and metrics are always counted, whatever the level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Level {
+    /// `http` and `tls` records for allowed traffic, and alerts.
+    #[default]
+    All,
+    /// Alerts only (denials and aborted connections): a busy allowed path writes nothing.
+    Alerts,
+    /// No EVE events.
+    None,
+}
+
+impl Level {
+    /// Records of allowed traffic (`http`, `tls`) are written.
+    pub fn allowed(self) -> bool {
+        self == Level::All
+    }
+
+    /// Alerts are written.
+    pub fn alerts(self) -> bool {
+        self != Level::None
+    }
+}
+
 /// The connection an event belongs to.
 #[derive(Clone, Debug)]
 pub struct FlowInfo {

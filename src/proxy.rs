@@ -100,6 +100,10 @@ pub struct RunArgs {
     /// Source ports of client-IP-preserving upstreams (outside the clients' range).
     #[arg(long, default_value = "61000-65535", value_parser = config::parse_port_range)]
     pub upstream_port_range: std::ops::RangeInclusive<u16>,
+    /// EVE events written: all (http, tls and alerts), alerts, or none. np.log follows
+    /// each rule's enableLogging regardless.
+    #[arg(long, value_enum, default_value_t = crate::events::Level::All)]
+    pub events: crate::events::Level,
     /// Worker threads (0: one per CPU; 1: a single-threaded runtime).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -264,6 +268,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_head_bytes: args.max_header_bytes,
         max_connections: args.max_connections,
         relay: args.relay,
+        events: args.events,
         listeners: listeners.iter().map(|(a, _, _)| *a).collect(),
         ..Config::default()
     };

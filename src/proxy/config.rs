@@ -27,6 +27,8 @@ pub struct Config {
     pub max_head_bytes: usize,
     pub max_connections: usize,
     pub relay: RelayMode,
+    /// Which EVE events are emitted.
+    pub events: crate::events::Level,
     /// The proxy's own listeners; a connection whose original destination is one of
     /// them would loop.
     pub listeners: Vec<SocketAddr>,
@@ -45,6 +47,7 @@ impl Default for Config {
             max_head_bytes: 64 * 1024,
             max_connections: 32768,
             relay: RelayMode::Copy,
+            events: crate::events::Level::All,
             listeners: Vec::new(),
         }
     }

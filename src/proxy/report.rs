@@ -100,6 +100,9 @@ impl<'a, P> Reporter<'a, P> {
         reason: String,
         denied_bytes: &[u8],
     ) {
+        if !self.shared.config.events.alerts() {
+            return;
+        }
         let segs = client
             .and_then(|c| socket::tcp_segments(c).ok())
             .unwrap_or_default();
@@ -138,6 +141,9 @@ impl<'a, P> Reporter<'a, P> {
         self.shared
             .metrics
             .verdict(x.rule.as_ref(), "allow", "http");
+        if !self.shared.config.events.allowed() {
+            return;
+        }
         let r = x.request;
         let protocol = crate::proxy::wire::protocol(&r).to_owned();
         self.shared.sink.emit(Event::Http {
@@ -160,6 +166,9 @@ impl<'a, P> Reporter<'a, P> {
 
     pub fn tls(&self, rule: Option<&RuleRef>, hello: &ClientHello) {
         self.shared.metrics.verdict(rule, "allow", "tls");
+        if !self.shared.config.events.allowed() {
+            return;
+        }
         self.shared.sink.emit(Event::Tls {
             flow: self.flow.clone(),
             rule: rule.cloned(),

@@ -248,29 +248,48 @@ fn http_rule(p: u16) -> String {
     ))
 }
 
+/// On one keep-alive connection through an `http_rule` lab: an allowed request, then a
+/// denied one (a `..` escape) that must end in a reset and never reach the backend.
+async fn allowed_then_denied_on_one_connection(lab: &Lab) {
+    let client = async {
+        let mut client = TcpStream::connect(lab.proxy).await.unwrap();
+        client
+            .write_all(b"GET /public/a HTTP/1.1\r\nHost: web\r\n\r\n")
+            .await
+            .unwrap();
+        let mut resp = [0u8; 40];
+        client.read_exact(&mut resp).await.unwrap();
+        assert!(resp.starts_with(b"HTTP/1.1 200 OK"));
+        client
+            .write_all(b"GET /public/../admin HTTP/1.1\r\nHost: web\r\n\r\n")
+            .await
+            .unwrap();
+        expect_reset(&mut client).await;
+    };
+    let (seen, ()) = tokio::join!(http_backend(&lab.backend), client);
+    assert_eq!(seen, ["GET /public/a HTTP/1.1"]);
+}
+
 #[tokio::test]
 async fn keep_alive_second_request_denied_by_the_real_policy() {
     let lab = lab(http_rule, |_| {}).await;
-    let backend = tokio::spawn(async move { http_backend(&lab.backend).await });
-    let mut client = TcpStream::connect(lab.proxy).await.unwrap();
-    client
-        .write_all(b"GET /public/a HTTP/1.1\r\nHost: web\r\n\r\n")
-        .await
-        .unwrap();
-    let mut resp = [0u8; 40];
-    client.read_exact(&mut resp).await.unwrap();
-    assert!(resp.starts_with(b"HTTP/1.1 200 OK"));
-    client
-        .write_all(b"GET /public/../admin HTTP/1.1\r\nHost: web\r\n\r\n")
-        .await
-        .unwrap();
-    expect_reset(&mut client).await;
-    let seen = backend.await.unwrap();
-    assert_eq!(seen, ["GET /public/a HTTP/1.1"]);
+    allowed_then_denied_on_one_connection(&lab).await;
     let alerts = lab.events.alerts();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].ends_with("[public-only]"), "{alerts:?}");
     assert_eq!(lab.events.count(|e| matches!(e, Event::Http { .. })), 1);
+}
+
+#[tokio::test]
+async fn event_level_alerts_keeps_alerts_and_none_writes_nothing() {
+    use crate::events::Level;
+    for (level, http_events, alerts) in [(Level::Alerts, 0, 1), (Level::None, 0, 0)] {
+        let lab = lab(http_rule, |c| c.events = level).await;
+        allowed_then_denied_on_one_connection(&lab).await;
+        let http = lab.events.count(|e| matches!(e, Event::Http { .. }));
+        assert_eq!(http, http_events, "{level:?}");
+        assert_eq!(lab.events.alerts().len(), alerts, "{level:?}");
+    }
 }
 
 #[tokio::test]

@@ -53,6 +53,8 @@ pub struct ProxyOpts {
     pub manifests: PathBuf,
     /// `--relay` value.
     pub relay: &'static str,
+    /// `--events` value.
+    pub events: &'static str,
 }
 
 /// A mode in place; dropping it removes the proxy and the capture rules.
@@ -160,6 +162,7 @@ pub fn setup<'t>(topo: &'t Topology, mode: Mode, p: &ProxyOpts) -> Result<Active
                 .arg("--manifests")
                 .arg(&p.manifests)
                 .args(["--pod", "default/web", "--workers", "1", "--relay", p.relay])
+                .args(["--events", p.events])
                 .arg("--log-dir")
                 .arg(&log_dir)
                 .env("RUST_LOG", "warn")

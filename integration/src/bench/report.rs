@@ -18,6 +18,8 @@ pub enum Metric {
     DeniedBypassPct,
     CloseCpsManyRules,
     KeepAliveRpsManyRules,
+    KeepAliveRpsNoEvents,
+    CloseCpsNoEvents,
 }
 
 impl Metric {
@@ -35,6 +37,8 @@ impl Metric {
             Metric::DeniedBypassPct => "% denied requests answered 200",
             Metric::CloseCpsManyRules => "HTTP conn/s, 10,000 vs 10 rules",
             Metric::KeepAliveRpsManyRules => "keep-alive req/s, 10,000 vs 10 rules",
+            Metric::KeepAliveRpsNoEvents => "keep-alive req/s, events off",
+            Metric::CloseCpsNoEvents => "HTTP conn/s, events off",
         }
     }
 }
@@ -127,19 +131,35 @@ impl Samples {
                 ratio(Some(p), base)
             );
         }
-        for (m, base) in [
-            (Metric::CloseCpsManyRules, Metric::CloseCps),
-            (Metric::KeepAliveRpsManyRules, Metric::KeepAliveRps),
+        for (m, base, what) in [
+            (Metric::CloseCpsManyRules, Metric::CloseCps, "P(10k)/P(10)"),
+            (
+                Metric::KeepAliveRpsManyRules,
+                Metric::KeepAliveRps,
+                "P(10k)/P(10)",
+            ),
+            (
+                Metric::KeepAliveRpsNoEvents,
+                Metric::KeepAliveRps,
+                "P(on)/P(off)",
+            ),
+            (Metric::CloseCpsNoEvents, Metric::CloseCps, "P(on)/P(off)"),
         ] {
             if let Some(p) = self.summary(m, "P") {
+                // Scaling rows: the variant against the default; events rows: the
+                // default (events on) against the variant (off).
+                let r = if m == Metric::KeepAliveRpsNoEvents || m == Metric::CloseCpsNoEvents {
+                    ratio(self.summary(base, "P"), Some(p))
+                } else {
+                    ratio(Some(p), self.summary(base, "P"))
+                };
                 let _ = writeln!(
                     out,
-                    "{:<38} {:>26} {:>26} {:>26}   P(10k)/P(10) {}",
+                    "{:<38} {:>26} {:>26} {:>26}   {what} {r}",
                     m.label(),
                     "",
                     "",
                     cell(Some(p)),
-                    ratio(Some(p), self.summary(base, "P"))
                 );
             }
         }

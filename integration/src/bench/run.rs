@@ -51,6 +51,7 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
         bin: opts.l7proxy.clone(),
         manifests: few,
         relay: "copy",
+        events: "all",
     };
     let mut samples = Samples::default();
     let http_url = format!("http://{WEB_HOST}{ALLOWED_PATH}");
@@ -124,10 +125,6 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
                     denied.ok as f64 * 100.0 / attempts.max(1) as f64,
                 );
                 samples.add(Metric::DeniedCps, v, denied.denied_per_sec());
-                // Reset flows leave conntrack entries in CLOSE state for 10 s; a new SYN
-                // on such a tuple is seen as ESTABLISHED and skips capture. Let them expire
-                // so the next step measures the data path, not the bypass.
-                wait(Duration::from_secs(11))?;
             }
             active.check_alive()?;
             drop(active);
@@ -135,7 +132,7 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
             if mode == Mode::L7proxy {
                 stop::check()?;
                 log(format!(
-                    "round {}: P with {} rules, and relay splice",
+                    "round {}: P with {} rules, with events off, and with relay splice",
                     round + 1,
                     opts.many_rules
                 ));
@@ -151,6 +148,19 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
                 let ka = load::wrk(&topo, &http_url, opts.conns, d, false)?;
                 check_wrk(&ka, mode, "keep-alive, many rules")?;
                 samples.add(Metric::KeepAliveRpsManyRules, v, ka.requests_per_sec);
+                active.check_alive()?;
+                drop(active);
+                let popts = ProxyOpts {
+                    events: "none",
+                    ..p10.clone()
+                };
+                let mut active = mode::setup(&topo, mode, &popts)?;
+                let ka = load::wrk(&topo, &http_url, opts.conns, d, false)?;
+                check_wrk(&ka, mode, "keep-alive, events off")?;
+                samples.add(Metric::KeepAliveRpsNoEvents, v, ka.requests_per_sec);
+                let close = load::wrk(&topo, &http_url, opts.conns, d, true)?;
+                check_wrk(&close, mode, "close, events off")?;
+                samples.add(Metric::CloseCpsNoEvents, v, close.requests_per_sec);
                 active.check_alive()?;
                 drop(active);
                 let popts = ProxyOpts {
@@ -233,16 +243,6 @@ fn start_perf(out: &std::path::Path, pid: u32, d: Duration) -> Result<std::proce
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| crate::Error::Other(format!("cannot start perf: {e}")))
-}
-
-/// Sleep, but stop early when interrupted.
-fn wait(d: Duration) -> Result<()> {
-    let end = std::time::Instant::now() + d;
-    while std::time::Instant::now() < end {
-        stop::check()?;
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
 }
 
 /// Mode order of a round: D H P, then H P D, then P D H, ...

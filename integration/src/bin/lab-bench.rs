@@ -218,7 +218,7 @@ fn run(args: RunArgs) -> ExitCode {
             );
             print!("{}", samples.table());
             println!(
-                "\nratios are of medians; events on in P (l7proxy offers no switch to turn them off)"
+                "\nratios are of medians; P runs with every EVE event on (one per HTTP request) unless a row says otherwise"
             );
             ExitCode::SUCCESS
         }
