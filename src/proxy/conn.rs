@@ -3,24 +3,20 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
-use crate::classify::ClientHello;
 use crate::events::AppProto;
-use crate::policy::{DenyAction, Direction, Flow, L4Verdict, L7Id, Protocol, RuleRef, TlsMeta};
+use crate::policy::{DenyAction, Direction, Flow, L4Verdict, Protocol, RuleRef};
 use crate::proxy::buf::ReadBuf;
-use crate::proxy::gate::PolicyGate;
-use crate::proxy::http::{self, Decision, Gate, Outcome};
-use crate::proxy::inspect::{self, Classified};
-use crate::proxy::relay::{self, Activity};
+use crate::proxy::relay;
 use crate::proxy::report::Reporter;
 use crate::proxy::service::Target;
 use crate::proxy::state::{Admitted, Policy, Shared};
 use crate::proxy::upstream;
-use crate::proxy::wire::RequestHead;
 use crate::socket;
+use l7::{Allowed, allow_http, allow_tls, inspect};
+
+mod l7;
 
 /// How long an L4-denied connection waits for the client's first bytes before the reset.
 const DENY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
@@ -72,7 +68,7 @@ pub async fn handle<P: Policy>(
     drop(admitted);
 }
 
-async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, mut client: TcpStream) {
+async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, client: TcpStream) {
     let FlowSides {
         src,
         dst,
@@ -101,41 +97,76 @@ async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, mut cl
             if let Some(rule) = &rule {
                 rep.audit(rule, "Allow", 0);
             }
-            let Some(mut up) = connect(shared, rep, AppProto::Failed).await else {
-                return reset(client);
-            };
-            relay_opaque(shared, rep, &mut client, &mut up).await;
+            // Boxed, as every arm that awaits: a task's future is as large as its largest
+            // state, and a long-lived HTTP connection should not carry the space of the
+            // L4 relay or the deny wait.
+            Box::pin(allow_l4(shared, rep, client)).await;
         }
-        L4Verdict::Deny { rule, action } => {
-            let (disposition, reason) = match action {
-                DenyAction::Drop => ("Drop", "drop rule"),
-                DenyAction::Reject => ("Reject", "reject rule"),
-            };
-            // The kernel completed the handshake before we saw the connection: resetting
-            // at once races the client's own connect() and looks like "connection
-            // refused". Give a client that speaks first a moment to send, so it sees
-            // the reset on its request and the alert carries the denied bytes.
-            let mut buf = ReadBuf::new();
-            let _ = tokio::time::timeout(DENY_WAIT, buf.fill(&mut client, 4096)).await;
-            rep.audit(&rule, disposition, buf.len());
-            rep.deny(
-                Some(&client),
-                Some(&rule),
-                AppProto::Failed,
-                reason.into(),
-                buf.filled(),
-            );
-            reset(client);
-        }
+        L4Verdict::Deny { rule, action } => Box::pin(deny_l4(rep, client, rule, action)).await,
         L4Verdict::Inspect { rule, l7 } => {
             // As Antrea logs L7 rules: one "Redirect" line per connection handed to the
             // application-level check; its outcome is in the EVE log.
             rep.audit(&rule, "Redirect", 0);
-            // Boxed: the L7 path is the largest state machine; L4-allowed connections
-            // should not pay for it in every task.
-            Box::pin(inspect(shared, rep, client, flow, snapshot, rule, l7)).await;
+            // Classification and its decision run in their own boxed future, dropped
+            // before the allowed connection is served: a keep-alive connection lives for
+            // hours and should carry only the state of the phase it is in.
+            let next = Box::pin(inspect(shared, rep, client, flow, snapshot, rule, l7)).await;
+            match next {
+                Some(Allowed::Tls {
+                    client,
+                    buf,
+                    rule,
+                    hello,
+                }) => Box::pin(allow_tls(shared, rep, client, buf, &rule, &hello)).await,
+                Some(Allowed::Http {
+                    client,
+                    buf,
+                    head,
+                    rule,
+                    gate,
+                }) => Box::pin(allow_http(shared, rep, client, buf, head, rule, gate)).await,
+                None => {}
+            }
         }
     }
+}
+
+async fn allow_l4<P: Policy>(
+    shared: &Arc<Shared<P>>,
+    rep: &Reporter<'_, P>,
+    mut client: TcpStream,
+) {
+    let Some(mut up) = connect(shared, rep, AppProto::Failed).await else {
+        return reset(client);
+    };
+    relay_opaque(shared, rep, &mut client, &mut up).await;
+}
+
+async fn deny_l4<P: Policy>(
+    rep: &Reporter<'_, P>,
+    mut client: TcpStream,
+    rule: RuleRef,
+    action: DenyAction,
+) {
+    let (disposition, reason) = match action {
+        DenyAction::Drop => ("Drop", "drop rule"),
+        DenyAction::Reject => ("Reject", "reject rule"),
+    };
+    // The kernel completed the handshake before we saw the connection: resetting at once
+    // races the client's own connect() and looks like "connection refused". Give a
+    // client that speaks first a moment to send, so it sees the reset on its request and
+    // the alert carries the denied bytes.
+    let mut buf = ReadBuf::new();
+    let _ = tokio::time::timeout(DENY_WAIT, buf.fill(&mut client, 4096)).await;
+    rep.audit(&rule, disposition, buf.len());
+    rep.deny(
+        Some(&client),
+        Some(&rule),
+        AppProto::Failed,
+        reason.into(),
+        buf.filled(),
+    );
+    reset(client);
 }
 
 struct FlowSides {
@@ -150,190 +181,6 @@ impl FlowSides {
             src: rep.flow.src,
             dst: rep.flow.dst,
             direction: rep.flow.direction,
-        }
-    }
-}
-
-/// An L7 rule matched at L3/L4: classify, then enforce per protocol.
-async fn inspect<P: Policy>(
-    shared: &Arc<Shared<P>>,
-    rep: &Reporter<'_, P>,
-    mut client: TcpStream,
-    flow: Flow,
-    snapshot: Arc<P>,
-    rule: RuleRef,
-    l7: L7Id,
-) {
-    let cfg = &shared.config;
-    let started = Instant::now();
-    let mut buf = ReadBuf::new();
-    let classified = inspect::classify(
-        &mut client,
-        &mut buf,
-        started + cfg.classify_timeout,
-        cfg.max_head_bytes,
-    )
-    .await;
-    let wants = snapshot.l7_wants(l7);
-    match classified {
-        Err(inspect::Unclassified::Closed | inspect::Unclassified::Io(_)) if buf.is_empty() => {
-            // Connected and went away without a byte (health checks, load generators
-            // closing idle connections): nothing was denied, so no alert.
-            tracing::debug!(flow.id = rep.flow.flow_id, "closed before sending");
-        }
-        Err(e) => {
-            shared.metrics.classified(e.outcome(), started.elapsed());
-            rep.deny(
-                Some(&client),
-                Some(&rule),
-                AppProto::Failed,
-                e.to_string(),
-                buf.filled(),
-            );
-            reset(client);
-        }
-        Ok(Classified::Tls(hello)) => {
-            shared.metrics.classified("tls", started.elapsed());
-            let verdict = if wants.tls {
-                let sni = hello.normalized_sni();
-                snapshot.check_tls(
-                    l7,
-                    &TlsMeta {
-                        sni: sni.as_deref(),
-                    },
-                )
-            } else {
-                crate::policy::L7Verdict {
-                    allowed: false,
-                    detail: "tls not allowed by the rule".into(),
-                }
-            };
-            if !verdict.allowed {
-                rep.deny(
-                    Some(&client),
-                    Some(&rule),
-                    AppProto::Tls,
-                    verdict.detail,
-                    buf.filled(),
-                );
-                return reset(client);
-            }
-            Box::pin(allow_tls(shared, rep, client, buf, &rule, &hello)).await;
-        }
-        Ok(Classified::Http(head)) => {
-            shared.metrics.classified("http", started.elapsed());
-            let mut gate = PolicyGate {
-                shared: shared.clone(),
-                flow,
-                snapshot,
-                l7: Some((rule.clone(), l7)),
-            };
-            let d = if wants.http {
-                gate.check(&head)
-            } else {
-                Decision {
-                    allowed: false,
-                    rule: Some(rule.clone()),
-                    detail: "http not allowed by the rule".into(),
-                }
-            };
-            if !d.allowed {
-                rep.deny(
-                    Some(&client),
-                    d.rule.as_ref(),
-                    AppProto::Http,
-                    d.detail,
-                    &buf.filled()[..head.head_len],
-                );
-                return reset(client);
-            }
-            Box::pin(allow_http(shared, rep, client, buf, head, d.rule, gate)).await;
-        }
-    }
-}
-
-async fn allow_tls<P: Policy>(
-    shared: &Arc<Shared<P>>,
-    rep: &Reporter<'_, P>,
-    mut client: TcpStream,
-    buf: ReadBuf,
-    rule: &RuleRef,
-    hello: &ClientHello,
-) {
-    let Some(mut up) = connect(shared, rep, AppProto::Tls).await else {
-        return reset(client);
-    };
-    rep.tls(Some(rule), hello);
-    if up.write_all(buf.filled()).await.is_err() {
-        return reset_both(client, up);
-    }
-    drop(buf);
-    relay_opaque(shared, rep, &mut client, &mut up).await;
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn allow_http<P: Policy>(
-    shared: &Arc<Shared<P>>,
-    rep: &Reporter<'_, P>,
-    mut client: TcpStream,
-    buf: ReadBuf,
-    head: RequestHead,
-    rule: Option<RuleRef>,
-    mut gate: PolicyGate<P>,
-) {
-    let Some(mut up) = connect(shared, rep, AppProto::Http).await else {
-        return reset(client);
-    };
-    let activity = Activity::new();
-    let mut drain = shared.drain.clone();
-    let report = |x| rep.http(x);
-    let served = http::serve(
-        &mut client,
-        &mut up,
-        buf,
-        head,
-        rule,
-        &mut gate,
-        http::Watch {
-            limits: http::Limits {
-                max_head: shared.config.max_head_bytes,
-                head_timeout: shared.config.classify_timeout,
-            },
-            drain: Some(&mut drain),
-        },
-        &activity,
-        &report,
-    );
-    let outcome = tokio::select! {
-        o = served => o,
-        () = activity.idle(shared.config.idle_timeout) => Outcome::Failed("idle timeout".into()),
-    };
-    match outcome {
-        Outcome::Closed => {}
-        Outcome::Upgraded {
-            client_buf,
-            upstream_buf,
-        } => {
-            if up.write_all(client_buf.filled()).await.is_err()
-                || client.write_all(upstream_buf.filled()).await.is_err()
-            {
-                return reset_both(client, up);
-            }
-            Box::pin(relay_opaque(shared, rep, &mut client, &mut up)).await;
-        }
-        Outcome::Denied(d) => {
-            rep.deny(
-                Some(&client),
-                d.rule.as_ref(),
-                AppProto::Http,
-                d.reason,
-                &d.bytes,
-            );
-            reset_both(client, up);
-        }
-        Outcome::Failed(why) => {
-            rep.abort(Some(&client), AppProto::Http, why);
-            reset_both(client, up);
         }
     }
 }

@@ -1,0 +1,243 @@
+//! The L7 path of a connection: classify the first bytes, decide the first request or
+//! ClientHello, then serve what was allowed (TLS relayed opaquely after the hello, HTTP
+//! request by request).
+
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{connect, relay_opaque, reset, reset_both};
+use crate::classify::ClientHello;
+use crate::events::AppProto;
+use crate::policy::{Flow, L7Id, RuleRef, TlsMeta};
+use crate::proxy::buf::ReadBuf;
+use crate::proxy::gate::PolicyGate;
+use crate::proxy::http::{self, Decision, Gate, Outcome};
+use crate::proxy::inspect::{self, Classified};
+use crate::proxy::relay::Activity;
+use crate::proxy::report::Reporter;
+use crate::proxy::state::{Policy, Shared};
+use crate::proxy::wire::RequestHead;
+
+/// A connection whose first request or ClientHello was allowed, ready to be served.
+// Returned once per connection and unpacked at once: boxing a variant would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Allowed<P> {
+    Tls {
+        client: TcpStream,
+        buf: ReadBuf,
+        rule: RuleRef,
+        hello: ClientHello,
+    },
+    Http {
+        client: TcpStream,
+        buf: ReadBuf,
+        head: RequestHead,
+        rule: Option<RuleRef>,
+        gate: PolicyGate<P>,
+    },
+}
+
+/// An L7 rule matched at L3/L4: classify and decide the first request or ClientHello.
+/// Denials end here (reset plus alert); `None` also when the client left silently.
+pub(super) async fn inspect<P: Policy>(
+    shared: &Arc<Shared<P>>,
+    rep: &Reporter<'_, P>,
+    mut client: TcpStream,
+    flow: Flow,
+    snapshot: Arc<P>,
+    rule: RuleRef,
+    l7: L7Id,
+) -> Option<Allowed<P>> {
+    let cfg = &shared.config;
+    let started = Instant::now();
+    let mut buf = ReadBuf::new();
+    // Boxed: its timer and read are dead weight once the connection is classified.
+    let classified = Box::pin(inspect::classify(
+        &mut client,
+        &mut buf,
+        started + cfg.classify_timeout,
+        cfg.max_head_bytes,
+    ))
+    .await;
+    let wants = snapshot.l7_wants(l7);
+    match classified {
+        Err(inspect::Unclassified::Closed | inspect::Unclassified::Io(_)) if buf.is_empty() => {
+            // Connected and went away without a byte (health checks, load generators
+            // closing idle connections): nothing was denied, so no alert.
+            tracing::debug!(flow.id = rep.flow.flow_id, "closed before sending");
+            None
+        }
+        Err(e) => {
+            shared.metrics.classified(e.outcome(), started.elapsed());
+            rep.deny(
+                Some(&client),
+                Some(&rule),
+                AppProto::Failed,
+                e.to_string(),
+                buf.filled(),
+            );
+            reset(client);
+            None
+        }
+        Ok(Classified::Tls(hello)) => {
+            shared.metrics.classified("tls", started.elapsed());
+            let verdict = if wants.tls {
+                let sni = hello.normalized_sni();
+                snapshot.check_tls(
+                    l7,
+                    &TlsMeta {
+                        sni: sni.as_deref(),
+                    },
+                )
+            } else {
+                crate::policy::L7Verdict {
+                    allowed: false,
+                    detail: "tls not allowed by the rule".into(),
+                }
+            };
+            if !verdict.allowed {
+                rep.deny(
+                    Some(&client),
+                    Some(&rule),
+                    AppProto::Tls,
+                    verdict.detail,
+                    buf.filled(),
+                );
+                reset(client);
+                return None;
+            }
+            Some(Allowed::Tls {
+                client,
+                buf,
+                rule,
+                hello,
+            })
+        }
+        Ok(Classified::Http(head)) => {
+            shared.metrics.classified("http", started.elapsed());
+            let mut gate = PolicyGate {
+                shared: shared.clone(),
+                flow,
+                snapshot,
+                l7: Some((rule.clone(), l7)),
+            };
+            let d = if wants.http {
+                gate.check(&head)
+            } else {
+                Decision {
+                    allowed: false,
+                    rule: Some(rule.clone()),
+                    detail: "http not allowed by the rule".into(),
+                }
+            };
+            if !d.allowed {
+                rep.deny(
+                    Some(&client),
+                    d.rule.as_ref(),
+                    AppProto::Http,
+                    d.detail,
+                    &buf.filled()[..head.head_len],
+                );
+                reset(client);
+                return None;
+            }
+            Some(Allowed::Http {
+                client,
+                buf,
+                head,
+                rule: d.rule,
+                gate,
+            })
+        }
+    }
+}
+
+pub(super) async fn allow_tls<P: Policy>(
+    shared: &Arc<Shared<P>>,
+    rep: &Reporter<'_, P>,
+    mut client: TcpStream,
+    buf: ReadBuf,
+    rule: &RuleRef,
+    hello: &ClientHello,
+) {
+    let Some(mut up) = connect(shared, rep, AppProto::Tls).await else {
+        return reset(client);
+    };
+    rep.tls(Some(rule), hello);
+    if up.write_all(buf.filled()).await.is_err() {
+        return reset_both(client, up);
+    }
+    drop(buf);
+    relay_opaque(shared, rep, &mut client, &mut up).await;
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn allow_http<P: Policy>(
+    shared: &Arc<Shared<P>>,
+    rep: &Reporter<'_, P>,
+    mut client: TcpStream,
+    buf: ReadBuf,
+    head: RequestHead,
+    rule: Option<RuleRef>,
+    mut gate: PolicyGate<P>,
+) {
+    let Some(mut up) = connect(shared, rep, AppProto::Http).await else {
+        return reset(client);
+    };
+    let activity = Activity::new();
+    let mut drain = shared.drain.clone();
+    let report = |x| rep.http(x);
+    let served = http::serve(
+        &mut client,
+        &mut up,
+        buf,
+        head,
+        rule,
+        &mut gate,
+        http::Watch {
+            limits: http::Limits {
+                max_head: shared.config.max_head_bytes,
+                head_timeout: shared.config.classify_timeout,
+            },
+            drain: Some(&mut drain),
+        },
+        &activity,
+        &report,
+    );
+    let outcome = tokio::select! {
+        o = served => o,
+        () = activity.idle(shared.config.idle_timeout) => Outcome::Failed("idle timeout".into()),
+    };
+    match outcome {
+        Outcome::Closed => {}
+        Outcome::Upgraded {
+            client_buf,
+            upstream_buf,
+        } => {
+            if up.write_all(client_buf.filled()).await.is_err()
+                || client.write_all(upstream_buf.filled()).await.is_err()
+            {
+                return reset_both(client, up);
+            }
+            Box::pin(relay_opaque(shared, rep, &mut client, &mut up)).await;
+        }
+        Outcome::Denied(d) => {
+            rep.deny(
+                Some(&client),
+                d.rule.as_ref(),
+                AppProto::Http,
+                d.reason,
+                &d.bytes,
+            );
+            reset_both(client, up);
+        }
+        Outcome::Failed(why) => {
+            rep.abort(Some(&client), AppProto::Http, why);
+            reset_both(client, up);
+        }
+    }
+}
