@@ -197,10 +197,8 @@ where
             // The response half ended (upstream closed): nothing more can be answered.
             return Ok(End::Closed);
         }
-        uw.write_all(&buf.filled()[..head_len]).await?;
-        buf.consume(head_len);
         let mut body = Body::new(framing);
-        forward_body(&mut body, &mut buf, cr, uw, activity)
+        forward_body(head_len, &mut body, &mut buf, cr, uw, activity)
             .await
             .map_err(|e| match e {
                 BodyError::Malformed(m) => Stop::Denied(Denial {
@@ -315,13 +313,15 @@ where
                     Err(e) => return Err(Stop::Failed(format!("response: {e}"))),
                 }
             };
-            cw.write_all(&buf.filled()[..head.head_len]).await?;
-            buf.consume(head.head_len);
             let status = head.status;
             let switched = (status == 101 && p.head.upgrade.is_some())
                 || (is_connect(&p.head) && (200..300).contains(&status));
             if status == 101 && !switched {
                 return Err(Stop::Failed("101 without an upgrade request".into()));
+            }
+            if switched || (100..200).contains(&status) {
+                cw.write_all(&buf.filled()[..head.head_len]).await?;
+                buf.consume(head.head_len);
             }
             if switched {
                 if let Some(s) = p.switch.take() {
@@ -337,7 +337,7 @@ where
                 let _ = s.send(false);
             }
             let mut body = Body::new(head.framing);
-            forward_body(&mut body, &mut buf, ur, cw, activity)
+            forward_body(head.head_len, &mut body, &mut buf, ur, cw, activity)
                 .await
                 .map_err(|e| match e {
                     BodyError::Malformed(m) => Stop::Failed(format!("response body: {m}")),
@@ -353,7 +353,7 @@ where
     }
     // No more requests will come: pass through whatever the upstream still sends.
     let mut rest = Body::new(Framing::CloseDelimited);
-    forward_body(&mut rest, &mut buf, ur, cw, activity)
+    forward_body(0, &mut rest, &mut buf, ur, cw, activity)
         .await
         .map_err(|e| match e {
             BodyError::Malformed(m) => Stop::Failed(m),

@@ -53,10 +53,15 @@ impl From<io::Error> for BodyError {
     }
 }
 
-/// Forward one body from `rd` to `wr`, starting with what `buf` holds; leaves any bytes
-/// after the body (the next message) in `buf`. An until-close body ends with the
-/// stream, and the end is passed on with `shutdown`.
+/// Forward a message's first `head` bytes (its head, at the start of `buf`) and then its
+/// body from `rd` to `wr`; leaves any bytes after the body (the next message) in `buf`.
+/// An until-close body ends with the stream, and the end is passed on with `shutdown`.
+///
+/// The head goes out in the same write as the body bytes already buffered: with
+/// `TCP_NODELAY`, separate writes are separate segments, and a small response would cost
+/// the peer an extra packet, wakeup and ACK.
 pub(super) async fn forward_body<R, W>(
+    mut head: usize,
     body: &mut Body,
     buf: &mut ReadBuf,
     rd: &mut R,
@@ -69,11 +74,12 @@ where
 {
     loop {
         let n = body
-            .advance(buf.filled())
+            .advance(&buf.filled()[head..])
             .map_err(|e| BodyError::Malformed(e.to_string()))?;
-        if n > 0 {
-            wr.write_all(&buf.filled()[..n]).await?;
-            buf.consume(n);
+        if head + n > 0 {
+            wr.write_all(&buf.filled()[..head + n]).await?;
+            buf.consume(head + n);
+            head = 0;
         }
         if body.is_done() {
             return Ok(());
