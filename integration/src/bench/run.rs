@@ -32,8 +32,21 @@ pub struct Options {
     pub no_idle: bool,
     /// Modes to run (all three by default).
     pub modes: Vec<Mode>,
-    /// Record a `perf` CPU profile of l7proxy during its last keep-alive step.
+    /// Record a `perf` CPU profile of l7proxy during its last `perf_step`.
     pub perf: Option<PathBuf>,
+    pub perf_step: PerfStep,
+}
+
+/// Which step of the last round `--perf` profiles.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PerfStep {
+    /// Keep-alive requests.
+    #[default]
+    KeepAlive,
+    /// One request per connection (`Connection: close`).
+    Close,
+    /// The bulk download (profiled for the step's duration from its start).
+    Bulk,
 }
 
 fn log(msg: impl AsRef<str>) {
@@ -72,23 +85,19 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
             load::wrk(&topo, &http_url, opts.conns, Duration::from_secs(1), false)?;
             let cpu0 = active.proxy_pid().and_then(topo::cpu_seconds);
             let last = round + 1 == opts.rounds;
-            let profiler = match (&opts.perf, active.proxy_pid()) {
-                (Some(out), Some(pid)) if last && mode == Mode::L7proxy => {
-                    Some(start_perf(out, pid, d)?)
+            let profile = |step: PerfStep| -> Result<Option<std::process::Child>> {
+                match (&opts.perf, active.proxy_pid()) {
+                    (Some(out), Some(pid))
+                        if last && mode == Mode::L7proxy && step == opts.perf_step =>
+                    {
+                        Ok(Some(start_perf(out, pid, d)?))
+                    }
+                    _ => Ok(None),
                 }
-                _ => None,
             };
+            let profiler = profile(PerfStep::KeepAlive)?;
             let ka = load::wrk(&topo, &http_url, opts.conns, d, false)?;
-            if let Some(mut p) = profiler {
-                let _ = p.wait();
-                log(format!(
-                    "  perf profile written to {}",
-                    opts.perf
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                ));
-            }
+            finish_perf(profiler, opts);
             check_wrk(&ka, mode, "keep-alive")?;
             samples.add(Metric::KeepAliveRps, v, ka.requests_per_sec);
             if let (Some(c0), Some(c1)) = (cpu0, active.proxy_pid().and_then(topo::cpu_seconds)) {
@@ -96,7 +105,9 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
                 samples.add(Metric::KeepAliveCpuUsPerReq, v, (c1 - c0) * 1e6 / reqs);
             }
             stop::check()?;
+            let profiler = profile(PerfStep::Close)?;
             let close = load::wrk(&topo, &http_url, opts.conns, d, true)?;
+            finish_perf(profiler, opts);
             check_wrk(&close, mode, "close")?;
             samples.add(Metric::CloseCps, v, close.requests_per_sec);
             if !opts.no_tls {
@@ -106,7 +117,9 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
                 samples.add(Metric::TlsCloseCps, v, tls.requests_per_sec);
             }
             stop::check()?;
+            let profiler = profile(PerfStep::Bulk)?;
             samples.add(Metric::BulkGbps, v, load::bulk(&topo, opts.bulk_bytes, 2)?);
+            finish_perf(profiler, opts);
             if mode != Mode::Direct {
                 stop::check()?;
                 let denied = load::conn_loop(&topo, DENIED_PATH, opts.conns, d)?;
@@ -227,6 +240,19 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
         }
     }
     Ok(samples)
+}
+
+/// Wait for a profiler started by [`start_perf`], if any.
+fn finish_perf(profiler: Option<std::process::Child>, opts: &Options) {
+    if let Some(mut p) = profiler {
+        let _ = p.wait();
+        let out = opts.perf.as_ref().map(|p| p.display().to_string());
+        log(format!(
+            "  perf profile ({:?}) written to {}",
+            opts.perf_step,
+            out.unwrap_or_default()
+        ));
+    }
 }
 
 /// `perf record` (cpu-clock sampling with call graphs: works without hardware counters)

@@ -10,7 +10,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use l7proxy_integration::bench::{self, mode::Mode, run::Options, topo::Cpus};
+use l7proxy_integration::bench::{
+    self,
+    mode::Mode,
+    run::{Options, PerfStep},
+    topo::Cpus,
+};
 
 #[derive(Parser)]
 #[command(about = "End-to-end benchmark: direct vs HAProxy vs l7proxy, as ratios")]
@@ -75,9 +80,12 @@ struct RunArgs {
     /// Skip the idle-connection memory step.
     #[arg(long)]
     no_idle: bool,
-    /// Record a perf CPU profile of l7proxy under keep-alive load (last round) to this file.
+    /// Record a perf CPU profile of l7proxy (last round, `--perf-step`) to this file.
     #[arg(long)]
     perf: Option<PathBuf>,
+    /// The step `--perf` profiles.
+    #[arg(long, value_enum, default_value_t = PerfStep::KeepAlive)]
+    perf_step: PerfStep,
     /// Modes to run: any of D (direct), H (HAProxy), P (l7proxy).
     #[arg(long, default_value = "DHP")]
     modes: String,
@@ -184,6 +192,7 @@ fn run(args: RunArgs) -> ExitCode {
     let opts = Options {
         modes,
         perf: args.perf,
+        perf_step: args.perf_step,
         rounds: args.rounds.max(1),
         duration: Duration::from_secs(args.duration.max(1)),
         l7proxy,
