@@ -89,8 +89,10 @@ pub struct Denial {
 /// How the loop ended.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Both sides finished normally.
-    Closed,
+    /// Both sides finished normally. `reset_upstream`: the upstream had already closed
+    /// and everything it sent was delivered when the client finished, so the upstream
+    /// connection is best ended with a reset (see [`End::AfterUpstream`]).
+    Closed { reset_upstream: bool },
     /// Protocol switched: relay opaque bytes, after writing what each side has buffered.
     Upgraded {
         client_buf: ReadBuf,
@@ -115,6 +117,13 @@ impl From<io::Error> for Stop {
 
 enum End {
     Closed,
+    /// The client finished after the upstream had: its FIN is not passed on. Like
+    /// HAProxy, the upstream connection then ends with a reset instead of a FIN
+    /// exchange: no data can be lost (the upstream sent its end, every request byte was
+    /// written), the server's socket is freed at once instead of lingering in
+    /// TIME_WAIT, and a connection-per-request load costs one packet and one syscall
+    /// less per connection.
+    AfterUpstream,
     Upgraded(ReadBuf),
 }
 
@@ -154,7 +163,12 @@ pub async fn serve<G: Gate>(
             client_buf,
             upstream_buf,
         },
-        Ok(_) => Outcome::Closed,
+        Ok((End::AfterUpstream, _)) => Outcome::Closed {
+            reset_upstream: true,
+        },
+        Ok(_) => Outcome::Closed {
+            reset_upstream: false,
+        },
         Err(Stop::Denied(d)) => Outcome::Denied(d),
         Err(Stop::Failed(f)) => Outcome::Failed(f),
     }
@@ -223,6 +237,11 @@ where
                     Fill::Read(_) => activity.touch(),
                     Fill::Eof => {
                         // Bytes of an incomplete head were never checked: not forwarded.
+                        // A closed queue here means the response half ended, which it
+                        // does only at the upstream's end of stream.
+                        if buf.is_empty() && pending.is_closed() {
+                            return Ok(End::AfterUpstream);
+                        }
                         uw.shutdown().await?;
                         return Ok(End::Closed);
                     }

@@ -66,7 +66,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 32)]
     conns: usize,
     /// Size of each bulk object, in MB.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     bulk_mb: u64,
     /// Idle connections for the memory step.
     #[arg(long, default_value_t = 10_000)]

@@ -213,7 +213,11 @@ pub(super) async fn allow_http<P: Policy>(
         () = activity.idle(shared.config.idle_timeout) => Outcome::Failed("idle timeout".into()),
     };
     match outcome {
-        Outcome::Closed => {}
+        Outcome::Closed { reset_upstream } => {
+            if reset_upstream {
+                reset(up);
+            }
+        }
         Outcome::Upgraded {
             client_buf,
             upstream_buf,

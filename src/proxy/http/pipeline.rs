@@ -82,6 +82,11 @@ impl<T> Pipeline<T> {
         }
     }
 
+    /// Either side has closed the queue.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     /// No more pushes; pending pops drain what is queued, then get `None`.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);

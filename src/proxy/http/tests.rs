@@ -65,9 +65,15 @@ async fn start() -> (TcpStream, TcpStream, tokio::task::JoinHandle<Run>) {
             &report,
         )
         .await;
-        if matches!(outcome, Outcome::Denied(_) | Outcome::Failed(_)) {
-            reset(pu);
-            reset(pc);
+        match outcome {
+            Outcome::Denied(_) | Outcome::Failed(_) => {
+                reset(pu);
+                reset(pc);
+            }
+            Outcome::Closed {
+                reset_upstream: true,
+            } => reset(pu),
+            _ => {}
         }
         Run {
             outcome,
@@ -157,7 +163,17 @@ async fn pipelined_requests_are_each_checked_and_paired() {
     let (rest, err) = read_rest(&mut client).await;
     assert!(rest.is_empty() && err.is_none());
     let run = task.await.unwrap();
-    assert!(matches!(run.outcome, Outcome::Closed), "{:?}", run.outcome);
+    // The client finished first: its FIN went upstream, nothing to reset.
+    assert!(
+        matches!(
+            run.outcome,
+            Outcome::Closed {
+                reset_upstream: false
+            }
+        ),
+        "{:?}",
+        run.outcome
+    );
     assert_eq!(run.seen, ["/a", "/b", "/c"]);
     let st: Vec<_> = run
         .exchanges
@@ -374,7 +390,11 @@ async fn server_closing_an_idle_keep_alive_connection_reaches_the_client() {
     assert!(rest.is_empty() && err.is_none(), "{rest:?} {err:?}");
     drop(client);
     let run = task.await.unwrap();
-    assert!(matches!(run.outcome, Outcome::Closed), "{:?}", run.outcome);
+    assert!(
+        matches!(run.outcome, Outcome::Closed { .. }),
+        "{:?}",
+        run.outcome
+    );
     assert_eq!(run.exchanges.len(), 1);
 }
 
@@ -401,4 +421,35 @@ async fn a_later_head_trickled_past_the_head_timeout_is_denied() {
     assert_eq!(d.reason, "request head timeout");
     let (got, _) = read_rest(&mut server).await;
     assert!(got.is_empty());
+}
+
+#[tokio::test]
+async fn an_upstream_that_ended_first_is_reset_once_the_client_finishes() {
+    let (mut client, mut server, task) = start().await;
+    let req = b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    client.write_all(req).await.unwrap();
+    assert_eq!(read_exactly(&mut server, req.len()).await, req);
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    server.write_all(resp).await.unwrap();
+    // Half-closed: the server still reads, so it can tell a FIN from a reset.
+    server.shutdown().await.unwrap();
+    let (got, err) = read_rest(&mut client).await;
+    assert_eq!((got.as_slice(), err), (&resp[..], None));
+    client.shutdown().await.unwrap();
+    let run = task.await.unwrap();
+    assert!(
+        matches!(
+            run.outcome,
+            Outcome::Closed {
+                reset_upstream: true
+            }
+        ),
+        "{:?}",
+        run.outcome
+    );
+    let (rest, err) = read_rest(&mut server).await;
+    assert_eq!(
+        (rest.len(), err),
+        (0, Some(std::io::ErrorKind::ConnectionReset))
+    );
 }
