@@ -5,7 +5,8 @@
 //! Pod addresses serve `vip:port`", so the data path ([`crate::proxy::service`]) can pick
 //! one, decide on it and connect to it directly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 
 use k8s_openapi::api::core::v1::Service;
@@ -16,6 +17,9 @@ use super::source::Kind;
 
 /// Label of an EndpointSlice that names its Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Namespace and name of a Service or EndpointSlice.
+type Key = (String, String);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct PortEntry {
@@ -40,13 +44,25 @@ struct SliceEntry {
 }
 
 /// ClusterIP Services and their EndpointSlices, keyed by namespace and name.
+///
+/// [`Self::lookup`] runs on every egress connection, under the read lock the watchers
+/// write through, in clusters with thousands of Services: so it goes through two
+/// indexes, kept in step with the objects by [`Self::apply`] and [`Self::remove`],
+/// instead of scanning every Service and every slice.
 #[derive(Clone, Debug, Default)]
 pub struct ServiceIndex {
-    services: BTreeMap<(String, String), ServiceEntry>,
-    slices: BTreeMap<(String, String), SliceEntry>,
+    services: BTreeMap<Key, ServiceEntry>,
+    slices: BTreeMap<Key, SliceEntry>,
+    /// ClusterIP → the Services claiming it. A set, though a real cluster never gives
+    /// one IP to two Services: the index holds whatever the watchers sent, and answers
+    /// the same whatever order it came in (see [`Self::lookup`]).
+    by_ip: HashMap<IpAddr, BTreeSet<Key>>,
+    /// (namespace, Service name) → keys of the slices labelled with it. Ordered, so
+    /// endpoints come out in slice key order whichever slice arrived first.
+    by_service: HashMap<Key, BTreeSet<Key>>,
 }
 
-fn ns_name(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (String, String) {
+fn ns_name(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Key {
     (
         meta.namespace
             .clone()
@@ -62,74 +78,105 @@ fn port_u16(n: i32, what: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("{what}: {n} is not a port number"))
 }
 
+fn parse_service(v: &Value) -> Result<(Key, ServiceEntry), String> {
+    let svc: Service = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    let key = ns_name(&svc.metadata);
+    let spec = svc.spec.unwrap_or_default();
+    let mut ips: Vec<String> = spec.cluster_ips.unwrap_or_default();
+    ips.extend(spec.cluster_ip);
+    let mut cluster_ips = Vec::new();
+    for ip in ips.iter().filter(|s| !s.is_empty() && *s != "None") {
+        let ip = ip
+            .parse::<IpAddr>()
+            .map_err(|_| format!("spec.clusterIPs: invalid IP address {ip:?}"))?;
+        if !cluster_ips.contains(&ip) {
+            cluster_ips.push(ip);
+        }
+    }
+    let mut ports = Vec::new();
+    for p in spec.ports.unwrap_or_default() {
+        ports.push(PortEntry {
+            name: p.name.unwrap_or_default(),
+            port: port_u16(p.port, "spec.ports[].port")?,
+            protocol: p.protocol.unwrap_or_else(|| "TCP".to_owned()),
+        });
+    }
+    Ok((key, ServiceEntry { cluster_ips, ports }))
+}
+
+fn parse_slice(v: &Value) -> Result<(Key, SliceEntry), String> {
+    let slice: EndpointSlice = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    let key = ns_name(&slice.metadata);
+    let service = slice
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        .cloned()
+        .unwrap_or_default();
+    let mut ports = Vec::new();
+    for p in slice.ports.unwrap_or_default() {
+        let Some(port) = p.port else { continue };
+        ports.push(PortEntry {
+            name: p.name.unwrap_or_default(),
+            port: port_u16(port, "ports[].port")?,
+            protocol: p.protocol.unwrap_or_else(|| "TCP".to_owned()),
+        });
+    }
+    let mut ready = Vec::new();
+    for ep in &slice.endpoints {
+        let is_ready = ep.conditions.as_ref().and_then(|c| c.ready) != Some(false);
+        for a in ep.addresses.iter().filter(|_| is_ready) {
+            let ip = a
+                .parse::<IpAddr>()
+                .map_err(|_| format!("endpoints[].addresses: invalid IP {a:?}"))?;
+            ready.push(ip);
+        }
+    }
+    let entry = SliceEntry {
+        service,
+        ports,
+        ready,
+    };
+    Ok((key, entry))
+}
+
+/// Drops `key` from the set under `at`, and the set once empty, so churn in Services
+/// and slices does not leave the indexes growing.
+fn unindex<K: Hash + Eq>(index: &mut HashMap<K, BTreeSet<Key>>, at: K, key: &Key) {
+    if let Some(keys) = index.get_mut(&at) {
+        keys.remove(key);
+        if keys.is_empty() {
+            index.remove(&at);
+        }
+    }
+}
+
 impl ServiceIndex {
-    /// Insert or replace a Service or EndpointSlice (other kinds are ignored).
+    /// Insert or replace a Service or EndpointSlice (other kinds are ignored). An invalid
+    /// object is an error and leaves the index as it was: the whole object is parsed
+    /// before anything changes, and nothing after that can fail or panic, so the lock
+    /// is never left over a half-updated index.
     pub fn apply(&mut self, kind: Kind, v: &Value) -> Result<(), String> {
         match kind {
             Kind::Service => {
-                let svc: Service = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-                let key = ns_name(&svc.metadata);
-                let spec = svc.spec.unwrap_or_default();
-                let mut ips: Vec<String> = spec.cluster_ips.unwrap_or_default();
-                ips.extend(spec.cluster_ip);
-                let mut cluster_ips = Vec::new();
-                for ip in ips.iter().filter(|s| !s.is_empty() && *s != "None") {
-                    let ip = ip
-                        .parse::<IpAddr>()
-                        .map_err(|_| format!("spec.clusterIPs: invalid IP address {ip:?}"))?;
-                    if !cluster_ips.contains(&ip) {
-                        cluster_ips.push(ip);
-                    }
+                let (key, entry) = parse_service(v)?;
+                self.remove_service(&key);
+                for ip in &entry.cluster_ips {
+                    self.by_ip.entry(*ip).or_default().insert(key.clone());
                 }
-                let mut ports = Vec::new();
-                for p in spec.ports.unwrap_or_default() {
-                    ports.push(PortEntry {
-                        name: p.name.unwrap_or_default(),
-                        port: port_u16(p.port, "spec.ports[].port")?,
-                        protocol: p.protocol.unwrap_or_else(|| "TCP".to_owned()),
-                    });
-                }
-                self.services
-                    .insert(key, ServiceEntry { cluster_ips, ports });
+                self.services.insert(key, entry);
             }
             Kind::EndpointSlice => {
-                let slice: EndpointSlice =
-                    serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-                let key = ns_name(&slice.metadata);
-                let service = slice
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                    .cloned()
-                    .unwrap_or_default();
-                let mut ports = Vec::new();
-                for p in slice.ports.unwrap_or_default() {
-                    let Some(port) = p.port else { continue };
-                    ports.push(PortEntry {
-                        name: p.name.unwrap_or_default(),
-                        port: port_u16(port, "ports[].port")?,
-                        protocol: p.protocol.unwrap_or_else(|| "TCP".to_owned()),
-                    });
-                }
-                let mut ready = Vec::new();
-                for ep in &slice.endpoints {
-                    let is_ready = ep.conditions.as_ref().and_then(|c| c.ready) != Some(false);
-                    for a in ep.addresses.iter().filter(|_| is_ready) {
-                        let ip = a
-                            .parse::<IpAddr>()
-                            .map_err(|_| format!("endpoints[].addresses: invalid IP {a:?}"))?;
-                        ready.push(ip);
-                    }
-                }
-                self.slices.insert(
-                    key,
-                    SliceEntry {
-                        service,
-                        ports,
-                        ready,
-                    },
-                );
+                let (key, entry) = parse_slice(v)?;
+                // A replaced slice may name another Service than before.
+                self.remove_slice(&key);
+                let service = (key.0.clone(), entry.service.clone());
+                self.by_service
+                    .entry(service)
+                    .or_default()
+                    .insert(key.clone());
+                self.slices.insert(key, entry);
             }
             _ => {}
         }
@@ -140,14 +187,26 @@ impl ServiceIndex {
     pub fn remove(&mut self, kind: Kind, namespace: &str, name: &str) {
         let key = (namespace.to_owned(), name.to_owned());
         match kind {
-            Kind::Service => {
-                self.services.remove(&key);
-            }
-            Kind::EndpointSlice => {
-                self.slices.remove(&key);
-            }
+            Kind::Service => self.remove_service(&key),
+            Kind::EndpointSlice => self.remove_slice(&key),
             _ => {}
         }
+    }
+
+    fn remove_service(&mut self, key: &Key) {
+        let Some(old) = self.services.remove(key) else {
+            return;
+        };
+        for ip in old.cluster_ips {
+            unindex(&mut self.by_ip, ip, key);
+        }
+    }
+
+    fn remove_slice(&mut self, key: &Key) {
+        let Some(old) = self.slices.remove(key) else {
+            return;
+        };
+        unindex(&mut self.by_service, (key.0.clone(), old.service), key);
     }
 
     /// Ready endpoints serving `vip` (a Service's ClusterIP and port) for `protocol`
@@ -159,22 +218,23 @@ impl ServiceIndex {
     /// As [`Self::endpoints`], but telling "not a Service port" (`None`) apart from "a
     /// Service port without ready endpoints" (`Some` of an empty list): the data path
     /// forwards the first unchanged and rejects the second, as kube-proxy does.
+    ///
+    /// Endpoints come in slice key order, then address order within a slice, each once.
+    /// Should two Services claim `vip`'s IP (which a real cluster never does), the first
+    /// by (namespace, name) that has the port answers, whichever was applied last.
     pub fn lookup(&self, vip: SocketAddr, protocol: &str) -> Option<Vec<SocketAddr>> {
-        let ((ns, name), port) = self.services.iter().find_map(|(k, s)| {
-            if !s.cluster_ips.contains(&vip.ip()) {
-                return None;
-            }
-            let p = s
+        let (key, port) = self.by_ip.get(&vip.ip())?.iter().find_map(|k| {
+            let p = self
+                .services
+                .get(k)?
                 .ports
                 .iter()
                 .find(|p| p.port == vip.port() && p.protocol == protocol)?;
             Some((k, p))
         })?;
         let mut out = Vec::new();
-        for ((slice_ns, _), slice) in &self.slices {
-            if slice_ns != ns || &slice.service != name {
-                continue;
-            }
+        let slices = self.by_service.get(key).into_iter().flatten();
+        for slice in slices.filter_map(|k| self.slices.get(k)) {
             let Some(target) = slice
                 .ports
                 .iter()
@@ -192,3 +252,7 @@ impl ServiceIndex {
         Some(out)
     }
 }
+
+#[cfg(test)]
+#[path = "services_tests.rs"]
+mod tests;

@@ -26,8 +26,8 @@ pub trait Resolve: Send + Sync + 'static {
 /// The cluster source's index, read under its lock for the length of one lookup.
 impl Resolve for RwLock<ServiceIndex> {
     fn endpoints(&self, vip: SocketAddr) -> Option<Vec<SocketAddr>> {
-        // A writer that panicked left a consistent index (each apply replaces whole
-        // entries), so a poisoned lock is still worth reading.
+        // A writer that panicked left a consistent index (an apply parses the whole
+        // object before it changes anything), so a poisoned lock is still worth reading.
         let index = self.read().unwrap_or_else(|e| e.into_inner());
         index.lookup(vip, "TCP")
     }
