@@ -4,6 +4,7 @@
 //! the rest is moved down only when more room is needed, so a keep-alive connection does
 //! no allocation per read once its buffer has reached its working size.
 
+use std::cell::RefCell;
 use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -60,9 +61,55 @@ pub struct ReadBuf {
     end: usize,
 }
 
+thread_local! {
+    /// Initial-size buffers given back by connections on this thread. A keep-alive
+    /// connection releases its buffers between requests (idle connections must hold
+    /// none), so without this every request would allocate and zero two of them; the
+    /// spare list makes that a pop and a push. Bounded, so it never holds more than
+    /// [`SPARE_MAX`] × [`INITIAL`] bytes per thread.
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Most spare buffers kept per thread.
+const SPARE_MAX: usize = 64;
+
+/// A buffer of `INITIAL` bytes, reused when one is spare. Its bytes are stale, never read:
+/// only what a read wrote is exposed through `filled`.
+fn take_initial() -> Vec<u8> {
+    SPARE
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_else(|| vec![0u8; INITIAL])
+}
+
+fn give_back(buf: Vec<u8>) {
+    if buf.len() == INITIAL {
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_MAX {
+                s.push(buf);
+            }
+        });
+    }
+}
+
+impl Drop for ReadBuf {
+    fn drop(&mut self) {
+        give_back(std::mem::take(&mut self.data));
+    }
+}
+
 impl ReadBuf {
     pub fn new() -> ReadBuf {
         ReadBuf::default()
+    }
+
+    /// Grow to `size` (at least `INITIAL`), taking a spare buffer for the first size.
+    fn resize(&mut self, size: usize) {
+        if self.data.is_empty() && size == INITIAL {
+            self.data = take_initial();
+        } else {
+            self.data.resize(size, 0);
+        }
     }
 
     /// Unconsumed bytes.
@@ -86,7 +133,7 @@ impl ReadBuf {
     pub fn grow(&mut self, limit: usize) {
         let grown = (self.data.len() * 2).clamp(INITIAL, limit.max(INITIAL));
         if grown > self.data.len() {
-            self.data.resize(grown, 0);
+            self.resize(grown);
         }
     }
 
@@ -94,7 +141,9 @@ impl ReadBuf {
     /// should not hold buffers); the next `fill` allocates again.
     pub fn release(&mut self) {
         if self.is_empty() {
-            self.data = Vec::new();
+            self.start = 0;
+            self.end = 0;
+            give_back(std::mem::take(&mut self.data));
         }
     }
 
@@ -125,7 +174,7 @@ impl ReadBuf {
             }
             if self.end == self.data.len() {
                 let grown = (self.data.len() * 2).clamp(INITIAL, limit.max(INITIAL));
-                self.data.resize(grown, 0);
+                self.resize(grown);
             }
         }
         let room = (limit - self.len()).min(self.data.len() - self.end);
@@ -161,6 +210,23 @@ mod tests {
         assert_eq!(b.len(), 1000);
         assert_eq!(b.fill(&mut rd, 5000).await.unwrap(), Fill::Read(4000));
         assert_eq!(b.filled().len(), 5000);
+    }
+
+    #[tokio::test]
+    async fn a_released_buffer_is_reused_by_the_next_fill() {
+        let mut b = ReadBuf::new();
+        b.fill(&mut &b"abc"[..], 100).await.unwrap();
+        let first = b.filled().as_ptr();
+        b.consume(3);
+        b.release();
+        assert_eq!(b.capacity(), 0, "an idle buffer holds no memory");
+        b.fill(&mut &b"xy"[..], 100).await.unwrap();
+        assert_eq!(b.filled(), b"xy");
+        assert_eq!(
+            b.filled().as_ptr(),
+            first,
+            "the spare buffer was not reused"
+        );
     }
 
     #[tokio::test]
