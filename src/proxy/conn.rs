@@ -217,6 +217,9 @@ async fn relay_opaque<P: Policy>(
             if stats.idle_timeout {
                 tracing::debug!(flow.id = rep.flow.flow_id, "idle timeout");
             }
+            if stats.reset {
+                tracing::debug!(flow.id = rep.flow.flow_id, "reset by a peer; passed on");
+            }
         }
         Err(e) => tracing::debug!(flow.id = rep.flow.flow_id, error = %e, "relay ended with error"),
     }

@@ -36,6 +36,20 @@ pub struct RelayStats {
     pub to_client: u64,
     /// The idle timeout ended the relay.
     pub idle_timeout: bool,
+    /// One side reset the connection; both sockets are set to reset on close, so the
+    /// other side sees a reset too, not a clean end.
+    pub reset: bool,
+}
+
+/// A reset seen by one direction: ends the relay at once.
+struct PeerReset;
+
+/// How one direction ended, with a reset set apart from other ends.
+fn split_reset<T>(r: io::Result<T>) -> Result<io::Result<()>, PeerReset> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Err(PeerReset),
+        r => Ok(r.map(drop).or_else(normal_close)),
+    }
 }
 
 const SIZES: [usize; 3] = [1024, 16 * 1024, 256 * 1024];
@@ -62,34 +76,45 @@ pub async fn relay(
         activity.touch();
     };
 
+    // Both directions run to their own end (a half-close of one does not cut the
+    // other), except after a reset: a client that aborts must not look to the server
+    // like one that finished (a FIN would end a close-delimited upload as if complete),
+    // so the relay stops and the reset is passed on.
+    let (c, u) = (&*client, &*upstream);
     let work = async {
-        match mode {
+        let joined = match mode {
             RelayMode::Copy => {
-                let (c, u) = (&*client, &*upstream);
-                let (a, b) = tokio::join!(copy_one_way(c, u, &up), copy_one_way(u, c, &down));
-                a.and(b)
+                let a = async { split_reset(copy_one_way(c, u, &up).await) };
+                let b = async { split_reset(copy_one_way(u, c, &down).await) };
+                tokio::try_join!(a, b)
             }
             RelayMode::Splice => {
                 let (p1, p2) = (Pipe::new()?, Pipe::new()?);
-                let (c, u) = (&*client, &*upstream);
-                let (a, b) = tokio::join!(
-                    splice_one_way(c, u, &p1, &up),
-                    splice_one_way(u, c, &p2, &down)
-                );
-                a.map(drop)
-                    .or_else(normal_close)
-                    .and(b.map(drop).or_else(normal_close))
+                let a = async { split_reset(splice_one_way(c, u, &p1, &up).await) };
+                let b = async { split_reset(splice_one_way(u, c, &p2, &down).await) };
+                tokio::try_join!(a, b)
             }
+        };
+        match joined {
+            Ok((a, b)) => a.and(b).map(|()| false),
+            Err(PeerReset) => Ok(true),
         }
     };
-    let idle_timeout = tokio::select! {
-        r = work => { r?; false }
-        () = activity.idle(idle) => true,
+    let (idle_timeout, reset) = tokio::select! {
+        r = work => (false, r?),
+        () = activity.idle(idle) => (true, false),
     };
+    if reset {
+        for s in [c, u] {
+            // Best effort: without it the close sends a FIN, as before.
+            let _ = crate::socket::set_reset_on_close(s);
+        }
+    }
     Ok(RelayStats {
         to_server: to_server.load(Ordering::Relaxed),
         to_client: to_client.load(Ordering::Relaxed),
         idle_timeout,
+        reset,
     })
 }
 
@@ -184,11 +209,14 @@ async fn copy_one_way(
         }
     }
     .await;
-    if result.is_err() {
+    if let Err(e) = &result
+        && e.kind() != io::ErrorKind::ConnectionReset
+    {
         // Pass the end on even when this side failed, or the peer would wait forever.
+        // A reset is passed on as a reset by the caller, never as a FIN.
         let _ = shutdown_write(dst);
     }
-    result.or_else(normal_close)
+    result
 }
 
 async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {

@@ -35,7 +35,8 @@ impl Pipe {
 /// Move bytes from `src` to `dst` until `src` reaches end of stream, then shut down the
 /// write side of `dst`. `on_bytes` sees each chunk written (byte counting, idle tracking).
 /// Returns the number of bytes moved. On error the write side of `dst` is shut down
-/// too, so the peer learns about the end.
+/// too, so the peer learns about the end, except on a reset: a FIN would tell the peer
+/// the stream ended cleanly; the caller passes the reset on instead.
 pub async fn splice_one_way(
     src: &TcpStream,
     dst: &TcpStream,
@@ -43,7 +44,9 @@ pub async fn splice_one_way(
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> io::Result<u64> {
     let r = move_all(src, dst, pipe, on_bytes).await;
-    if r.is_err() {
+    if let Err(e) = &r
+        && e.kind() != io::ErrorKind::ConnectionReset
+    {
         let _ = socket2::SockRef::from(dst).shutdown(Shutdown::Write);
     }
     r

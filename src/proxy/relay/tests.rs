@@ -128,18 +128,37 @@ async fn idle_connection_times_out_active_one_does_not() {
 }
 
 #[tokio::test]
-async fn peer_reset_is_a_normal_end() {
+async fn a_reset_is_passed_on_as_a_reset_not_a_clean_end() {
     for mode in [RelayMode::Copy, RelayMode::Splice] {
-        let (client, mut server, task) = relayed(mode, Duration::from_secs(30)).await;
-        crate::socket::set_reset_on_close(&client).unwrap();
-        drop(client);
-        let mut buf = Vec::new();
-        // The end must reach the server promptly (not after the idle timeout).
-        let _ = tokio::time::timeout(Duration::from_secs(5), server.read_to_end(&mut buf))
-            .await
-            .expect("reset not propagated to the server");
-        drop(server);
-        let r = tokio::time::timeout(Duration::from_secs(5), task).await;
-        r.expect("relay stuck after reset").unwrap().unwrap();
+        for client_resets in [true, false] {
+            let (mut client, mut server, task) = relayed(mode, Duration::from_secs(30)).await;
+            // Bytes in flight first: an upload cut short must not look complete.
+            client.write_all(b"partial upload").await.unwrap();
+            let mut got = [0u8; 14];
+            server.read_exact(&mut got).await.unwrap();
+            let (resetter, mut other) = if client_resets {
+                (client, server)
+            } else {
+                (server, client)
+            };
+            crate::socket::set_reset_on_close(&resetter).unwrap();
+            drop(resetter);
+            let mut buf = Vec::new();
+            // Promptly (not after the idle timeout), and as a reset, not as EOF.
+            let r = tokio::time::timeout(Duration::from_secs(5), other.read_to_end(&mut buf))
+                .await
+                .expect("reset not passed on");
+            assert_eq!(
+                r.map_err(|e| e.kind()),
+                Err(io::ErrorKind::ConnectionReset),
+                "{mode:?}, client resets: {client_resets}"
+            );
+            let stats = tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .expect("relay stuck after reset")
+                .unwrap()
+                .unwrap();
+            assert!(stats.reset);
+        }
     }
 }
