@@ -290,6 +290,23 @@ impl Lab {
         std::fs::read_to_string(self.proxy_log_path()).unwrap_or_default()
     }
 
+    /// The events once `done` holds for them, or as they are after `timeout`: the proxy
+    /// writes events in batches a few milliseconds after they happen.
+    pub fn events_until(
+        &self,
+        timeout: std::time::Duration,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let events = self.events();
+            if done(&events) || std::time::Instant::now() > deadline {
+                return events;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Every EVE event line the proxy has written (all `eve-*.json` files of the log dir).
     pub fn events(&self) -> Vec<serde_json::Value> {
         let Ok(entries) = std::fs::read_dir(self.log_dir()) else {

@@ -109,10 +109,10 @@ fn a_new_connection_on_a_just_reset_four_tuple_is_captured_again() {
         leaked.is_empty(),
         "denied requests reached the app: {leaked:?}"
     );
-    let alerts = lab
-        .events()
-        .into_iter()
-        .filter(|e| e["event_type"] == "alert")
-        .count();
-    assert_eq!(alerts, 20, "one alert per denied connection");
+    let alerts =
+        |evs: &[serde_json::Value]| evs.iter().filter(|e| e["event_type"] == "alert").count();
+    lab.events_until(Duration::from_secs(5), |evs| alerts(evs) >= 20);
+    // Then a little longer, so an extra alert would be seen too.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(alerts(&lab.events()), 20, "one alert per denied connection");
 }
