@@ -319,16 +319,8 @@ fn check_outcome(probe: &Probe, outcome: &Outcome, expect: &Expect) -> Vec<Strin
 }
 
 fn wait_event(lab: &Lab, skip: usize, pred: impl Fn(&serde_json::Value) -> bool) -> bool {
-    let deadline = Instant::now() + EVENT_WAIT;
-    loop {
-        if lab.events().iter().skip(skip).any(&pred) {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let seen = |evs: &[serde_json::Value]| evs.iter().skip(skip).any(&pred);
+    seen(&lab.events_until(EVENT_WAIT, seen))
 }
 
 fn tail(text: &str, n: usize) -> String {

@@ -141,8 +141,6 @@ impl ReadBuf {
     /// should not hold buffers); the next `fill` allocates again.
     pub fn release(&mut self) {
         if self.is_empty() {
-            self.start = 0;
-            self.end = 0;
             give_back(std::mem::take(&mut self.data));
         }
     }

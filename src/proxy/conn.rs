@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
-use crate::events::AppProto;
+use crate::events::{AppProto, FlowInfo};
 use crate::policy::{DenyAction, Direction, Flow, L4Verdict, Protocol, RuleRef};
 use crate::proxy::buf::ReadBuf;
 use crate::proxy::relay;
@@ -53,27 +53,29 @@ pub async fn handle<P: Policy>(
             );
             reset(client);
         }
-        Target::Endpoint { vip, endpoint } => {
-            tracing::debug!(
-                flow.id = rep.flow.flow_id,
-                service.vip = %vip,
-                dst.addr = %endpoint,
-                "service endpoint picked"
-            );
+        Target::Endpoint { .. } | Target::Direct(_) => {
+            if let Some(vip) = rep.service {
+                tracing::debug!(
+                    flow.id = rep.flow.flow_id,
+                    service.vip = %vip,
+                    dst.addr = %rep.flow.dst,
+                    "service endpoint picked"
+                );
+            }
             serve(&shared, &rep, client).await;
         }
-        Target::Direct(_) => serve(&shared, &rep, client).await,
     }
     shared.metrics.conn_closed(direction);
     drop(admitted);
 }
 
 async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, client: TcpStream) {
-    let FlowSides {
+    let FlowInfo {
         src,
         dst,
         direction,
-    } = FlowSides::of(rep);
+        ..
+    } = rep.flow;
     if shared.config.is_own_listener(dst) {
         rep.deny(
             Some(&client),
@@ -167,22 +169,6 @@ async fn deny_l4<P: Policy>(
         buf.filled(),
     );
     reset(client);
-}
-
-struct FlowSides {
-    src: SocketAddr,
-    dst: SocketAddr,
-    direction: Direction,
-}
-
-impl FlowSides {
-    fn of<P>(rep: &Reporter<'_, P>) -> FlowSides {
-        FlowSides {
-            src: rep.flow.src,
-            dst: rep.flow.dst,
-            direction: rep.flow.direction,
-        }
-    }
 }
 
 async fn connect<P: Policy>(

@@ -131,27 +131,40 @@ impl Samples {
                 ratio(Some(p), base)
             );
         }
-        for (m, base, what) in [
-            (Metric::CloseCpsManyRules, Metric::CloseCps, "P(10k)/P(10)"),
+        // Scaling rows: the variant over the default; events rows: the default (events
+        // on) over the variant (off).
+        for (m, base, what, default_over_variant) in [
+            (
+                Metric::CloseCpsManyRules,
+                Metric::CloseCps,
+                "P(10k)/P(10)",
+                false,
+            ),
             (
                 Metric::KeepAliveRpsManyRules,
                 Metric::KeepAliveRps,
                 "P(10k)/P(10)",
+                false,
             ),
             (
                 Metric::KeepAliveRpsNoEvents,
                 Metric::KeepAliveRps,
                 "P(on)/P(off)",
+                true,
             ),
-            (Metric::CloseCpsNoEvents, Metric::CloseCps, "P(on)/P(off)"),
+            (
+                Metric::CloseCpsNoEvents,
+                Metric::CloseCps,
+                "P(on)/P(off)",
+                true,
+            ),
         ] {
             if let Some(p) = self.summary(m, "P") {
-                // Scaling rows: the variant against the default; events rows: the
-                // default (events on) against the variant (off).
-                let r = if m == Metric::KeepAliveRpsNoEvents || m == Metric::CloseCpsNoEvents {
-                    ratio(self.summary(base, "P"), Some(p))
+                let default = self.summary(base, "P");
+                let r = if default_over_variant {
+                    ratio(default, Some(p))
                 } else {
-                    ratio(Some(p), self.summary(base, "P"))
+                    ratio(Some(p), default)
                 };
                 let _ = writeln!(
                     out,
