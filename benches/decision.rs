@@ -171,11 +171,16 @@ fn decision(c: &mut Criterion) {
         let j = (0..n).rev().find(|j| j % 4 == 1).expect("n > 1");
         let sni = format!("www.zone{j}.example.com");
         assert!(snap.check_tls(l7, &TlsMeta { sni: Some(&sni) }).allowed);
+        // The data path's check; `http_hit_explained` is the `policy explain` form, which
+        // also describes the matching entry.
         g.bench_with_input(BenchmarkId::new("http_hit", n), &hit, |b, r| {
+            b.iter(|| snap.decide_http(l7, black_box(r)))
+        });
+        g.bench_with_input(BenchmarkId::new("http_hit_explained", n), &hit, |b, r| {
             b.iter(|| snap.check_http(l7, black_box(r)))
         });
         g.bench_with_input(BenchmarkId::new("http_miss", n), &miss, |b, r| {
-            b.iter(|| snap.check_http(l7, black_box(r)))
+            b.iter(|| snap.decide_http(l7, black_box(r)))
         });
         g.bench_function(BenchmarkId::new("tls_hit", n), |b| {
             b.iter(|| snap.check_tls(l7, black_box(&TlsMeta { sni: Some(&sni) })))

@@ -130,7 +130,7 @@ impl AppProto {
 #[derive(Clone, Debug)]
 pub struct AlertEvent {
     /// The deciding rule; `None` for denials no rule made (limits, timeouts).
-    pub rule: Option<RuleRef>,
+    pub rule: Option<Arc<RuleRef>>,
     pub app_proto: AppProto,
     /// Why, in a few words: `l7 mismatch: path "/admin" ...`, `drop rule`,
     /// `classification timeout`, `header block too large`, `ambiguous framing` ...
@@ -143,7 +143,7 @@ pub struct AlertEvent {
 /// One line of Antrea's audit log (`np.log`), for rules with `enableLogging`.
 #[derive(Clone, Debug)]
 pub struct AuditRecord {
-    pub rule: RuleRef,
+    pub rule: Arc<RuleRef>,
     /// `Allow`, `Drop`, `Reject` or `Redirect` (L7 rules), as Antrea writes it.
     pub disposition: &'static str,
     pub src: SocketAddr,
@@ -157,12 +157,12 @@ pub struct AuditRecord {
 pub enum Event {
     Http {
         flow: FlowInfo,
-        rule: Option<RuleRef>,
+        rule: Option<Arc<RuleRef>>,
         http: HttpEvent,
     },
     Tls {
         flow: FlowInfo,
-        rule: Option<RuleRef>,
+        rule: Option<Arc<RuleRef>>,
         tls: TlsEvent,
     },
     Alert {

@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -163,12 +164,15 @@ pub enum DenyAction {
 #[derive(Clone, Debug, PartialEq)]
 pub enum L4Verdict {
     /// Relay without reading. `None`: no rule selected the flow (default allow).
-    Allow(Option<RuleRef>),
+    Allow(Option<Arc<RuleRef>>),
     /// Reset the connection.
-    Deny { rule: RuleRef, action: DenyAction },
+    Deny {
+        rule: Arc<RuleRef>,
+        action: DenyAction,
+    },
     /// An L7 rule matched at L3/L4: classify the first bytes, then ask
     /// [`Snapshot::check_http`] / [`Snapshot::check_tls`] with `l7`. The rule is final.
-    Inspect { rule: RuleRef, l7: L7Id },
+    Inspect { rule: Arc<RuleRef>, l7: L7Id },
 }
 
 /// The parts of an HTTP request an L7 rule looks at. Host and path are already
@@ -248,6 +252,15 @@ impl Snapshot {
     pub fn check_http(&self, l7: L7Id, req: &HttpRequestMeta<'_>) -> L7Verdict {
         match self.l7.get(l7.0 as usize) {
             Some(c) => c.http.check(req.method, req.host, req.path).into(),
+            None => unknown_l7(l7),
+        }
+    }
+
+    /// [`check_http`](Self::check_http) without describing an allowed match (its
+    /// `detail` is empty): for the data path, which only reports why a request was denied.
+    pub fn decide_http(&self, l7: L7Id, req: &HttpRequestMeta<'_>) -> L7Verdict {
+        match self.l7.get(l7.0 as usize) {
+            Some(c) => c.http.decide(req.method, req.host, req.path).into(),
             None => unknown_l7(l7),
         }
     }

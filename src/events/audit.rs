@@ -107,7 +107,7 @@ mod tests {
 
     fn record(rule: RuleRef) -> AuditRecord {
         AuditRecord {
-            rule,
+            rule: std::sync::Arc::new(rule),
             disposition: "Redirect",
             src: "10.10.1.4:45034".parse().unwrap(),
             dst: "[::ffff:10.10.1.3]:80".parse().unwrap(),

@@ -73,54 +73,151 @@ pub(crate) fn canonical_ip(addr: &SocketAddr) -> IpAddr {
 /// Serialize one event as a JSON line (with the trailing `\n`) stamped `at`. `None` for
 /// [`Event::Audit`], which goes to np.log instead.
 pub fn to_line(event: &Event, at: SystemTime) -> Option<Vec<u8>> {
-    let ts = timestamp(at);
-    let record = match event {
-        Event::Http { flow, rule, http } => {
-            Record::new(&ts, flow, "http", rule.as_ref()).with(Body::Http {
-                tx_id: http.tx_id,
-                http: HttpRec::from(http),
-            })
+    let mut line = Vec::new();
+    LineWriter::default()
+        .write(event, at, &mut line)
+        .then_some(line)
+}
+
+/// Turns events into EVE lines appended to one buffer.
+///
+/// It keeps the formatted date and time of the last second it saw: the writer stamps
+/// tens of thousands of events per second, and converting every one to a calendar date
+/// was a visible share of its CPU.
+#[derive(Debug, Default)]
+pub struct LineWriter {
+    /// Whole seconds since the epoch that `prefix` shows.
+    second: Option<u64>,
+    /// `YYYY-MM-DDTHH:MM:SS.` of `second`.
+    prefix: String,
+    /// The timestamp of the event being written.
+    ts: String,
+}
+
+impl LineWriter {
+    /// Append `event` stamped `at` to `out` as one JSON line. Returns false and leaves
+    /// `out` as it was for [`Event::Audit`] (np.log's) or if serialization fails.
+    pub fn write(&mut self, event: &Event, at: SystemTime, out: &mut Vec<u8>) -> bool {
+        if matches!(event, Event::Audit(_)) {
+            return false;
         }
-        Event::Tls { flow, rule, tls } => {
-            Record::new(&ts, flow, "tls", rule.as_ref()).with(Body::Tls {
-                tls: TlsRec::from(tls),
-            })
+        self.stamp(at);
+        let ts = self.ts.as_str();
+        let record = match event {
+            Event::Http { flow, rule, http } => Record::new(ts, flow, "http", rule.as_deref())
+                .with(Body::Http {
+                    tx_id: http.tx_id,
+                    http: HttpRec::from(http),
+                }),
+            Event::Tls { flow, rule, tls } => {
+                Record::new(ts, flow, "tls", rule.as_deref()).with(Body::Tls {
+                    tls: TlsRec::from(tls),
+                })
+            }
+            Event::Alert { flow, alert } => {
+                Record::new(ts, flow, "alert", alert.rule.as_deref()).with(alert_body(flow, alert))
+            }
+            Event::Audit(_) => return false,
+        };
+        let mark = out.len();
+        // Serializing plain structs of strings and numbers cannot fail; should it ever,
+        // the event is logged as lost rather than half-written.
+        match serde_json::to_writer(&mut *out, &record) {
+            Ok(()) => {
+                out.push(b'\n');
+                true
+            }
+            Err(e) => {
+                out.truncate(mark);
+                tracing::warn!(error = %e, "cannot serialize EVE event");
+                false
+            }
         }
-        Event::Alert { flow, alert } => {
-            Record::new(&ts, flow, "alert", alert.rule.as_ref()).with(alert_body(flow, alert))
+    }
+
+    /// Set `ts` to [`timestamp`]`(t)`, reusing the date and time while the second is
+    /// the same.
+    fn stamp(&mut self, t: SystemTime) {
+        use std::fmt::Write as _;
+        let Ok(since) = t.duration_since(std::time::UNIX_EPOCH) else {
+            self.ts = timestamp(t);
+            return;
+        };
+        let second = since.as_secs();
+        if self.second != Some(second) {
+            let full = timestamp(t);
+            let dot = full.rfind('.').unwrap_or(full.len());
+            self.prefix.clear();
+            self.prefix.push_str(&full[..=dot.min(full.len() - 1)]);
+            self.second = Some(second);
         }
-        Event::Audit(_) => return None,
-    };
-    // Serializing plain structs of strings and numbers cannot fail; should it ever, the
-    // event is logged as lost rather than half-written.
-    match serde_json::to_vec(&record) {
-        Ok(mut line) => {
-            line.push(b'\n');
-            Some(line)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot serialize EVE event");
-            None
-        }
+        self.ts.clear();
+        self.ts.push_str(&self.prefix);
+        // Writing into a String cannot fail.
+        let _ = write!(self.ts, "{:06}+0000", since.subsec_micros());
     }
 }
 
-#[derive(Serialize)]
+/// One EVE record: the fields every event has, then its type's own, then the policy.
+///
+/// Serialized by hand rather than with `#[serde(flatten)]`, which turns the whole record
+/// into a map built through a slower generic path; the output is the same.
 struct Record<'a> {
     timestamp: &'a str,
     flow_id: u64,
-    in_iface: &'static str,
     event_type: &'static str,
     src_ip: IpAddr,
     src_port: u16,
     dest_ip: IpAddr,
     dest_port: u16,
-    proto: &'static str,
-    pkt_src: &'static str,
-    #[serde(flatten)]
     body: Option<Body<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     policy: Option<PolicyRec<'a>>,
+}
+
+impl Serialize for Record<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut s = ser.serialize_struct("Record", 18)?;
+        s.serialize_field("timestamp", self.timestamp)?;
+        s.serialize_field("flow_id", &self.flow_id)?;
+        s.serialize_field("in_iface", IN_IFACE)?;
+        s.serialize_field("event_type", self.event_type)?;
+        s.serialize_field("src_ip", &self.src_ip)?;
+        s.serialize_field("src_port", &self.src_port)?;
+        s.serialize_field("dest_ip", &self.dest_ip)?;
+        s.serialize_field("dest_port", &self.dest_port)?;
+        s.serialize_field("proto", "TCP")?;
+        s.serialize_field("pkt_src", PKT_SRC)?;
+        match &self.body {
+            Some(Body::Http { tx_id, http }) => {
+                s.serialize_field("tx_id", tx_id)?;
+                s.serialize_field("http", http)?;
+            }
+            Some(Body::Tls { tls }) => s.serialize_field("tls", tls)?,
+            Some(Body::Alert {
+                alert,
+                app_proto,
+                direction,
+                flow,
+                reason,
+                packet,
+                packet_info,
+            }) => {
+                s.serialize_field("alert", alert)?;
+                s.serialize_field("app_proto", app_proto)?;
+                s.serialize_field("direction", direction)?;
+                s.serialize_field("flow", flow)?;
+                s.serialize_field("reason", reason)?;
+                s.serialize_field("packet", packet)?;
+                s.serialize_field("packet_info", packet_info)?;
+            }
+            None => {}
+        }
+        if let Some(policy) = &self.policy {
+            s.serialize_field("policy", policy)?;
+        }
+        s.end()
+    }
 }
 
 impl<'a> Record<'a> {
@@ -133,14 +230,11 @@ impl<'a> Record<'a> {
         Record {
             timestamp: ts,
             flow_id: flow.flow_id,
-            in_iface: IN_IFACE,
             event_type,
             src_ip: canonical_ip(&flow.src),
             src_port: flow.src.port(),
             dest_ip: canonical_ip(&flow.dst),
             dest_port: flow.dst.port(),
-            proto: "TCP",
-            pkt_src: PKT_SRC,
             body: None,
             policy: rule.map(PolicyRec::from),
         }
@@ -152,8 +246,7 @@ impl<'a> Record<'a> {
     }
 }
 
-#[derive(Serialize)]
-#[serde(untagged)]
+/// What follows the common fields, per event type.
 enum Body<'a> {
     Http {
         tx_id: u64,

@@ -32,8 +32,8 @@ impl Clock for ManualClock {
     }
 }
 
-fn rule() -> RuleRef {
-    RuleRef {
+fn rule() -> Arc<RuleRef> {
+    Arc::new(RuleRef {
         kind: PolicyKind::AntreaNetworkPolicy,
         namespace: Some("default".into()),
         name: "allow-web".into(),
@@ -43,7 +43,7 @@ fn rule() -> RuleRef {
         direction: Direction::Ingress,
         enable_logging: true,
         log_label: Some("web".into()),
-    }
+    })
 }
 
 fn http(id: u64, url: &str) -> Event {
@@ -187,13 +187,25 @@ fn new_file_when_utc_day_changes() {
     let day3 = dir.path().join("eve-2024-09-07.json");
     assert!(day1.exists());
     sink.emit(http(1, "/late"));
+    clock.set(before + Duration::from_micros(499_999));
+    sink.emit(http(2, "/last"));
+    clock.set(before + Duration::from_millis(500));
+    sink.emit(http(3, "/midnight"));
     clock.set(before + Duration::from_secs(1));
-    sink.emit(http(2, "/early"));
+    sink.emit(http(4, "/early"));
     assert!(sink.flush(FLUSH));
-    assert_eq!(urls(&day1), vec!["/late"]);
-    assert_eq!(urls(&day2), vec!["/early"]);
+    assert_eq!(urls(&day1), vec!["/late", "/last"]);
+    assert_eq!(urls(&day2), vec!["/midnight", "/early"]);
+    assert_eq!(
+        lines(&day1)[1]["timestamp"],
+        "2024-09-05T23:59:59.999999+0000"
+    );
     assert_eq!(
         lines(&day2)[0]["timestamp"],
+        "2024-09-06T00:00:00.000000+0000"
+    );
+    assert_eq!(
+        lines(&day2)[1]["timestamp"],
         "2024-09-06T00:00:00.500000+0000"
     );
 

@@ -93,6 +93,7 @@ pub(super) fn spawn(
         eve,
         pending: Vec::with_capacity(WRITE_AT),
         pending_lines: 0,
+        lines: eve::LineWriter::default(),
         audit: None,
         audit_path: options.log_dir.join("np.log"),
         applied_to: options.applied_to,
@@ -111,6 +112,10 @@ pub(super) fn spawn(
 struct DailyFile {
     dir: PathBuf,
     day: NaiveDate,
+    /// Midnight UTC after `day`: events from then on belong to the next file. Compared
+    /// per event instead of converting each timestamp to a date. `None` past chrono's
+    /// last date.
+    ends: Option<SystemTime>,
     path: PathBuf,
     file: File,
 }
@@ -119,9 +124,15 @@ impl DailyFile {
     fn open(dir: &Path, now: SystemTime) -> Result<DailyFile, Error> {
         let path = dir.join(eve_file_name(now));
         let file = open_append(&path)?;
+        let day = utc_day(now);
+        let ends = day
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().into());
         Ok(DailyFile {
             dir: dir.to_path_buf(),
-            day: utc_day(now),
+            day,
+            ends,
             path,
             file,
         })
@@ -133,6 +144,7 @@ struct Writer {
     /// Whole lines not yet written to `eve`.
     pending: Vec<u8>,
     pending_lines: u64,
+    lines: eve::LineWriter,
     /// np.log, opened on the first audit record.
     audit: Option<File>,
     audit_path: PathBuf,
@@ -180,11 +192,10 @@ impl Writer {
                     self.write_audit(&audit::line(rec, at, self.applied_to.as_deref()))
                 }
                 ev => {
-                    if utc_day(at) > self.eve.day {
+                    if self.eve.ends.is_some_and(|ends| at >= ends) {
                         self.roll(at);
                     }
-                    if let Some(line) = eve::to_line(ev, at) {
-                        self.pending.extend_from_slice(&line);
+                    if self.lines.write(ev, at, &mut self.pending) {
                         self.pending_lines += 1;
                         if self.pending.len() >= WRITE_AT {
                             self.write_pending();

@@ -193,8 +193,16 @@ proptest! {
             .map(|(i, (h, p, m))| entry(i, m.as_deref(), h.as_deref(), p.as_deref()))
             .collect();
         let m = HttpMatcher::new(entries.clone()).unwrap();
-        let got = m.check(&method, host.as_deref(), &path).allowed;
-        prop_assert_eq!(got, naive_http(&entries, &method, host.as_deref(), &path));
+        let full = m.check(&method, host.as_deref(), &path);
+        prop_assert_eq!(full.allowed, naive_http(&entries, &method, host.as_deref(), &path));
+        // The data path's variant: same verdict, same reason for a denial, none for an allow.
+        let fast = m.decide(&method, host.as_deref(), &path);
+        prop_assert_eq!(fast.allowed, full.allowed);
+        if full.allowed {
+            prop_assert!(fast.detail.is_empty());
+        } else {
+            prop_assert_eq!(fast.detail, full.detail);
+        }
     }
 }
 

@@ -211,7 +211,7 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
         verdict: "allow",
     };
     match snapshot.decide(&flow) {
-        L4Verdict::Allow(rule) => e.rule = rule,
+        L4Verdict::Allow(rule) => e.rule = rule.as_deref().cloned(),
         L4Verdict::Deny { rule, action } => {
             e.l4 = "deny";
             e.verdict = "deny";
@@ -219,11 +219,11 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
                 super::DenyAction::Drop => "drop",
                 super::DenyAction::Reject => "reject",
             });
-            e.rule = Some(rule);
+            e.rule = Some(RuleRef::clone(&rule));
         }
         L4Verdict::Inspect { rule, l7 } => {
             e.l4 = "inspect";
-            e.rule = Some(rule);
+            e.rule = Some(RuleRef::clone(&rule));
             let verdict = |protocol: &str, v: L7Verdict| L7Explanation {
                 protocol: protocol.to_owned(),
                 allowed: Some(v.allowed),

@@ -4,6 +4,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -230,7 +231,7 @@ impl<'a> Compiler<'a> {
         };
         let l7 = self.l7(&key.to_string(), &format!("spec.{dir_name}[{index}]"), r)?;
         Ok(CompiledRule {
-            rule: RuleRef {
+            rule: Arc::new(RuleRef {
                 kind: policy.kind,
                 namespace: policy.namespace.clone(),
                 name: policy.name.clone(),
@@ -243,7 +244,7 @@ impl<'a> Compiler<'a> {
                 direction: dir,
                 enable_logging: r.enable_logging,
                 log_label: r.log_label.clone(),
-            },
+            }),
             action,
             peers,
             ports,

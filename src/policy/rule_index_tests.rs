@@ -8,7 +8,7 @@ use super::*;
 
 fn rule(i: usize, peers: PeerSet, ports: PortSet) -> CompiledRule {
     CompiledRule {
-        rule: RuleRef {
+        rule: std::sync::Arc::new(RuleRef {
             kind: PolicyKind::AntreaClusterNetworkPolicy,
             namespace: None,
             name: format!("p{i}"),
@@ -18,7 +18,7 @@ fn rule(i: usize, peers: PeerSet, ports: PortSet) -> CompiledRule {
             direction: Direction::Ingress,
             enable_logging: false,
             log_label: None,
-        },
+        }),
         action: Action::Allow,
         peers,
         ports,

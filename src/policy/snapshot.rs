@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -66,7 +67,8 @@ impl PortSet {
 /// One rule, compiled.
 #[derive(Clone, Debug)]
 pub struct CompiledRule {
-    pub rule: RuleRef,
+    /// Shared with every verdict, request and event it decides: cloned per request.
+    pub rule: Arc<RuleRef>,
     pub action: Action,
     pub peers: PeerSet,
     pub ports: PortSet,
@@ -97,7 +99,7 @@ impl CompiledRule {
 #[derive(Debug, Default)]
 pub struct K8sLayer {
     /// Policies that select the protected Pod for this direction (it is isolated).
-    pub isolating: Vec<RuleRef>,
+    pub isolating: Vec<Arc<RuleRef>>,
     /// Their rules (all Allow).
     pub allow: RuleTable,
 }

@@ -95,7 +95,7 @@ async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, client
     let snapshot = shared.policy.load_full();
     match snapshot.decide(&flow) {
         L4Verdict::Allow(rule) => {
-            shared.metrics.verdict(rule.as_ref(), "allow", "none");
+            shared.metrics.verdict(rule.as_deref(), "allow", "none");
             if let Some(rule) = &rule {
                 rep.audit(rule, "Allow", 0);
             }
@@ -147,7 +147,7 @@ async fn allow_l4<P: Policy>(
 async fn deny_l4<P: Policy>(
     rep: &Reporter<'_, P>,
     mut client: TcpStream,
-    rule: RuleRef,
+    rule: Arc<RuleRef>,
     action: DenyAction,
 ) {
     let (disposition, reason) = match action {

@@ -15,7 +15,7 @@ pub struct PolicyGate<P> {
     pub snapshot: Arc<P>,
     /// The L7 rule deciding this flow in `snapshot`; `None` when the flow is no longer
     /// inspected (allowed or denied at L3/L4 by a newer snapshot).
-    pub l7: Option<(RuleRef, L7Id)>,
+    pub l7: Option<(Arc<RuleRef>, L7Id)>,
 }
 
 impl<P: Policy> Gate for PolicyGate<P> {

@@ -11,6 +11,7 @@
 //! and the caller relays opaque bytes.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -39,7 +40,7 @@ const MAX_PIPELINED: usize = 32;
 pub struct Decision {
     pub allowed: bool,
     /// The deciding rule (for events).
-    pub rule: Option<RuleRef>,
+    pub rule: Option<Arc<RuleRef>>,
     /// Why, for logs and alerts.
     pub detail: String,
 }
@@ -68,7 +69,7 @@ pub trait Gate: Send {
 /// One allowed request and what answered it.
 #[derive(Clone, Debug)]
 pub struct Exchange {
-    pub rule: Option<RuleRef>,
+    pub rule: Option<Arc<RuleRef>>,
     pub request: RequestHead,
     /// `None` when the upstream closed before answering.
     pub status: Option<u16>,
@@ -80,7 +81,7 @@ pub struct Exchange {
 /// A denied request.
 #[derive(Clone, Debug)]
 pub struct Denial {
-    pub rule: Option<RuleRef>,
+    pub rule: Option<Arc<RuleRef>>,
     pub reason: String,
     /// The bytes read of the denied request (never forwarded).
     pub bytes: Vec<u8>,
@@ -132,7 +133,7 @@ enum End {
 /// task for its whole life.
 struct Pending {
     head: RequestHead,
-    rule: Option<RuleRef>,
+    rule: Option<Arc<RuleRef>>,
     switch: Option<oneshot::Sender<bool>>,
 }
 
@@ -144,7 +145,7 @@ pub async fn serve<G: Gate>(
     upstream: &mut TcpStream,
     client_buf: ReadBuf,
     first: RequestHead,
-    rule: Option<RuleRef>,
+    rule: Option<Arc<RuleRef>>,
     gate: &mut G,
     watch: Watch<'_>,
     activity: &Activity,
@@ -181,7 +182,7 @@ async fn requests<R, W, G>(
     uw: &mut W,
     mut buf: ReadBuf,
     mut head: RequestHead,
-    mut rule: Option<RuleRef>,
+    mut rule: Option<Arc<RuleRef>>,
     gate: &mut G,
     pending: &Pipeline<Box<Pending>>,
     mut watch: Watch<'_>,

@@ -2,6 +2,7 @@
 //! reported the same way.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -54,7 +55,7 @@ impl<'a, P> Reporter<'a, P> {
     pub fn deny(
         &self,
         client: Option<&TcpStream>,
-        rule: Option<&RuleRef>,
+        rule: Option<&Arc<RuleRef>>,
         app_proto: AppProto,
         reason: String,
         denied_bytes: &[u8],
@@ -64,7 +65,9 @@ impl<'a, P> Reporter<'a, P> {
             AppProto::Tls => "tls",
             AppProto::Failed => "failed",
         };
-        self.shared.metrics.verdict(rule, "deny", proto);
+        self.shared
+            .metrics
+            .verdict(rule.map(|r| &**r), "deny", proto);
         tracing::info!(
             flow.id = self.flow.flow_id,
             client.addr = %self.flow.src,
@@ -95,7 +98,7 @@ impl<'a, P> Reporter<'a, P> {
     fn alert(
         &self,
         client: Option<&TcpStream>,
-        rule: Option<&RuleRef>,
+        rule: Option<&Arc<RuleRef>>,
         app_proto: AppProto,
         reason: String,
         denied_bytes: &[u8],
@@ -125,7 +128,7 @@ impl<'a, P> Reporter<'a, P> {
     }
 
     /// An Antrea audit-log line, when the rule asks for it.
-    pub fn audit(&self, rule: &RuleRef, disposition: &'static str, length: usize) {
+    pub fn audit(&self, rule: &Arc<RuleRef>, disposition: &'static str, length: usize) {
         if rule.enable_logging {
             self.shared.sink.emit(Event::Audit(AuditRecord {
                 rule: rule.clone(),
@@ -140,7 +143,7 @@ impl<'a, P> Reporter<'a, P> {
     pub fn http(&self, x: Exchange) {
         self.shared
             .metrics
-            .verdict(x.rule.as_ref(), "allow", "http");
+            .verdict(x.rule.as_deref(), "allow", "http");
         if !self.shared.config.events.allowed() {
             return;
         }
@@ -164,8 +167,10 @@ impl<'a, P> Reporter<'a, P> {
         });
     }
 
-    pub fn tls(&self, rule: Option<&RuleRef>, hello: &ClientHello) {
-        self.shared.metrics.verdict(rule, "allow", "tls");
+    pub fn tls(&self, rule: Option<&Arc<RuleRef>>, hello: &ClientHello) {
+        self.shared
+            .metrics
+            .verdict(rule.map(|r| &**r), "allow", "tls");
         if !self.shared.config.events.allowed() {
             return;
         }

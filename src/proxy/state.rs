@@ -23,6 +23,7 @@ pub trait Policy: Send + Sync + 'static {
     fn generation(&self) -> u64;
     fn decide(&self, flow: &Flow) -> L4Verdict;
     fn l7_wants(&self, l7: L7Id) -> L7Wants;
+    /// The verdict on one request; `detail` says why only when it is denied.
     fn check_http(&self, l7: L7Id, req: &HttpRequestMeta<'_>) -> L7Verdict;
     fn check_tls(&self, l7: L7Id, hello: &TlsMeta<'_>) -> L7Verdict;
 }
@@ -38,7 +39,7 @@ impl Policy for Snapshot {
         Snapshot::l7_wants(self, l7)
     }
     fn check_http(&self, l7: L7Id, req: &HttpRequestMeta<'_>) -> L7Verdict {
-        Snapshot::check_http(self, l7, req)
+        Snapshot::decide_http(self, l7, req)
     }
     fn check_tls(&self, l7: L7Id, hello: &TlsMeta<'_>) -> L7Verdict {
         Snapshot::check_tls(self, l7, hello)

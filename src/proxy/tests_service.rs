@@ -20,8 +20,8 @@ const VIP: &str = "10.96.0.10:80";
 /// A Service whose endpoints are all unready.
 const EMPTY_VIP: &str = "10.96.0.11:80";
 
-fn rule(name: &str) -> RuleRef {
-    RuleRef {
+fn rule(name: &str) -> Arc<RuleRef> {
+    Arc::new(RuleRef {
         kind: PolicyKind::AntreaNetworkPolicy,
         namespace: Some("default".into()),
         name: "client-egress".into(),
@@ -31,7 +31,7 @@ fn rule(name: &str) -> RuleRef {
         direction: Direction::Egress,
         enable_logging: true,
         log_label: None,
-    }
+    })
 }
 
 /// Allows (or, with `l7`, inspects and allows HTTP to) the `allowed` destinations,

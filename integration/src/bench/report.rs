@@ -16,10 +16,6 @@ pub enum Metric {
     IdleBytesPerConn,
     DeniedCps,
     DeniedBypassPct,
-    CloseCpsManyRules,
-    KeepAliveRpsManyRules,
-    KeepAliveRpsNoEvents,
-    CloseCpsNoEvents,
 }
 
 impl Metric {
@@ -35,10 +31,6 @@ impl Metric {
             Metric::IdleBytesPerConn => "RSS bytes per idle conn",
             Metric::DeniedCps => "denied conn/s (reset or refused)",
             Metric::DeniedBypassPct => "% denied requests answered 200",
-            Metric::CloseCpsManyRules => "HTTP conn/s, 10,000 vs 10 rules",
-            Metric::KeepAliveRpsManyRules => "keep-alive req/s, 10,000 vs 10 rules",
-            Metric::KeepAliveRpsNoEvents => "keep-alive req/s, events off",
-            Metric::CloseCpsNoEvents => "HTTP conn/s, events off",
         }
     }
 }
@@ -131,45 +123,87 @@ impl Samples {
                 ratio(Some(p), base)
             );
         }
-        // Scaling rows: the variant over the default; events rows: the default (events
-        // on) over the variant (off).
-        for (m, base, what, default_over_variant) in [
+        // Variant rows: a P variant against the P reference run taken beside it.
+        // Scaling rows read variant/reference; events rows read on/off (reference over
+        // variant), so for both a value below 1 is what the variant costs in throughput.
+        let variant_rows: [(&str, Metric, Variant, Variant, &str, bool); 8] = [
             (
-                Metric::CloseCpsManyRules,
+                "keep-alive req/s, P reference",
+                Metric::KeepAliveRps,
+                "P-ref",
+                "P",
+                "P-ref/P",
+                false,
+            ),
+            (
+                "HTTP conn/s, P reference",
                 Metric::CloseCps,
+                "P-ref",
+                "P",
+                "P-ref/P",
+                false,
+            ),
+            (
+                "keep-alive req/s, 10,000 rules",
+                Metric::KeepAliveRps,
+                "P-10k",
+                "P-ref",
                 "P(10k)/P(10)",
                 false,
             ),
             (
-                Metric::KeepAliveRpsManyRules,
-                Metric::KeepAliveRps,
+                "HTTP conn/s, 10,000 rules",
+                Metric::CloseCps,
+                "P-10k",
+                "P-ref",
                 "P(10k)/P(10)",
                 false,
             ),
             (
-                Metric::KeepAliveRpsNoEvents,
+                "keep-alive req/s, events off",
                 Metric::KeepAliveRps,
+                "P-noev",
+                "P-ref",
                 "P(on)/P(off)",
                 true,
             ),
             (
-                Metric::CloseCpsNoEvents,
+                "proxy CPU µs/req, events off",
+                Metric::KeepAliveCpuUsPerReq,
+                "P-noev",
+                "P-ref",
+                "P(off)/P(on)",
+                false,
+            ),
+            (
+                "HTTP conn/s, events off",
                 Metric::CloseCps,
+                "P-noev",
+                "P-ref",
                 "P(on)/P(off)",
                 true,
             ),
-        ] {
-            if let Some(p) = self.summary(m, "P") {
-                let default = self.summary(base, "P");
-                let r = if default_over_variant {
-                    ratio(default, Some(p))
+            (
+                "latency p99 µs, events off",
+                Metric::LatencyP99Us,
+                "P-noev",
+                "P",
+                "P(on)/P(off)",
+                true,
+            ),
+        ];
+        for (label, m, variant, base, what, base_over_variant) in variant_rows {
+            if let Some(p) = self.summary(m, variant) {
+                let base = self.summary(m, base);
+                let r = if base_over_variant {
+                    ratio(base, Some(p))
                 } else {
-                    ratio(Some(p), default)
+                    ratio(Some(p), base)
                 };
                 let _ = writeln!(
                     out,
                     "{:<38} {:>26} {:>26} {:>26}   {what} {r}",
-                    m.label(),
+                    label,
                     "",
                     "",
                     cell(Some(p)),
@@ -244,5 +278,26 @@ mod tests {
         assert!(table.contains("100/110/120"), "{table}");
         assert!(table.contains("0.50"), "{table}");
         assert!(samples.get(Metric::KeepAliveRps, "H").is_none());
+    }
+
+    #[test]
+    fn variant_rows_compare_with_the_reference_beside_them() {
+        let mut samples = Samples::default();
+        samples.add(Metric::KeepAliveRps, "P", 1000.0);
+        samples.add(Metric::KeepAliveRps, "P-ref", 800.0);
+        samples.add(Metric::KeepAliveRps, "P-noev", 1000.0);
+        samples.add(Metric::KeepAliveRps, "P-10k", 760.0);
+        let table = samples.table();
+        let row = |label: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(label))
+                .unwrap_or_else(|| panic!("no {label} row in\n{table}"))
+                .to_string()
+        };
+        assert!(row("keep-alive req/s, events off").ends_with("P(on)/P(off) 0.80"));
+        assert!(row("keep-alive req/s, 10,000 rules").ends_with("P(10k)/P(10) 0.95"));
+        assert!(row("keep-alive req/s, P reference").ends_with("P-ref/P 0.80"));
+        assert!(!table.contains("HTTP conn/s, events off"), "{table}");
     }
 }

@@ -143,39 +143,50 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
             drop(active);
 
             if mode == Mode::L7proxy {
-                stop::check()?;
                 log(format!(
-                    "round {}: P with {} rules, with events off, and with relay splice",
+                    "round {}: P with {} rules and with events off, each beside a P reference run; P with relay splice",
                     round + 1,
                     opts.many_rules
                 ));
-                let popts = ProxyOpts {
+                // Each variant is compared with a reference run of the default P taken just
+                // before it, not with the main step a minute earlier: on a shared VM the
+                // machine's speed drifts more over a minute than these variants differ.
+                let many_rules = ProxyOpts {
                     manifests: many.clone(),
                     ..p10.clone()
                 };
-                let mut active = mode::setup(&topo, mode, &popts)?;
-                load::wrk(&topo, &http_url, opts.conns, Duration::from_secs(1), true)?;
-                let close = load::wrk(&topo, &http_url, opts.conns, d, true)?;
-                check_wrk(&close, mode, "close, many rules")?;
-                samples.add(Metric::CloseCpsManyRules, v, close.requests_per_sec);
-                let ka = load::wrk(&topo, &http_url, opts.conns, d, false)?;
-                check_wrk(&ka, mode, "keep-alive, many rules")?;
-                samples.add(Metric::KeepAliveRpsManyRules, v, ka.requests_per_sec);
-                active.check_alive()?;
-                drop(active);
-                let popts = ProxyOpts {
+                let events_off = ProxyOpts {
                     events: "none",
                     ..p10.clone()
                 };
-                let mut active = mode::setup(&topo, mode, &popts)?;
-                let ka = load::wrk(&topo, &http_url, opts.conns, d, false)?;
-                check_wrk(&ka, mode, "keep-alive, events off")?;
-                samples.add(Metric::KeepAliveRpsNoEvents, v, ka.requests_per_sec);
-                let close = load::wrk(&topo, &http_url, opts.conns, d, true)?;
-                check_wrk(&close, mode, "close, events off")?;
-                samples.add(Metric::CloseCpsNoEvents, v, close.requests_per_sec);
-                active.check_alive()?;
-                drop(active);
+                for (variant, popts) in [
+                    ("P-ref", &p10),
+                    ("P-10k", &many_rules),
+                    ("P-ref", &p10),
+                    ("P-noev", &events_off),
+                ] {
+                    stop::check()?;
+                    let mut active = mode::setup(&topo, mode, popts)?;
+                    load::wrk(&topo, &http_url, opts.conns, Duration::from_secs(1), false)?;
+                    let cpu0 = active.proxy_pid().and_then(topo::cpu_seconds);
+                    let ka = load::wrk(&topo, &http_url, opts.conns, d, false)?;
+                    check_wrk(&ka, mode, variant)?;
+                    samples.add(Metric::KeepAliveRps, variant, ka.requests_per_sec);
+                    if let (Some(c0), Some(c1)) =
+                        (cpu0, active.proxy_pid().and_then(topo::cpu_seconds))
+                    {
+                        let reqs = ka.requests_per_sec * d.as_secs_f64();
+                        samples.add(
+                            Metric::KeepAliveCpuUsPerReq,
+                            variant,
+                            (c1 - c0) * 1e6 / reqs,
+                        );
+                    }
+                    let close = load::wrk(&topo, &http_url, opts.conns, d, true)?;
+                    check_wrk(&close, mode, variant)?;
+                    samples.add(Metric::CloseCps, variant, close.requests_per_sec);
+                    active.check_alive()?;
+                }
                 let popts = ProxyOpts {
                     relay: "splice",
                     ..p10.clone()
@@ -206,6 +217,18 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
             samples.add(Metric::LatencyP50Us, mode.letter(), lat.p50_us);
             samples.add(Metric::LatencyP99Us, mode.letter(), lat.p99_us);
             active.check_alive()?;
+            if mode == Mode::L7proxy {
+                drop(active);
+                let popts = ProxyOpts {
+                    events: "none",
+                    ..p10.clone()
+                };
+                let mut active = mode::setup(&topo, mode, &popts)?;
+                let lat = load::latency_probe(&topo, rate, 16, d, Duration::from_millis(500))?;
+                log(format!("  {mode} (events off): {lat:?}"));
+                samples.add(Metric::LatencyP99Us, "P-noev", lat.p99_us);
+                active.check_alive()?;
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! Every event type's field set, parsed back with serde_json.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -23,8 +24,8 @@ pub(crate) fn flow() -> FlowInfo {
     }
 }
 
-pub(crate) fn rule() -> RuleRef {
-    RuleRef {
+pub(crate) fn rule() -> Arc<RuleRef> {
+    Arc::new(RuleRef {
         kind: PolicyKind::AntreaNetworkPolicy,
         namespace: Some("default".into()),
         name: "allow-privileged-url-to-admin-role".into(),
@@ -34,7 +35,7 @@ pub(crate) fn rule() -> RuleRef {
         direction: Direction::Ingress,
         enable_logging: false,
         log_label: None,
-    }
+    })
 }
 
 fn parse(event: &Event) -> Value {
@@ -86,6 +87,49 @@ fn timestamp_equals_chrono_strftime_across_dates() {
         assert_eq!(timestamp(t), want);
         t += Duration::from_nanos(7_777_777_123_456_789);
     }
+}
+
+#[test]
+fn line_writer_stamps_like_timestamp_within_and_across_seconds() {
+    let mut w = LineWriter::default();
+    let ev = Event::Http {
+        flow: flow(),
+        rule: None,
+        http: HttpEvent::default(),
+    };
+    let mut t = at();
+    let mut out = Vec::new();
+    // Steps of 0.3 s and 2.7 days: the same second again, the next one, a new date.
+    for step in [300_000u64, 300_000, 300_000, 233_280_000_000, 1, 999_999] {
+        out.clear();
+        assert!(w.write(&ev, t, &mut out));
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["timestamp"], timestamp(t), "at {t:?}");
+        t += Duration::from_micros(step);
+    }
+}
+
+#[test]
+fn line_writer_appends_and_skips_audit() {
+    let mut w = LineWriter::default();
+    let mut out = b"previous\n".to_vec();
+    let audit = Event::Audit(crate::events::AuditRecord {
+        rule: rule(),
+        disposition: "Allow",
+        src: flow().src,
+        dst: flow().dst,
+        length: 0,
+    });
+    assert!(!w.write(&audit, at(), &mut out));
+    assert_eq!(out, b"previous\n");
+    let http = Event::Http {
+        flow: flow(),
+        rule: Some(rule()),
+        http: HttpEvent::default(),
+    };
+    assert!(w.write(&http, at(), &mut out));
+    let line = &out[b"previous\n".len()..];
+    assert_eq!(line, to_line(&http, at()).unwrap());
 }
 
 #[test]
@@ -170,12 +214,12 @@ fn http_event_omits_absent_fields() {
 
 #[test]
 fn tls_event_fields() {
-    let mut r = rule();
+    let mut r = RuleRef::clone(&rule());
     r.kind = PolicyKind::AntreaClusterNetworkPolicy;
     r.namespace = None;
     let ev = Event::Tls {
         flow: flow(),
-        rule: Some(r),
+        rule: Some(Arc::new(r)),
         tls: TlsEvent {
             sni: Some("www.alfa.test.l7.tls".into()),
             version: 0x0304,
@@ -205,7 +249,7 @@ fn tls_event_fields() {
     assert_eq!(v["tls"], json!({"version": "UNDETERMINED"}));
 }
 
-fn alert(rule: Option<RuleRef>, reason: &str, bytes: &[u8]) -> Event {
+fn alert(rule: Option<Arc<RuleRef>>, reason: &str, bytes: &[u8]) -> Event {
     Event::Alert {
         flow: flow(),
         alert: AlertEvent {
@@ -292,10 +336,10 @@ fn alert_without_rule() {
 
 #[test]
 fn k8s_signature() {
-    let mut r = rule();
+    let mut r = RuleRef::clone(&rule());
     r.kind = PolicyKind::K8sNetworkPolicy;
     r.tier = String::new();
-    let v = parse(&alert(Some(r), "drop rule", b""));
+    let v = parse(&alert(Some(Arc::new(r)), "drop rule", b""));
     assert_eq!(
         v["alert"]["signature"],
         "Reject by K8sNetworkPolicy:default/allow-privileged-url-to-admin-role"

@@ -1,5 +1,7 @@
 //! The Kubernetes NetworkPolicy layer: isolation per direction and its allow rules.
 
+use std::sync::Arc;
+
 use super::super::model::{K8sPeer, K8sPort};
 use super::super::select::Selection;
 use super::super::snapshot::{Action, CompiledRule, K8sLayer, PeerSet, RuleTable};
@@ -62,7 +64,7 @@ impl Store {
                 enable_logging: false,
                 log_label: None,
             };
-            isolating.push(rref("default-deny".to_owned()));
+            isolating.push(Arc::new(rref("default-deny".to_owned())));
             let k8s_rules: Vec<(&[K8sPeer], &[K8sPort])> = match dir {
                 Direction::Ingress => p
                     .spec
@@ -87,7 +89,7 @@ impl Store {
                     &peers,
                 );
                 rules.push(CompiledRule {
-                    rule: rref(format!("{wanted}-{i}").to_ascii_lowercase()),
+                    rule: Arc::new(rref(format!("{wanted}-{i}").to_ascii_lowercase())),
                     action: Action::Allow,
                     peers,
                     ports,

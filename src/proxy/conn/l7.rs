@@ -29,14 +29,14 @@ pub(super) enum Allowed<P> {
     Tls {
         client: TcpStream,
         buf: ReadBuf,
-        rule: RuleRef,
+        rule: Arc<RuleRef>,
         hello: ClientHello,
     },
     Http {
         client: TcpStream,
         buf: ReadBuf,
         head: RequestHead,
-        rule: Option<RuleRef>,
+        rule: Option<Arc<RuleRef>>,
         gate: PolicyGate<P>,
     },
 }
@@ -49,7 +49,7 @@ pub(super) async fn inspect<P: Policy>(
     mut client: TcpStream,
     flow: Flow,
     snapshot: Arc<P>,
-    rule: RuleRef,
+    rule: Arc<RuleRef>,
     l7: L7Id,
 ) -> Option<Allowed<P>> {
     let cfg = &shared.config;
@@ -161,7 +161,7 @@ pub(super) async fn allow_tls<P: Policy>(
     rep: &Reporter<'_, P>,
     mut client: TcpStream,
     buf: ReadBuf,
-    rule: &RuleRef,
+    rule: &Arc<RuleRef>,
     hello: &ClientHello,
 ) {
     let Some(mut up) = connect(shared, rep, AppProto::Tls).await else {
@@ -182,7 +182,7 @@ pub(super) async fn allow_http<P: Policy>(
     mut client: TcpStream,
     buf: ReadBuf,
     head: RequestHead,
-    rule: Option<RuleRef>,
+    rule: Option<Arc<RuleRef>>,
     mut gate: PolicyGate<P>,
 ) {
     let Some(mut up) = connect(shared, rep, AppProto::Http).await else {
