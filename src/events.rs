@@ -89,7 +89,7 @@ pub struct HttpEvent {
     pub http_content_type: Option<String>,
     pub http_method: String,
     /// e.g. `HTTP/1.1`.
-    pub protocol: String,
+    pub protocol: &'static str,
     /// Response status; `None` when the connection ended before a response.
     pub status: Option<u16>,
     /// Response body length in bytes.

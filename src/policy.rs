@@ -171,7 +171,7 @@ pub enum L4Verdict {
         action: DenyAction,
     },
     /// An L7 rule matched at L3/L4: classify the first bytes, then ask
-    /// [`Snapshot::check_http`] / [`Snapshot::check_tls`] with `l7`. The rule is final.
+    /// [`Snapshot::decide_http`] / [`Snapshot::check_tls`] with `l7`. The rule is final.
     Inspect { rule: Arc<RuleRef>, l7: L7Id },
 }
 

@@ -293,7 +293,7 @@ impl<'a> From<&'a HttpEvent> for HttpRec<'a> {
             http_user_agent: h.http_user_agent.as_deref(),
             http_content_type: h.http_content_type.as_deref(),
             http_method: &h.http_method,
-            protocol: &h.protocol,
+            protocol: h.protocol,
             status: h.status,
             length: h.length,
         }

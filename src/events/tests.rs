@@ -59,7 +59,7 @@ fn http(id: u64, url: &str) -> Event {
         http: HttpEvent {
             url: url.into(),
             http_method: "GET".into(),
-            protocol: "HTTP/1.1".into(),
+            protocol: "HTTP/1.1",
             status: Some(200),
             ..Default::default()
         },

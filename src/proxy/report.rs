@@ -148,7 +148,7 @@ impl<'a, P> Reporter<'a, P> {
             return;
         }
         let r = x.request;
-        let protocol = crate::proxy::wire::protocol(&r).to_owned();
+        let protocol = crate::proxy::wire::protocol(&r);
         self.shared.sink.emit(Event::Http {
             flow: self.flow.clone(),
             rule: x.rule,

@@ -118,7 +118,19 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
             }
             stop::check()?;
             let profiler = profile(PerfStep::Bulk)?;
+            let cores = |c: usize| topo::cpu_ticks(c);
+            let before = (cores(topo.cpus.load), cores(topo.cpus.proxy));
             samples.add(Metric::BulkGbps, v, load::bulk(&topo, opts.bulk_bytes, 2)?);
+            let after = (cores(topo.cpus.load), cores(topo.cpus.proxy));
+            // A core below 100% was not what limited the transfer.
+            for (m, b, a) in [
+                (Metric::BulkLoadCpuPct, before.0, after.0),
+                (Metric::BulkProxyCpuPct, before.1, after.1),
+            ] {
+                if let Some(pct) = b.zip(a).and_then(|(b, a)| topo::busy_pct(b, a)) {
+                    samples.add(m, v, pct);
+                }
+            }
             finish_perf(profiler, opts);
             if mode != Mode::Direct {
                 stop::check()?;

@@ -165,3 +165,50 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
         .unwrap_or(100) as f64;
     Some((utime + stime) / hz)
 }
+
+/// Busy and total time of one CPU since boot, in clock ticks, from `/proc/stat` (busy is
+/// everything but idle and iowait). Two readings give the CPU's utilisation between them.
+pub fn cpu_ticks(cpu: usize) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_cpu_ticks(&stat, cpu)
+}
+
+fn parse_cpu_ticks(stat: &str, cpu: usize) -> Option<(u64, u64)> {
+    let name = format!("cpu{cpu}");
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+    // already counted in user.
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// Percent of `before`..`after` (from [`cpu_ticks`]) the CPU was busy.
+pub fn busy_pct(before: (u64, u64), after: (u64, u64)) -> Option<f64> {
+    let total = after.1.checked_sub(before.1)?;
+    (total > 0).then(|| (after.0.saturating_sub(before.0)) as f64 * 100.0 / total as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_reads_the_named_cpu() {
+        let stat = "cpu  10 0 10 100 0 0 0 0 0 0\n\
+                    cpu0 5 1 4 50 2 1 1 3 7 0\n\
+                    cpu1 5 0 6 50 0 0 0 0 0 0\n";
+        assert_eq!(parse_cpu_ticks(stat, 0), Some((15, 67)));
+        assert_eq!(parse_cpu_ticks(stat, 1), Some((11, 61)));
+        assert_eq!(parse_cpu_ticks(stat, 2), None);
+        assert_eq!(busy_pct((15, 67), (45, 127)), Some(50.0));
+        assert_eq!(busy_pct((15, 67), (15, 67)), None);
+    }
+}

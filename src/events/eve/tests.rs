@@ -156,7 +156,7 @@ fn http_event_fields() {
             http_user_agent: Some("curl/7.81.0".into()),
             http_content_type: Some("text/html".into()),
             http_method: "GET".into(),
-            protocol: "HTTP/1.1".into(),
+            protocol: "HTTP/1.1",
             status: Some(200),
             length: 612,
         },
@@ -200,7 +200,7 @@ fn http_event_omits_absent_fields() {
         http: HttpEvent {
             url: "/".into(),
             http_method: "GET".into(),
-            protocol: "HTTP/1.0".into(),
+            protocol: "HTTP/1.0",
             ..Default::default()
         },
     };
@@ -355,7 +355,7 @@ fn strings_are_escaped() {
             url: "/a\"b\\c\u{7}\n".into(),
             http_user_agent: Some("évil\r\n{\"x\":1}".into()),
             http_method: "GET".into(),
-            protocol: "HTTP/1.1".into(),
+            protocol: "HTTP/1.1",
             ..Default::default()
         },
     };
