@@ -1,10 +1,14 @@
 //! Cost of a policy decision and of an L7 check as the policy grows from 10 to 10,000
 //! rules (or L7 entries). Patterns mix exact, prefix, suffix and mid-string wildcards.
+//! Also the Service endpoint lookup an egress connection to a ClusterIP makes, as the
+//! Service grows from 10 to 10,000 endpoints.
 
 use std::hint::black_box;
 use std::net::SocketAddr;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use l7proxy::kube::services::ServiceIndex;
+use l7proxy::kube::source::Kind;
 use l7proxy::policy::{
     Direction, Flow, HttpRequestMeta, L4Verdict, L7Id, Protocol, Snapshot, Store, TlsMeta,
 };
@@ -189,5 +193,41 @@ fn decision(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decision);
+/// One Service on 10.96.0.10:80 with `n` ready endpoints, in slices of 100.
+fn service_index(n: usize) -> ServiceIndex {
+    let mut index = ServiceIndex::default();
+    let svc = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"clusterIP": "10.96.0.10", "ports": [{"name": "http", "port": 80}]}});
+    index.apply(Kind::Service, &svc).expect("service");
+    for (s, chunk) in (0..n).collect::<Vec<_>>().chunks(100).enumerate() {
+        let endpoints: Vec<Value> = chunk
+            .iter()
+            .map(|i| json!({"addresses": [format!("10.{}.{}.{}", 1 + i / 65536, (i / 256) % 256, i % 256)]}))
+            .collect();
+        let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "addressType": "IPv4",
+            "metadata": {"name": format!("web-{s}"), "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "web"}},
+            "ports": [{"name": "http", "port": 8080}], "endpoints": endpoints});
+        index.apply(Kind::EndpointSlice, &slice).expect("slice");
+    }
+    index
+}
+
+fn service_lookup(c: &mut Criterion) {
+    let mut g = c.benchmark_group("service");
+    let vip: SocketAddr = "10.96.0.10:80".parse().expect("vip");
+    for n in SIZES {
+        let index = service_index(n);
+        assert_eq!(index.lookup(vip, "TCP").map(|e| e.len()), Some(n));
+        // The data path's lookup: assembled after a change, shared until the next.
+        g.bench_function(BenchmarkId::new("lookup", n), |b| {
+            b.iter(|| index.lookup_shared(black_box(vip), "TCP"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decision, service_lookup);
 criterion_main!(benches);

@@ -14,22 +14,22 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::kube::services::ServiceIndex;
+use crate::kube::services::{Endpoints, ServiceIndex};
 
 /// Ready endpoints behind a Service VIP.
 pub trait Resolve: Send + Sync + 'static {
     /// TCP endpoints serving `vip`, in a stable order (so round robin over successive
     /// calls is fair); `None` when `vip` is not a Service port at all.
-    fn endpoints(&self, vip: SocketAddr) -> Option<Vec<SocketAddr>>;
+    fn endpoints(&self, vip: SocketAddr) -> Option<Endpoints>;
 }
 
 /// The cluster source's index, read under its lock for the length of one lookup.
 impl Resolve for RwLock<ServiceIndex> {
-    fn endpoints(&self, vip: SocketAddr) -> Option<Vec<SocketAddr>> {
+    fn endpoints(&self, vip: SocketAddr) -> Option<Endpoints> {
         // A writer that panicked left a consistent index (an apply parses the whole
         // object before it changes anything), so a poisoned lock is still worth reading.
         let index = self.read().unwrap_or_else(|e| e.into_inner());
-        index.lookup(vip, "TCP")
+        index.lookup_shared(vip, "TCP")
     }
 }
 

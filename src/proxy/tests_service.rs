@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use crate::kube::services::Endpoints;
 use crate::policy::{
     DenyAction, Flow, HttpRequestMeta, L4Verdict, L7Id, L7Verdict, L7Wants, PolicyKind, RuleRef,
     TlsMeta,
@@ -83,8 +84,8 @@ impl Policy for Only {
 struct Table(HashMap<SocketAddr, Vec<SocketAddr>>);
 
 impl Resolve for Table {
-    fn endpoints(&self, vip: SocketAddr) -> Option<Vec<SocketAddr>> {
-        self.0.get(&vip).cloned()
+    fn endpoints(&self, vip: SocketAddr) -> Option<Endpoints> {
+        self.0.get(&vip).map(|e| e.as_slice().into())
     }
 }
 
