@@ -375,3 +375,42 @@ fn audit_is_not_an_eve_line() {
     });
     assert!(to_line(&ev, at()).is_none());
 }
+
+#[test]
+fn fields_come_in_suricata_order() {
+    let ev = Event::Http {
+        flow: flow(),
+        rule: Some(rule()),
+        http: HttpEvent {
+            url: "/".into(),
+            http_method: "GET".into(),
+            protocol: "HTTP/1.1",
+            ..Default::default()
+        },
+    };
+    let line = String::from_utf8(to_line(&ev, at()).unwrap()).unwrap();
+    let order = [
+        "\"timestamp\"",
+        "\"flow_id\"",
+        "\"in_iface\"",
+        "\"event_type\"",
+        "\"src_ip\"",
+        "\"src_port\"",
+        "\"dest_ip\"",
+        "\"dest_port\"",
+        "\"proto\"",
+        "\"pkt_src\"",
+        "\"tx_id\"",
+        "\"http\"",
+        "\"policy\"",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|k| {
+            line.find(&format!("{k}:"))
+                .unwrap_or_else(|| panic!("{k} missing: {line}"))
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{line}");
+    assert!(line.starts_with("{\"timestamp\":"), "{line}");
+}
