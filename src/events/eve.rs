@@ -98,9 +98,6 @@ impl LineWriter {
     /// Append `event` stamped `at` to `out` as one JSON line. Returns false and leaves
     /// `out` as it was for [`Event::Audit`] (np.log's) or if serialization fails.
     pub fn write(&mut self, event: &Event, at: SystemTime, out: &mut Vec<u8>) -> bool {
-        if matches!(event, Event::Audit(_)) {
-            return false;
-        }
         self.stamp(at);
         let ts = self.ts.as_str();
         let record = match event {
@@ -146,9 +143,10 @@ impl LineWriter {
         let second = since.as_secs();
         if self.second != Some(second) {
             let full = timestamp(t);
-            let dot = full.rfind('.').unwrap_or(full.len());
+            // Everything up to and including the `.` before the microseconds.
+            let end = full.rfind('.').map_or(full.len(), |dot| dot + 1);
             self.prefix.clear();
-            self.prefix.push_str(&full[..=dot.min(full.len() - 1)]);
+            self.prefix.push_str(&full[..end]);
             self.second = Some(second);
         }
         self.ts.clear();

@@ -67,7 +67,7 @@ impl<'a, P> Reporter<'a, P> {
         };
         self.shared
             .metrics
-            .verdict(rule.map(|r| &**r), "deny", proto);
+            .verdict(rule.map(Arc::as_ref), "deny", proto);
         tracing::info!(
             flow.id = self.flow.flow_id,
             client.addr = %self.flow.src,
@@ -170,7 +170,7 @@ impl<'a, P> Reporter<'a, P> {
     pub fn tls(&self, rule: Option<&Arc<RuleRef>>, hello: &ClientHello) {
         self.shared
             .metrics
-            .verdict(rule.map(|r| &**r), "allow", "tls");
+            .verdict(rule.map(Arc::as_ref), "allow", "tls");
         if !self.shared.config.events.allowed() {
             return;
         }

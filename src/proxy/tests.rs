@@ -248,17 +248,24 @@ fn http_rule(p: u16) -> String {
     ))
 }
 
+/// Connect to an `http_rule` lab's proxy and complete one allowed request
+/// (`GET /public/a`): the keep-alive connection and the first 40 bytes of the response.
+async fn after_one_allowed_request(proxy: SocketAddr) -> (TcpStream, [u8; 40]) {
+    let mut client = TcpStream::connect(proxy).await.unwrap();
+    client
+        .write_all(b"GET /public/a HTTP/1.1\r\nHost: web\r\n\r\n")
+        .await
+        .unwrap();
+    let mut resp = [0u8; 40];
+    client.read_exact(&mut resp).await.unwrap();
+    (client, resp)
+}
+
 /// On one keep-alive connection through an `http_rule` lab: an allowed request, then a
 /// denied one (a `..` escape) that must end in a reset and never reach the backend.
 async fn allowed_then_denied_on_one_connection(lab: &Lab) {
     let client = async {
-        let mut client = TcpStream::connect(lab.proxy).await.unwrap();
-        client
-            .write_all(b"GET /public/a HTTP/1.1\r\nHost: web\r\n\r\n")
-            .await
-            .unwrap();
-        let mut resp = [0u8; 40];
-        client.read_exact(&mut resp).await.unwrap();
+        let (mut client, resp) = after_one_allowed_request(lab.proxy).await;
         assert!(resp.starts_with(b"HTTP/1.1 200 OK"));
         client
             .write_all(b"GET /public/../admin HTTP/1.1\r\nHost: web\r\n\r\n")

@@ -165,13 +165,7 @@ async fn upstream_source_port_in_use_is_skipped() {
 async fn draining_closes_idle_keep_alive_connections_cleanly() {
     let lab = lab(http_rule, |_| {}).await;
     let backend = tokio::spawn(async move { http_backend(&lab.backend).await });
-    let mut client = TcpStream::connect(lab.proxy).await.unwrap();
-    client
-        .write_all(b"GET /public/a HTTP/1.1\r\nHost: web\r\n\r\n")
-        .await
-        .unwrap();
-    let mut resp = [0u8; 40];
-    client.read_exact(&mut resp).await.unwrap();
+    let (mut client, _) = after_one_allowed_request(lab.proxy).await;
     lab.drain.start();
     // The idle keep-alive connection ends with a clean end of stream, not a reset.
     let mut rest = Vec::new();

@@ -100,9 +100,8 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
             finish_perf(profiler, opts);
             check_wrk(&ka, mode, "keep-alive")?;
             samples.add(Metric::KeepAliveRps, v, ka.requests_per_sec);
-            if let (Some(c0), Some(c1)) = (cpu0, active.proxy_pid().and_then(topo::cpu_seconds)) {
-                let reqs = ka.requests_per_sec * d.as_secs_f64();
-                samples.add(Metric::KeepAliveCpuUsPerReq, v, (c1 - c0) * 1e6 / reqs);
+            if let Some(us) = cpu_us_per_request(&active, cpu0, &ka, d) {
+                samples.add(Metric::KeepAliveCpuUsPerReq, v, us);
             }
             stop::check()?;
             let profiler = profile(PerfStep::Close)?;
@@ -184,15 +183,8 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
                     let ka = load::wrk(&topo, &http_url, opts.conns, d, false)?;
                     check_wrk(&ka, mode, variant)?;
                     samples.add(Metric::KeepAliveRps, variant, ka.requests_per_sec);
-                    if let (Some(c0), Some(c1)) =
-                        (cpu0, active.proxy_pid().and_then(topo::cpu_seconds))
-                    {
-                        let reqs = ka.requests_per_sec * d.as_secs_f64();
-                        samples.add(
-                            Metric::KeepAliveCpuUsPerReq,
-                            variant,
-                            (c1 - c0) * 1e6 / reqs,
-                        );
+                    if let Some(us) = cpu_us_per_request(&active, cpu0, &ka, d) {
+                        samples.add(Metric::KeepAliveCpuUsPerReq, variant, us);
                     }
                     let close = load::wrk(&topo, &http_url, opts.conns, d, true)?;
                     check_wrk(&close, mode, variant)?;
@@ -275,6 +267,19 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
         }
     }
     Ok(samples)
+}
+
+/// The proxy's CPU time per request over a keep-alive step of `d` that started when the
+/// proxy had used `cpu0` seconds; `None` without a proxy (D).
+fn cpu_us_per_request(
+    active: &mode::Active<'_>,
+    cpu0: Option<f64>,
+    ka: &load::WrkResult,
+    d: Duration,
+) -> Option<f64> {
+    let c1 = active.proxy_pid().and_then(topo::cpu_seconds)?;
+    let reqs = ka.requests_per_sec * d.as_secs_f64();
+    Some((c1 - cpu0?) * 1e6 / reqs)
 }
 
 /// Wait for a profiler started by [`start_perf`], if any.
