@@ -6,8 +6,9 @@
 //!
 //! Layout: [`eve`] turns an [`Event`] into one EVE JSON line, [`packet`] synthesizes the
 //! raw IP+TCP packet carried by alerts, [`audit`] formats np.log lines, [`writer`] owns
-//! the files and the writer thread, [`metrics`] the Prometheus registry and [`http`] the
-//! `/metrics`, `/healthz`, `/readyz` endpoint.
+//! the files and the writer thread, [`rotate`] its size-based rotation, [`limit`] the
+//! alert rate limit, [`metrics`] the Prometheus registry and [`http`] the `/metrics`,
+//! `/healthz`, `/readyz` endpoint.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,12 +21,15 @@ use crate::policy::{Direction, RuleRef};
 pub mod audit;
 pub mod eve;
 mod http;
+pub mod limit;
 mod metrics;
 pub mod packet;
+pub mod rotate;
 mod writer;
 
 pub use http::{serve_http, serve_listener};
 pub use metrics::Metrics;
+pub use rotate::Rotation;
 pub use writer::{Clock, SystemClock};
 
 /// Which EVE events are written (`l7proxy run --events`). np.log lines follow each rule's
@@ -206,18 +210,32 @@ pub struct SinkOptions {
     /// `<namespace>/<pod>` of the protected Pod, Antrea's `appliedToRef` column in np.log
     /// (`<nil>` when unknown).
     pub applied_to: Option<String>,
+    /// Most denied bytes carried in an alert's `packet`; 0 writes headers only.
+    pub alert_payload_bytes: usize,
+    /// Alerts written per second (burst as many); 0: unlimited. See [`limit`].
+    pub alert_rate: u32,
+    /// Size-based rotation of the EVE file.
+    pub rotation: Rotation,
 }
 
 impl SinkOptions {
     /// Default queue: deep enough for bursts of short connections, small enough
     /// (a few MiB at worst) that a stuck disk cannot exhaust memory.
     pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+    /// Suricata's own default for alert payloads (`payload-buffer-size: 4kb`): enough for
+    /// a request head, a fraction of the 64 KiB a denied read can hold.
+    pub const DEFAULT_ALERT_PAYLOAD_BYTES: usize = 4096;
+    /// Far above what a legitimate client's mistakes produce, far below what fills a disk.
+    pub const DEFAULT_ALERT_RATE: u32 = 100;
 
     pub fn new(log_dir: &Path) -> SinkOptions {
         SinkOptions {
             log_dir: log_dir.to_path_buf(),
             queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
             applied_to: None,
+            alert_payload_bytes: Self::DEFAULT_ALERT_PAYLOAD_BYTES,
+            alert_rate: Self::DEFAULT_ALERT_RATE,
+            rotation: Rotation::default(),
         }
     }
 }
@@ -229,6 +247,10 @@ pub struct EventSink {
     tx: SyncSender<writer::Msg>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
+    limiter: Arc<limit::Limiter>,
+    /// Denied bytes kept per alert: the payload cap plus one, so the writer can still
+    /// tell (and say) that the payload was cut.
+    keep_denied: usize,
 }
 
 impl std::fmt::Debug for EventSink {
@@ -257,12 +279,32 @@ impl EventSink {
         clock: Arc<dyn Clock>,
     ) -> Result<EventSink, Error> {
         let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
-        writer::spawn(options, metrics.clone(), clock.clone(), rx)?;
-        Ok(EventSink { tx, metrics, clock })
+        let limiter = Arc::new(limit::Limiter::new(options.alert_rate, Instant::now()));
+        let keep_denied = options.alert_payload_bytes.saturating_add(1);
+        writer::spawn(options, metrics.clone(), clock.clone(), limiter.clone(), rx)?;
+        Ok(EventSink {
+            tx,
+            metrics,
+            clock,
+            limiter,
+            keep_denied,
+        })
     }
 
-    /// Queue an event; never blocks. Counts a drop when the queue is full.
-    pub fn emit(&self, event: Event) {
+    /// Queue an event; never blocks. Counts a drop when the queue is full. Alerts beyond
+    /// the rate limit are not queued but counted as suppressed; the denied bytes an
+    /// alert carries are cut to the payload cap here, so the queue never holds more.
+    pub fn emit(&self, mut event: Event) {
+        if let Event::Alert { alert, .. } = &mut event {
+            if !self.limiter.admit(Instant::now()) {
+                self.metrics.alert_suppressed();
+                return;
+            }
+            if alert.denied_bytes.len() > self.keep_denied {
+                alert.denied_bytes.truncate(self.keep_denied);
+                alert.denied_bytes.shrink_to_fit();
+            }
+        }
         let at = self.clock.now();
         match self.tx.try_send(writer::Msg::Event(at, Box::new(event))) {
             Ok(()) => {}
@@ -301,3 +343,5 @@ impl EventSink {
 #[cfg(test)]
 #[path = "events/tests.rs"]
 mod tests;
+#[cfg(test)]
+mod tests_limits;

@@ -104,6 +104,20 @@ pub struct RunArgs {
     /// each rule's enableLogging regardless.
     #[arg(long, value_enum, default_value_t = crate::events::Level::All)]
     pub events: crate::events::Level,
+    /// Most denied bytes carried in an alert's `packet` (longer ones are cut and marked
+    /// `"payload_truncated": true`); 0 keeps only the synthesized headers.
+    #[arg(long, default_value_t = crate::events::SinkOptions::DEFAULT_ALERT_PAYLOAD_BYTES, value_name = "N")]
+    pub alert_payload_bytes: usize,
+    /// Alert events written per second, in bursts of as many; the rest are counted in
+    /// l7proxy_alerts_suppressed_total (denials are still enforced); 0: unlimited.
+    #[arg(long, default_value_t = crate::events::SinkOptions::DEFAULT_ALERT_RATE, value_name = "N")]
+    pub alert_rate: u32,
+    /// Rotate the EVE file to `.1` before it grows past this size (e.g. 100MiB, 500M); 0: never.
+    #[arg(long, default_value = "100MiB", value_name = "SIZE", value_parser = crate::events::rotate::parse_size)]
+    pub eve_max_bytes: u64,
+    /// Rotated EVE files kept per day (`.1` newest); 0 deletes a full file instead.
+    #[arg(long, default_value_t = crate::events::Rotation::DEFAULT_KEEP, value_name = "N")]
+    pub eve_keep: usize,
     /// Worker threads (0: one per CPU; 1: a single-threaded runtime).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -233,7 +247,20 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         "policy loaded; starting"
     );
     metrics.snapshot_loaded(snapshot.generation());
-    let sink = EventSink::start(&args.log_dir, metrics.clone()).map_err(Error::from)?;
+    let sink = EventSink::start_with(
+        crate::events::SinkOptions {
+            applied_to: Some(pod.clone()),
+            alert_payload_bytes: args.alert_payload_bytes,
+            alert_rate: args.alert_rate,
+            rotation: crate::events::Rotation {
+                max_bytes: args.eve_max_bytes,
+                keep: args.eve_keep,
+            },
+            ..crate::events::SinkOptions::new(&args.log_dir)
+        },
+        metrics.clone(),
+    )
+    .map_err(Error::from)?;
 
     let opts = crate::socket::SocketOpts {
         mark: args.mark,

@@ -84,8 +84,10 @@ pub fn to_line(event: &Event, at: SystemTime) -> Option<Vec<u8>> {
 /// It keeps the formatted date and time of the last second it saw: the writer stamps
 /// tens of thousands of events per second, and converting every one to a calendar date
 /// was a visible share of its CPU.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LineWriter {
+    /// Most denied bytes put into an alert's `packet`.
+    payload_cap: usize,
     /// Whole seconds since the epoch that `prefix` shows.
     second: Option<u64>,
     /// `YYYY-MM-DDTHH:MM:SS.` of `second`.
@@ -94,7 +96,24 @@ pub struct LineWriter {
     ts: String,
 }
 
+impl Default for LineWriter {
+    fn default() -> Self {
+        Self::with_payload_cap(super::SinkOptions::DEFAULT_ALERT_PAYLOAD_BYTES)
+    }
+}
+
 impl LineWriter {
+    /// A writer that puts at most `payload_cap` denied bytes into an alert's `packet`
+    /// and marks the alert `"payload_truncated": true` when there were more.
+    pub fn with_payload_cap(payload_cap: usize) -> Self {
+        LineWriter {
+            payload_cap,
+            second: None,
+            prefix: String::new(),
+            ts: String::new(),
+        }
+    }
+
     /// Append `event` stamped `at` to `out` as one JSON line. Returns false and leaves
     /// `out` as it was for [`Event::Audit`] (np.log's) or if serialization fails.
     pub fn write(&mut self, event: &Event, at: SystemTime, out: &mut Vec<u8>) -> bool {
@@ -111,9 +130,8 @@ impl LineWriter {
                     tls: TlsRec::from(tls),
                 })
             }
-            Event::Alert { flow, alert } => {
-                Record::new(ts, flow, "alert", alert.rule.as_deref()).with(alert_body(flow, alert))
-            }
+            Event::Alert { flow, alert } => Record::new(ts, flow, "alert", alert.rule.as_deref())
+                .with(alert_body(flow, alert, self.payload_cap)),
             Event::Audit(_) => return false,
         };
         let mark = out.len();
@@ -200,6 +218,7 @@ impl Serialize for Record<'_> {
                 reason,
                 packet,
                 packet_info,
+                payload_truncated,
             }) => {
                 s.serialize_field("alert", alert)?;
                 s.serialize_field("app_proto", app_proto)?;
@@ -208,6 +227,9 @@ impl Serialize for Record<'_> {
                 s.serialize_field("reason", reason)?;
                 s.serialize_field("packet", packet)?;
                 s.serialize_field("packet_info", packet_info)?;
+                if *payload_truncated {
+                    s.serialize_field("payload_truncated", &true)?;
+                }
             }
             None => {}
         }
@@ -261,6 +283,8 @@ enum Body<'a> {
         reason: &'a str,
         packet: String,
         packet_info: PacketInfo,
+        /// The packet carries only the first bytes of what was denied.
+        payload_truncated: bool,
     },
 }
 
@@ -384,9 +408,11 @@ pub fn signature(alert: &AlertEvent) -> String {
     }
 }
 
-fn alert_body<'a>(flow: &FlowInfo, alert: &'a AlertEvent) -> Body<'a> {
+fn alert_body<'a>(flow: &FlowInfo, alert: &'a AlertEvent, payload_cap: usize) -> Body<'a> {
     let c = alert.counters;
-    let pkt = packet::synthesize(flow.src, flow.dst, &alert.denied_bytes);
+    let denied = &alert.denied_bytes;
+    let payload = &denied[..denied.len().min(payload_cap.min(packet::MAX_PAYLOAD))];
+    let pkt = packet::synthesize(flow.src, flow.dst, payload);
     Body::Alert {
         alert: AlertRec {
             action: "blocked",
@@ -415,6 +441,7 @@ fn alert_body<'a>(flow: &FlowInfo, alert: &'a AlertEvent) -> Body<'a> {
         packet_info: PacketInfo {
             linktype: packet::LINKTYPE_RAW,
         },
+        payload_truncated: payload.len() < denied.len(),
     }
 }
 

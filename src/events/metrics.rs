@@ -82,6 +82,7 @@ pub struct Metrics {
     bytes: PerDir<[Counter; 2]>,
     events_dropped: Counter,
     events_write_failed: Counter,
+    alerts_suppressed: Counter,
     generation: Gauge,
     reload_errors: Counter,
 }
@@ -128,6 +129,7 @@ impl Metrics {
         });
         let events_dropped = Counter::default();
         let events_write_failed = Counter::default();
+        let alerts_suppressed = Counter::default();
         let generation = Gauge::default();
         let reload_errors = Counter::default();
 
@@ -160,6 +162,11 @@ impl Metrics {
             events_write_failed.clone(),
         );
         reg.register(
+            "alerts_suppressed",
+            "Alert events not written because of the alert rate limit (the denials were enforced)",
+            alerts_suppressed.clone(),
+        );
+        reg.register(
             "policy_snapshot_generation",
             "Generation of the policy snapshot in use",
             generation.clone(),
@@ -179,6 +186,7 @@ impl Metrics {
             bytes,
             events_dropped,
             events_write_failed,
+            alerts_suppressed,
             generation,
             reload_errors,
         }
@@ -232,6 +240,11 @@ impl Metrics {
 
     pub fn event_dropped(&self) {
         self.events_dropped.inc();
+    }
+
+    /// An alert was held back by the rate limit.
+    pub fn alert_suppressed(&self) {
+        self.alerts_suppressed.inc();
     }
 
     /// `events` lines could not be written to a log file.

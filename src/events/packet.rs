@@ -19,6 +19,8 @@ const TCP_HEADER: usize = 20;
 /// Largest packet we build; IPv4's total-length field caps it, and we keep IPv6 to the
 /// same size so one rule covers both.
 pub const MAX_PACKET: usize = 65535;
+/// Most payload bytes a packet carries whatever the address family.
+pub const MAX_PAYLOAD: usize = MAX_PACKET - IPV6_HEADER - TCP_HEADER;
 
 const TCP_PSH: u8 = 0x08;
 const TCP_ACK: u8 = 0x10;

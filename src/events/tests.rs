@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::*;
 use crate::policy::PolicyKind;
 
-const FLUSH: Duration = Duration::from_secs(10);
+pub(super) const FLUSH: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 struct ManualClock(Mutex<SystemTime>);
@@ -32,7 +32,7 @@ impl Clock for ManualClock {
     }
 }
 
-fn rule() -> Arc<RuleRef> {
+pub(super) fn rule() -> Arc<RuleRef> {
     Arc::new(RuleRef {
         kind: PolicyKind::AntreaNetworkPolicy,
         namespace: Some("default".into()),
@@ -46,7 +46,7 @@ fn rule() -> Arc<RuleRef> {
     })
 }
 
-fn http(id: u64, url: &str) -> Event {
+pub(super) fn http(id: u64, url: &str) -> Event {
     Event::Http {
         flow: FlowInfo {
             flow_id: id,
@@ -66,12 +66,12 @@ fn http(id: u64, url: &str) -> Event {
     }
 }
 
-fn eve_path(dir: &Path) -> PathBuf {
+pub(super) fn eve_path(dir: &Path) -> PathBuf {
     dir.join(writer::eve_file_name(SystemTime::now()))
 }
 
 /// Every line of the file, parsed; panics on a line that is not JSON.
-fn lines(path: &Path) -> Vec<Value> {
+pub(super) fn lines(path: &Path) -> Vec<Value> {
     let text = fs::read_to_string(path).unwrap();
     assert!(text.is_empty() || text.ends_with('\n'), "whole lines only");
     text.lines()

@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::limit::Limiter;
+use super::rotate::{self, Rotation};
 use super::{Error, Event, Metrics, SinkOptions, audit, eve};
 
 /// Source of "now" for event timestamps and the daily file switch; injectable for tests.
@@ -82,6 +84,7 @@ pub(super) fn spawn(
     options: SinkOptions,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
+    limiter: Arc<Limiter>,
     rx: Receiver<Msg>,
 ) -> Result<(), Error> {
     std::fs::create_dir_all(&options.log_dir).map_err(|source| Error::CreateDir {
@@ -93,7 +96,9 @@ pub(super) fn spawn(
         eve,
         pending: Vec::with_capacity(WRITE_AT),
         pending_lines: 0,
-        lines: eve::LineWriter::default(),
+        lines: eve::LineWriter::with_payload_cap(options.alert_payload_bytes),
+        rotation: options.rotation,
+        limiter,
         audit: None,
         audit_path: options.log_dir.join("np.log"),
         applied_to: options.applied_to,
@@ -145,6 +150,8 @@ struct Writer {
     pending: Vec<u8>,
     pending_lines: u64,
     lines: eve::LineWriter,
+    rotation: Rotation,
+    limiter: Arc<Limiter>,
     /// np.log, opened on the first audit record.
     audit: Option<File>,
     audit_path: PathBuf,
@@ -175,8 +182,12 @@ impl Writer {
                     for done in flushes.drain(..) {
                         let _ = done.send(());
                     }
+                    self.report_suppressed();
                 }
-                Err(RecvTimeoutError::Timeout) => self.tick(),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.tick();
+                    self.report_suppressed();
+                }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
@@ -215,6 +226,17 @@ impl Writer {
         }
     }
 
+    /// One line per second in the proxy's own log while the alert rate limit holds
+    /// alerts back, so an operator reading it knows the EVE log has a gap.
+    fn report_suppressed(&self) {
+        if let Some(n) = self.limiter.summary(std::time::Instant::now()) {
+            tracing::warn!(
+                alerts.suppressed = n,
+                "{n} alerts suppressed by the alert rate limit (denials still enforced)"
+            );
+        }
+    }
+
     /// Write what belongs to the old file, then open the file for `now`'s day.
     fn roll(&mut self, now: SystemTime) {
         self.write_pending();
@@ -231,6 +253,7 @@ impl Writer {
         if self.pending.is_empty() {
             return;
         }
+        self.rotate_if_due();
         match self.eve.file.write_all(&self.pending) {
             Ok(()) => self.recovered(),
             Err(e) => {
@@ -240,6 +263,35 @@ impl Writer {
         }
         self.pending.clear();
         self.pending_lines = 0;
+    }
+
+    /// Rotate today's file when the pending batch would take it past the size limit.
+    /// The size is read from the file (one `fstat` per batch), so an operator's
+    /// `truncate` is taken into account.
+    fn rotate_if_due(&mut self) {
+        if self.rotation.max_bytes == 0 {
+            return;
+        }
+        let Ok(meta) = self.eve.file.metadata() else {
+            return;
+        };
+        if !self.rotation.due(meta.len(), self.pending.len()) {
+            return;
+        }
+        match rotate::rotate(&self.eve.path, self.rotation.keep)
+            .map_err(|source| Error::Open {
+                path: self.eve.path.clone(),
+                source,
+            })
+            .and_then(|()| open_append(&self.eve.path))
+        {
+            Ok(file) => {
+                tracing::info!(path = %self.eve.path.display(), max_bytes = self.rotation.max_bytes, "rotated EVE log");
+                self.eve.file = file;
+            }
+            // Keep writing where we were: losing events is worse than a large file.
+            Err(e) => tracing::warn!(error = %e, "cannot rotate the EVE log"),
+        }
     }
 
     fn write_audit(&mut self, line: &str) {

@@ -106,9 +106,6 @@ async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, client
         }
         L4Verdict::Deny { rule, action } => Box::pin(deny_l4(rep, client, rule, action)).await,
         L4Verdict::Inspect { rule, l7 } => {
-            // As Antrea logs L7 rules: one "Redirect" line per connection handed to the
-            // application-level check; its outcome is in the EVE log.
-            rep.audit(&rule, "Redirect", 0);
             // Classification and its decision run in their own boxed future, dropped
             // before the allowed connection is served: a keep-alive connection lives for
             // hours and should carry only the state of the phase it is in.

@@ -63,6 +63,10 @@ pub(super) async fn inspect<P: Policy>(
         cfg.max_head_bytes,
     ))
     .await;
+    // As Antrea logs L7 rules: one "Redirect" line per connection handed to the
+    // application-level check (its outcome is in the EVE log), with the length of the
+    // client's first data, read only now.
+    rep.audit(&rule, "Redirect", buf.len());
     let wants = snapshot.l7_wants(l7);
     match classified {
         Err(inspect::Unclassified::Closed | inspect::Unclassified::Io(_)) if buf.is_empty() => {
