@@ -176,6 +176,9 @@ impl Loader {
                     .join("\n"),
             )
         })?;
+        for w in store.warnings() {
+            tracing::warn!(warning = %w, "policy not enforced by l7proxy");
+        }
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         store
             .compile(&self.pod.0, &self.pod.1, generation)

@@ -321,6 +321,12 @@ impl State {
         for e in self.store.check_references() {
             tracing::warn!(error = %e, "policy reference problem");
         }
+        // Once, after the first full sync: the store changes with every watched object.
+        if self.generation == 1 {
+            for w in self.store.warnings() {
+                tracing::warn!(warning = %w, "policy not enforced by l7proxy");
+            }
+        }
         match self
             .store
             .compile(&self.pod.0, &self.pod.1, self.generation)

@@ -80,13 +80,23 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 /// The text `check` prints and its exit code (separate for tests).
 pub fn check_report(paths: &[PathBuf]) -> (ExitCode, String) {
     let mut store = Store::new();
-    match store.add_manifests(paths) {
-        Ok(()) => (
-            ExitCode::SUCCESS,
-            format!("ok: {} objects valid\n", store.len()),
-        ),
+    let result = store.add_manifests(paths);
+    // Warnings (valid but not enforced here) never change the exit code.
+    let warnings = store.warnings();
+    let mut out = String::new();
+    for w in &warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    match result {
+        Ok(()) => {
+            out.push_str(&format!("ok: {} objects valid", store.len()));
+            if !warnings.is_empty() {
+                out.push_str(&format!(", {} warning(s)", warnings.len()));
+            }
+            out.push('\n');
+            (ExitCode::SUCCESS, out)
+        }
         Err(errors) => {
-            let mut out = String::new();
             for e in &errors {
                 out.push_str(&format!("error: {e}\n"));
             }
@@ -115,6 +125,10 @@ pub struct Explanation {
     pub l7: Option<L7Explanation>,
     /// `allow`, `deny`, or `depends-on-l7` when an L7 rule decides and no request was given.
     pub verdict: &'static str,
+    /// Valid constructs of the loaded manifests that l7proxy does not enforce (a
+    /// Service-applied policy): the verdict above ignores them, as the proxy does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -209,6 +223,7 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
         rule: None,
         l7: None,
         verdict: "allow",
+        warnings: store.warnings().iter().map(ToString::to_string).collect(),
     };
     match snapshot.decide(&flow) {
         L4Verdict::Allow(rule) => e.rule = rule.as_deref().cloned(),
@@ -305,5 +320,8 @@ pub fn render(e: &Explanation) -> String {
         out.push_str(&format!("l7:      {}: {}\n", l7.protocol, l7.detail));
     }
     out.push_str(&format!("verdict: {}\n", e.verdict));
+    for w in &e.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     out
 }

@@ -9,7 +9,19 @@ use super::store::{BUILTIN_TIERS, Ctx};
 use super::{Error, PolicyKind};
 
 mod check;
+mod service;
 use check::Check;
+
+/// Something valid that l7proxy does not enforce, reported by `check`, `explain` and the
+/// proxy's log, named like an [`Error::Invalid`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {object}: {field}: {message}")]
+pub struct Warning {
+    pub file: String,
+    pub object: String,
+    pub field: String,
+    pub message: String,
+}
 
 /// Methods the CRD's enum admits.
 pub const HTTP_METHODS: &[&str] = &[
@@ -99,6 +111,7 @@ pub fn antrea_policy(ctx: &Ctx<'_>, kind: PolicyKind, spec: &AntreaPolicySpec) -
     for (i, p) in spec.applied_to.iter().enumerate() {
         c.antrea_peer(&format!("spec.appliedTo[{i}]"), p, kind, true);
     }
+    c.service_applied_to("spec.appliedTo", &spec.applied_to, !spec.egress.is_empty());
     let mut names = HashSet::new();
     for (dir, i, r) in &rules {
         let field = format!("spec.{dir}[{i}]");
@@ -122,6 +135,14 @@ pub fn antrea_policy(ctx: &Ctx<'_>, kind: PolicyKind, spec: &AntreaPolicySpec) -
             );
         }
         c.antrea_rule(&field, r, kind, *dir == "ingress");
+        c.service_applied_to(
+            &format!("{field}.appliedTo"),
+            &r.applied_to,
+            *dir == "egress",
+        );
+        if *dir == "ingress" {
+            c.service_ingress_peers(&field, &spec.applied_to, r);
+        }
     }
     c.errors
 }

@@ -126,7 +126,8 @@ impl Check<'_> {
         let unsupported = [
             ("group", p.group.is_some()),
             ("serviceAccount", p.service_account.is_some()),
-            ("service", p.service.is_some()),
+            // In appliedTo a Service is valid (see `service.rs`); as a rule peer it is not.
+            ("service", p.service.is_some() && !applied_to),
             ("nodeSelector", p.node_selector.is_some()),
             (
                 "externalEntitySelector",
@@ -200,7 +201,8 @@ impl Check<'_> {
         let selects = p.pod_selector.is_some()
             || p.namespace_selector.is_some()
             || p.namespaces.is_some()
-            || p.ip_block.is_some();
+            || p.ip_block.is_some()
+            || (applied_to && p.service.is_some());
         let any_unsupported = unsupported.iter().any(|(_, s)| *s);
         if !selects && !any_unsupported {
             self.fail(
