@@ -14,6 +14,8 @@ use super::ControllerArgs;
 use super::probes::probe_ports;
 use super::template::{self, INIT_NAME, SIDECAR_NAME, STATUS_ANNOTATION, STATUS_INJECTED, VOLUMES};
 
+mod bypass;
+
 /// The value of the opt-out label/annotation that leaves a Pod alone.
 pub const OPT_OUT_VALUE: &str = "disabled";
 
@@ -35,6 +37,15 @@ pub enum InjectError {
         "cannot inject the l7proxy sidecar: the Pod already has a volume named {0:?}; rename it, or opt the Pod out with the label or annotation {1}: disabled"
     )]
     VolumeConflict(String, String),
+    /// A container could bypass the proxy (see [`bypass`]).
+    #[error(
+        "cannot inject the l7proxy sidecar: container {container:?} {why}, so its traffic would not be enforced; change its securityContext, or opt the Pod out with the label or annotation {opt_out}: disabled"
+    )]
+    Bypass {
+        container: String,
+        why: String,
+        opt_out: String,
+    },
 }
 
 /// Decides on one Pod (the `object` of a CREATE review).
@@ -86,7 +97,9 @@ pub fn inject(args: &ControllerArgs, pod: &Value) -> Result<Outcome, InjectError
         ));
     }
 
-    let (ports, warnings) = probe_ports(spec);
+    let bypass_warnings = bypass::check(args, spec)?;
+    let (ports, mut warnings) = probe_ports(spec);
+    warnings.extend(bypass_warnings);
     let mut ops = Vec::new();
     match meta {
         Some(Value::Object(m)) if m.get("annotations").is_some_and(Value::is_object) => {

@@ -43,7 +43,7 @@ fn parse(args: &[&str]) -> Result<ControllerArgs, clap::Error> {
     }
 }
 
-fn chart_args() -> ControllerArgs {
+pub(crate) fn chart_args() -> ControllerArgs {
     parse(CHART_DEFAULT_ARGS).unwrap()
 }
 
@@ -280,7 +280,7 @@ fn chart_flag_values_are_checked() {
     );
 }
 
-fn state() -> State {
+pub(crate) fn state() -> State {
     State {
         args: chart_args(),
         metrics: Metrics::new(),
@@ -352,7 +352,8 @@ fn unresolved_probe_ports_are_warnings_in_the_response() {
             "uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
             "operation": "CREATE", "namespace": "ns",
             "object": {"metadata": {"name": "p"}, "spec": {"containers": [
-                {"name": "app", "image": "a", "readinessProbe": {"httpGet": {"port": "nope"}}}
+                {"name": "app", "image": "a", "readinessProbe": {"httpGet": {"port": "nope"}},
+                 "securityContext": {"runAsNonRoot": true}}
             ]}}
         }
     });
