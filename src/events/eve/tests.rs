@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::events::{AppProto, FlowCounters};
+use crate::events::{AppProto, Event, FlowCounters};
 
 /// 2024-09-05T22:49:24.788756Z
 fn at() -> SystemTime {
