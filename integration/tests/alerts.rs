@@ -36,6 +36,21 @@ spec:
     enableLogging: true
 "#;
 
+/// Applied to a NodePort Service: valid for Antrea, enforced at the node, never here. If
+/// it applied to the Pod it would drop the lab's client.
+const SERVICE_POLICY: &str = r#"
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: nodeport-only}
+spec:
+  priority: 1
+  tier: securityops
+  appliedTo: [{service: {namespace: default, name: web-nodeport}}]
+  ingress:
+  - action: Drop
+    from: [{ipBlock: {cidr: 10.77.0.0/16}}]
+"#;
+
 const DENIALS: usize = 2_000;
 const THREADS: usize = 8;
 
@@ -210,7 +225,13 @@ fn np_log_names_the_pod_and_the_first_data_length() {
     }
     let mut lab = Lab::new("l7t-np").unwrap();
     lab.add_manifest("policy.yaml", POLICY).unwrap();
+    lab.add_manifest("service.yaml", SERVICE_POLICY).unwrap();
     lab.start_proxy().unwrap();
+    let log = lab.proxy_log();
+    assert!(
+        log.contains("policy not enforced by l7proxy") && log.contains("web-nodeport"),
+        "the Service-applied policy is reported at load:\n{log}"
+    );
     let allowed = b"GET /public/np HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n";
     let out = lab
         .client
