@@ -71,7 +71,7 @@ pub fn numbered(path: &Path, n: usize) -> PathBuf {
 }
 
 /// Shift `path.1..path.keep-1` up by one (dropping `path.keep`), then rename `path` to
-/// `path.1`; with `keep` 0 remove `path`. Missing numbered files are skipped.
+/// `path.1`; with `keep` 0 remove `path`. Missing files are skipped.
 pub fn rotate(path: &Path, keep: usize) -> io::Result<()> {
     if keep == 0 {
         return remove_if_present(path);
@@ -83,7 +83,11 @@ pub fn rotate(path: &Path, keep: usize) -> io::Result<()> {
             _ => {}
         }
     }
-    std::fs::rename(path, numbered(path, 1))
+    // Gone already (an operator removed it): nothing to keep, the caller opens a new one.
+    match std::fs::rename(path, numbered(path, 1)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn remove_if_present(path: &Path) -> io::Result<()> {
@@ -145,6 +149,16 @@ mod tests {
         assert!(parse_size("MiB").is_err());
         assert!(parse_size("10 parsecs").is_err());
         assert!(parse_size("99999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn a_removed_file_is_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("eve.json");
+        std::fs::write(numbered(&p, 1), "old").unwrap();
+        rotate(&p, 2).unwrap();
+        assert_eq!(read(&numbered(&p, 2)).as_deref(), Some("old"));
+        assert!(!numbered(&p, 1).exists());
     }
 
     #[test]
