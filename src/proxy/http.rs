@@ -24,11 +24,13 @@ use crate::proxy::drain::DrainWatch;
 use crate::proxy::relay::Activity;
 use body::{BodyError, forward_body, read_head};
 use pipeline::{CloseOnDrop, Pipeline};
+use responses::responses;
 
-use crate::proxy::wire::{Body, Framing, RequestHead, is_connect, parse_request, parse_response};
+use crate::proxy::wire::{Body, RequestHead, is_connect, parse_request};
 
 mod body;
 mod pipeline;
+mod responses;
 
 /// Largest unconsumed body data buffered at once (the buffer grows to this size).
 const BODY_BUF: usize = 64 * 1024;
@@ -276,112 +278,8 @@ where
     }
 }
 
-/// The response half: pair each response with its request and forward it.
-async fn responses<R, W>(
-    ur: &mut R,
-    cw: &mut W,
-    pending: &Pipeline<Box<Pending>>,
-    max_head: usize,
-    activity: &Activity,
-    report: &(dyn Fn(Exchange) + Sync),
-) -> Result<End, Stop>
-where
-    R: Readable,
-    W: AsyncWrite + Unpin,
-{
-    let mut buf = ReadBuf::new();
-    let _close = CloseOnDrop(pending);
-    loop {
-        // Between exchanges, also watch the upstream: a server closing an idle
-        // keep-alive connection is passed on to the client at once.
-        buf.release();
-        let next = tokio::select! {
-            biased;
-            p = pending.pop() => p,
-            r = buf.fill(ur, max_head), if buf.is_empty() => match r? {
-                Fill::Eof => {
-                    cw.shutdown().await?;
-                    return Ok(End::Closed);
-                }
-                Fill::Read(_) | Fill::Full => {
-                    activity.touch();
-                    pending.pop().await
-                }
-            },
-        };
-        let Some(mut p) = next else { break };
-        let exchange = |p: Box<Pending>, status, content_type, length| Exchange {
-            rule: p.rule,
-            request: p.head,
-            status,
-            content_type,
-            length,
-        };
-        loop {
-            let head = loop {
-                match parse_response(buf.filled(), max_head, &p.head.method) {
-                    Ok(Some(h)) => break h,
-                    Ok(None) => match buf.fill(ur, max_head).await? {
-                        Fill::Read(_) => activity.touch(),
-                        Fill::Eof => {
-                            report(exchange(p, None, None, 0));
-                            cw.shutdown().await?;
-                            return Ok(End::Closed);
-                        }
-                        Fill::Full => return Err(Stop::Failed("response head too large".into())),
-                    },
-                    Err(e) => return Err(Stop::Failed(format!("response: {e}"))),
-                }
-            };
-            let status = head.status;
-            let switched = (status == 101 && p.head.upgrade.is_some())
-                || (is_connect(&p.head) && (200..300).contains(&status));
-            if status == 101 && !switched {
-                return Err(Stop::Failed("101 without an upgrade request".into()));
-            }
-            if switched || (100..200).contains(&status) {
-                cw.write_all(&buf.filled()[..head.head_len]).await?;
-                buf.consume(head.head_len);
-            }
-            if switched {
-                if let Some(s) = p.switch.take() {
-                    let _ = s.send(true);
-                }
-                report(exchange(p, Some(status), head.content_type, 0));
-                return Ok(End::Upgraded(buf));
-            }
-            if (100..200).contains(&status) {
-                continue; // interim response; the final one follows
-            }
-            if let Some(s) = p.switch.take() {
-                let _ = s.send(false);
-            }
-            let mut body = Body::new(head.framing);
-            forward_body(head.head_len, &mut body, &mut buf, ur, cw, activity)
-                .await
-                .map_err(|e| match e {
-                    BodyError::Malformed(m) => Stop::Failed(format!("response body: {m}")),
-                    BodyError::Io(e) => Stop::Failed(format!("response body: {e}")),
-                })?;
-            let until_close = head.framing == Framing::CloseDelimited;
-            report(exchange(p, Some(status), head.content_type, body.payload));
-            if until_close {
-                return Ok(End::Closed);
-            }
-            break;
-        }
-    }
-    // No more requests will come: pass through whatever the upstream still sends.
-    let mut rest = Body::new(Framing::CloseDelimited);
-    forward_body(0, &mut rest, &mut buf, ur, cw, activity)
-        .await
-        .map_err(|e| match e {
-            BodyError::Malformed(m) => Stop::Failed(m),
-            BodyError::Io(e) => Stop::from(e),
-        })?;
-    Ok(End::Closed)
-}
-
 #[cfg(test)]
 #[path = "http/tests.rs"]
 mod tests;
+#[cfg(test)]
+mod tests_pairing;
