@@ -1,0 +1,224 @@
+//! Connection-level escapes past the proxy, end to end in the netns lab: allowed bytes
+//! lost when a side resets, ports that would reach an app without a policy decision, and
+//! file-descriptor exhaustion before `--max-connections`.
+//!
+//! Run as root: `cargo test -p l7proxy-integration --test escape`.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use l7proxy_integration::clients::{Outcome, Verdict};
+use l7proxy_integration::lab::Lab;
+use l7proxy_integration::pods::{self, Family};
+use l7proxy_integration::require_root;
+use socket2::{Domain, Socket, Type};
+
+/// Ingress of `web`: only the `app=client` Pod, on an L4 port (9100), an HTTP port (8090)
+/// and the proxy's inbound listener port (15006, an ordinary port on the Pod IP); anything
+/// else from anyone is dropped (reset).
+const POLICY: &str = r#"
+apiVersion: crd.antrea.io/v1beta1
+kind: NetworkPolicy
+metadata: {name: escape, namespace: default}
+spec:
+  priority: 5
+  tier: application
+  appliedTo: [{podSelector: {matchLabels: {app: web}}}]
+  ingress:
+  - name: l4-from-client
+    action: Allow
+    from: [{podSelector: {matchLabels: {app: client}}}]
+    ports: [{protocol: TCP, port: 9100}, {protocol: TCP, port: 15006}]
+  - name: http-from-client
+    action: Allow
+    from: [{podSelector: {matchLabels: {app: client}}}]
+    ports: [{protocol: TCP, port: 8090}]
+    l7Protocols: [{http: {}}]
+  - name: drop-the-rest
+    action: Drop
+"#;
+
+const PREFIX: &str = "l7t-esc";
+const L4_PORT: u16 = 9100;
+const HTTP_PORT: u16 = 8090;
+/// What the resetting server writes before its reset.
+const RESPONSE_LEN: u64 = 4_000_000;
+
+fn lab(run_args: &[&str]) -> Lab {
+    let mut lab = Lab::new(PREFIX).expect("lab");
+    lab.add_manifest("escape.yaml", POLICY).unwrap();
+    let args: Vec<String> = run_args.iter().map(|s| s.to_string()).collect();
+    lab.start_proxy_with(&[], &args).expect("proxy starts");
+    lab
+}
+
+fn ip(name: &str, family: Family) -> IpAddr {
+    pods::endpoint(name).unwrap().ip(family)
+}
+
+/// A server in `web` that, per connection, reads a request (HTTP head or one line), writes
+/// 4,000,000 bytes (after a `Content-Length` head in `http` mode), waits until the proxy
+/// has acknowledged every byte (`TIOCOUTQ` 0), then resets (`SO_LINGER` 0). Logs one line
+/// per connection.
+const RESETTING_SERVER: &str = r#"
+import fcntl, socket, struct, sys, termios, time
+addr, port, mode, log = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+l = socket.socket(socket.AF_INET6 if ':' in addr else socket.AF_INET, socket.SOCK_STREAM)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((addr, port))
+l.listen(8)
+def serve(c, peer):
+    end = b'\r\n\r\n' if mode == 'http' else b'\n'
+    data = b''
+    while end not in data:
+        b = c.recv(4096)
+        if not b:
+            return  # a readiness probe: connected and left
+        data += b
+    body = b'x' * 4000000
+    c.sendall((b'HTTP/1.1 200 OK\r\nContent-Length: 4000000\r\n\r\n' if mode == 'http' else b'') + body)
+    t0 = time.time()
+    while True:
+        q = struct.unpack('i', fcntl.ioctl(c.fileno(), termios.TIOCOUTQ, b'\0\0\0\0'))[0]
+        if q == 0 or time.time() - t0 > 20:
+            break
+        time.sleep(0.005)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    with open(log, 'a') as f:
+        f.write('%s unacked=%d\n' % (peer[0], q))
+while True:
+    c, peer = l.accept()
+    try:
+        serve(c, peer)
+    except OSError:
+        pass
+    c.close()
+"#;
+
+/// Start [`RESETTING_SERVER`] in `web` on the Pod's IPv4 address; returns its log path.
+fn resetting_server(lab: &Lab, port: u16, mode: &str) -> std::path::PathBuf {
+    let script = lab.dir().join("resetting_server.py");
+    std::fs::write(&script, RESETTING_SERVER).unwrap();
+    let log = lab.dir().join(format!("resetting-{port}.log"));
+    let web = ip("web", Family::V4);
+    let mut cmd = lab.web.command("python3");
+    cmd.arg(&script)
+        .args([web.to_string(), port.to_string(), mode.to_string()])
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = lab.web.spawn(cmd).expect("start python server");
+    // Killed with the namespace (spawn remembers the PID).
+    std::mem::forget(child);
+    lab.web
+        .wait_tcp_listen(web, port, Duration::from_secs(10))
+        .expect("resetting server listens");
+    log
+}
+
+/// From the `app=client` Pod: send `request`, then read slowly (8 KiB receive buffer, a
+/// pause after each read) until EOF, reset or `limit`. Returns how it ended and every byte.
+fn slow_read(lab: &Lab, port: u16, request: &'static [u8], limit: Duration) -> (Verdict, Vec<u8>) {
+    let dst = SocketAddr::new(ip("web", Family::V4), port);
+    let src = ip("client", Family::V4);
+    lab.client
+        .run_in(move || {
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            s.set_recv_buffer_size(8 * 1024).unwrap();
+            s.bind(&SocketAddr::new(src, 0).into()).unwrap();
+            s.connect_timeout(&dst.into(), Duration::from_secs(5))
+                .unwrap();
+            let mut s: TcpStream = s.into();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(request).unwrap();
+            let t0 = Instant::now();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 8 * 1024];
+            loop {
+                if t0.elapsed() > limit {
+                    return (Verdict::Timeout, got);
+                }
+                match s.read(&mut buf) {
+                    Ok(0) => return (Verdict::Closed, got),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) => return (Outcome::from_error(&e).result, got),
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+        .unwrap()
+}
+
+fn server_log(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn l4_reset_after_a_complete_write_reaches_a_slow_client_whole() {
+    l4_reset_delivers(&[]);
+}
+
+#[test]
+fn l4_reset_after_a_complete_write_reaches_a_slow_client_whole_with_splice() {
+    l4_reset_delivers(&["--relay", "splice"]);
+}
+
+fn l4_reset_delivers(run_args: &[&str]) {
+    if !require_root() {
+        return;
+    }
+    let lab = lab(run_args);
+    let log = resetting_server(&lab, L4_PORT, "l4");
+    let (v, got) = slow_read(&lab, L4_PORT, b"hello\n", Duration::from_secs(60));
+    let server = server_log(&log);
+    eprintln!(
+        "l4: client got {} bytes, ended {v:?}; server: {server}",
+        got.len()
+    );
+    assert!(
+        server.contains("unacked=0"),
+        "server did not see every byte ACKed: {server}\n{}",
+        lab.proxy_log()
+    );
+    assert_eq!(
+        got.len() as u64,
+        RESPONSE_LEN,
+        "bytes lost\n{}",
+        lab.proxy_log()
+    );
+    assert_eq!(v, Verdict::Reset, "the reset must still reach the client");
+}
+
+#[test]
+fn http_reset_after_a_complete_response_reaches_a_slow_client_whole() {
+    if !require_root() {
+        return;
+    }
+    let lab = lab(&[]);
+    let log = resetting_server(&lab, HTTP_PORT, "http");
+    let req = b"GET /big HTTP/1.1\r\nHost: web.test\r\n\r\n";
+    let (v, got) = slow_read(&lab, HTTP_PORT, req, Duration::from_secs(60));
+    let server = server_log(&log);
+    let head = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |p| p + 4);
+    let body = got.len() - head;
+    eprintln!("http: client got {body} body bytes, ended {v:?}; server: {server}");
+    assert!(
+        server.contains("unacked=0"),
+        "server did not see every byte ACKed: {server}\n{}",
+        lab.proxy_log()
+    );
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&got[..got.len().min(100)])
+    );
+    assert_eq!(body as u64, RESPONSE_LEN, "bytes lost\n{}", lab.proxy_log());
+    // The message was complete: a reset or an orderly end are both faithful.
+    assert!(matches!(v, Verdict::Reset | Verdict::Closed), "{v:?}");
+}
