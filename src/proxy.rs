@@ -21,6 +21,7 @@ use anyhow::Context;
 use crate::events::{EventSink, Metrics};
 use crate::policy::{Direction, Snapshot, Store};
 
+pub mod admin;
 pub mod buf;
 pub mod config;
 pub mod conn;
@@ -73,7 +74,9 @@ pub struct RunArgs {
     /// SO_MARK on every proxy socket, so capture rules let the proxy's traffic through.
     #[arg(long, default_value = "0x539", value_parser = config::parse_mark)]
     pub mark: u32,
-    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint.
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint (transparent, so the
+    /// capture rules can hand it `PodIP:PORT`); a loopback or wildcard address is also
+    /// listened on in the other family.
     #[arg(long, default_value = "127.0.0.1:15020")]
     pub metrics_addr: SocketAddr,
     /// How opaque bytes are relayed.
@@ -196,12 +199,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
-    let metrics_addr = args.metrics_addr;
-    {
+    for (addr, l) in admin::bind(args.metrics_addr, args.mark)? {
+        let l =
+            tokio::net::TcpListener::from_std(l).map_err(|source| Error::listen(addr, source))?;
         let (metrics, ready) = (metrics.clone(), ready.clone());
         tokio::spawn(async move {
-            if let Err(e) = crate::events::serve_http(metrics_addr, metrics, ready).await {
-                tracing::error!(error = %e, addr = %metrics_addr, "metrics endpoint failed");
+            if let Err(e) = crate::events::serve_listener(l, metrics, ready).await {
+                tracing::error!(error = %e, addr = %addr, "metrics endpoint failed");
             }
         });
     }

@@ -5,7 +5,7 @@
 //! Run as root: `cargo test -p l7proxy-integration --test escape`.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -221,4 +221,133 @@ fn http_reset_after_a_complete_response_reaches_a_slow_client_whole() {
     assert_eq!(body as u64, RESPONSE_LEN, "bytes lost\n{}", lab.proxy_log());
     // The message was complete: a reset or an orderly end are both faithful.
     assert!(matches!(v, Verdict::Reset | Verdict::Closed), "{v:?}");
+}
+
+/// The proxy's listener ports (15001, 15006) and its metrics port (15020).
+const PROXY_PORTS: [u16; 3] = [15001, 15006, 15020];
+
+/// An app in `web` bound to the Pod's own address on `port` (not a wildcard: the proxy's
+/// listeners are on loopback, so it can). It answers `APP` to every connection and records
+/// each client's address.
+fn app_on_pod_ip(lab: &Lab, family: Family, port: u16, seen: &Arc<Mutex<Vec<SocketAddr>>>) {
+    let addr = SocketAddr::new(ip("web", family), port);
+    let listener = lab
+        .web
+        .run_in(move || TcpListener::bind(addr))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("app binds {addr}: {e}"));
+    let seen = seen.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            if let Ok(peer) = s.peer_addr() {
+                seen.lock().unwrap().push(peer);
+            }
+            let _ = s.write_all(b"APP\n");
+        }
+    });
+}
+
+/// From Pod `from` to `web:port`: send a request line, read until EOF, reset or 5 s.
+fn probe(lab: &Lab, from: &str, family: Family, port: u16) -> (Verdict, String) {
+    let dst = SocketAddr::new(ip("web", family), port);
+    let src = ip(from, family);
+    lab.client
+        .run_in(move || {
+            let s = Socket::new(Domain::for_address(dst), Type::STREAM, None).unwrap();
+            s.bind(&SocketAddr::new(src, 0).into()).unwrap();
+            if let Err(e) = s.connect_timeout(&dst.into(), Duration::from_secs(5)) {
+                return (Outcome::from_error(&e).result, String::new());
+            }
+            let mut s: TcpStream = s.into();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+            let mut got = Vec::new();
+            let v = match s.read_to_end(&mut got) {
+                Ok(_) => Verdict::Closed,
+                Err(e) => Outcome::from_error(&e).result,
+            };
+            (v, String::from_utf8_lossy(&got).into_owned())
+        })
+        .unwrap()
+}
+
+#[test]
+fn proxy_ports_on_the_pod_ip_are_decided_like_any_port() {
+    if !require_root() {
+        return;
+    }
+    let lab = lab(&[]);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for family in Family::BOTH {
+        for port in PROXY_PORTS {
+            app_on_pod_ip(&lab, family, port, &seen);
+        }
+    }
+    for family in Family::BOTH {
+        let other = ip("other", family);
+        for port in PROXY_PORTS {
+            let (v, got) = probe(&lab, "other", family, port);
+            eprintln!("{family:?} other -> {port}: {v:?} {:?}", got.lines().next());
+            assert!(
+                !got.contains("APP"),
+                "{family:?} :{port} reached the app: {got:?}"
+            );
+            if port == 15020 {
+                // The proxy's own admin endpoint answers there, never the app.
+                assert!(
+                    got.starts_with("HTTP/1."),
+                    "{family:?} :{port}: {v:?} {got:?}"
+                );
+            } else {
+                assert_eq!(
+                    v,
+                    Verdict::Reset,
+                    "{family:?} :{port}: {got:?}\n{}",
+                    lab.proxy_log()
+                );
+            }
+            let app_saw = seen.lock().unwrap().iter().any(|a| a.ip() == other);
+            assert!(!app_saw, "{family:?} :{port}: the app saw {other}");
+        }
+        // An allowed client on 15006 reaches the app: an ordinary port on the Pod IP.
+        let (v, got) = probe(&lab, "client", family, 15006);
+        assert_eq!(
+            got,
+            "APP\n",
+            "{family:?} allowed :15006: {v:?}\n{}",
+            lab.proxy_log()
+        );
+    }
+    let app_log = seen.lock().unwrap().clone();
+    assert!(
+        app_log
+            .iter()
+            .all(|a| a.ip() == ip("client", Family::V4) || a.ip() == ip("client", Family::V6)),
+        "the app saw clients the policy does not allow: {app_log:?}"
+    );
+}
+
+#[test]
+fn metrics_port_on_the_pod_ip_answers_from_outside() {
+    if !require_root() {
+        return;
+    }
+    let lab = lab(&[]);
+    for family in Family::BOTH {
+        let url = match ip("web", family) {
+            IpAddr::V4(a) => format!("http://{a}:15020/healthz"),
+            IpAddr::V6(a) => format!("http://[{a}]:15020/healthz"),
+        };
+        let out = lab
+            .client
+            .exec("curl", &["-g", "-sS", "-f", "--max-time", "5", &url])
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{url}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            lab.proxy_log()
+        );
+        eprintln!("{url}: {}", String::from_utf8_lossy(&out.stdout).trim());
+    }
 }
