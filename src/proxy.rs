@@ -26,6 +26,7 @@ pub mod buf;
 pub mod config;
 pub mod conn;
 pub mod drain;
+pub mod fds;
 pub mod gate;
 pub mod http;
 pub mod inspect;
@@ -94,7 +95,9 @@ pub struct RunArgs {
     /// Largest HTTP request/response head or TLS ClientHello, in bytes.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_header_bytes: usize,
-    /// Connections handled at once; more are reset (with an alert event).
+    /// Connections handled at once; more are reset (with an alert event). Lowered at
+    /// startup to what the open-file limit allows (2 descriptors per connection, 6 with
+    /// `--relay splice`, plus a reserve of 64).
     #[arg(long, default_value_t = 32768)]
     pub max_connections: usize,
     /// Inbound upstream connections keep the client's IP as source.
@@ -262,6 +265,8 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // After the listeners and logs are open, so the descriptors they hold are counted.
+    let max_connections = fds::fit_max_connections(args.max_connections, args.relay);
     let config = Config {
         mark: args.mark,
         transparent: true,
@@ -270,7 +275,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         classify_timeout: args.classify_timeout,
         idle_timeout: args.idle_timeout,
         max_head_bytes: args.max_header_bytes,
-        max_connections: args.max_connections,
+        max_connections,
         relay: args.relay,
         events: args.events,
         listeners: listeners.iter().map(|(a, _, _)| *a).collect(),

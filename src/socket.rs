@@ -200,6 +200,73 @@ fn tcp_info(fd: &impl AsRawFd) -> io::Result<nix::libc::tcp_info> {
     Ok(info)
 }
 
+/// The open-file limit of the process (`RLIMIT_NOFILE`); `u64::MAX` is unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileLimit {
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Read the open-file limit.
+pub fn file_limit() -> io::Result<FileLimit> {
+    let mut lim = nix::libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable `rlimit` for the duration of the call.
+    if unsafe { nix::libc::getrlimit(nix::libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(FileLimit {
+        soft: rlim_to_u64(lim.rlim_cur),
+        hard: rlim_to_u64(lim.rlim_max),
+    })
+}
+
+/// Raise the soft open-file limit to the hard one (or, when the hard one is unlimited,
+/// to the kernel's per-process maximum `fs.nr_open`). Returns the limit now in force.
+/// Every proxied connection holds two descriptors: the default soft limit (often 1024)
+/// would otherwise bind long before `--max-connections`.
+pub fn raise_file_limit() -> io::Result<FileLimit> {
+    let now = file_limit()?;
+    let target = if now.hard == u64::MAX {
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1 << 20)
+    } else {
+        now.hard
+    };
+    if now.soft >= target {
+        return Ok(now);
+    }
+    let lim = nix::libc::rlimit {
+        rlim_cur: target as nix::libc::rlim_t,
+        rlim_max: now.hard as nix::libc::rlim_t,
+    };
+    // SAFETY: `lim` is a valid `rlimit` that outlives the call; the kernel only reads it.
+    if unsafe { nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    file_limit()
+}
+
+fn rlim_to_u64(v: nix::libc::rlim_t) -> u64 {
+    if v == nix::libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        v as u64
+    }
+}
+
+/// File descriptors the process has open now (entries of `/proc/self/fd`).
+pub fn open_fds() -> io::Result<u64> {
+    // The directory handle itself is one of the entries.
+    Ok(std::fs::read_dir("/proc/self/fd")?
+        .count()
+        .saturating_sub(1) as u64)
+}
+
 #[cfg(test)]
 #[path = "socket/tests.rs"]
 mod tests;

@@ -351,3 +351,143 @@ fn metrics_port_on_the_pod_ip_answers_from_outside() {
         eprintln!("{url}: {}", String::from_utf8_lossy(&out.stdout).trim());
     }
 }
+
+/// Connections from the `app=client` Pod to `web:9100` past the open-file limit.
+const FD_CLIENTS: usize = 80;
+/// The proxy's open-file limit (soft and hard): about 20 descriptors at startup plus a
+/// reserve of 64 leave room for roughly 20 connections.
+const FD_LIMIT: &str = "--nofile=128:128";
+
+/// A server in `web` on `port` that answers `ok` to each connection and holds it open
+/// until the client closes.
+fn holding_server(lab: &Lab, port: u16) {
+    let addr = SocketAddr::new(ip("web", Family::V4), port);
+    let listener = lab
+        .web
+        .run_in(move || TcpListener::bind(addr))
+        .unwrap()
+        .expect("bind holding server");
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = s.write_all(b"ok\n");
+                let _ = s.read_to_end(&mut Vec::new());
+            });
+        }
+    });
+}
+
+#[test]
+fn open_file_limit_caps_connections_and_refuses_the_excess() {
+    if !require_root() {
+        return;
+    }
+    let lab = Lab::new(PREFIX).expect("lab");
+    lab.add_manifest("escape.yaml", POLICY).unwrap();
+    lab.write_objects().unwrap();
+    let bin = l7proxy_integration::env::l7proxy_bin();
+    let out = lab
+        .web
+        .exec(&bin.display().to_string(), &["redirect", "install"])
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    holding_server(&lab, L4_PORT);
+    let log = lab.dir().join("proxy-fd.log");
+    let mut cmd = lab.web.command("prlimit");
+    cmd.arg(FD_LIMIT)
+        .arg("--")
+        .arg(&bin)
+        .arg("run")
+        .arg("--manifests")
+        .arg(lab.manifests_dir())
+        .args(["--pod", "default/web", "--log-dir"])
+        .arg(lab.log_dir())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut proxy = lab.web.spawn(cmd).expect("start proxy under prlimit");
+    let proxy_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let t0 = Instant::now();
+    while !proxy_log().contains("listen.addr=[::1]:15001") {
+        assert!(proxy.try_wait().is_none(), "proxy exited:\n{}", proxy_log());
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "proxy not up:\n{}",
+            proxy_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let dst = SocketAddr::new(ip("web", Family::V4), L4_PORT);
+    let src = ip("client", Family::V4);
+    let started = Instant::now();
+    let (verdicts, held) = lab
+        .client
+        .run_in(move || {
+            let mut held = Vec::new();
+            let mut verdicts = Vec::new();
+            for _ in 0..FD_CLIENTS {
+                let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+                s.bind(&SocketAddr::new(src, 0).into()).unwrap();
+                if let Err(e) = s.connect_timeout(&dst.into(), Duration::from_secs(3)) {
+                    verdicts.push(Outcome::from_error(&e).result);
+                    continue;
+                }
+                let mut s: TcpStream = s.into();
+                s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                let _ = s.write_all(b"x");
+                let mut buf = [0u8; 3];
+                verdicts.push(match s.read(&mut buf) {
+                    Ok(3) if &buf == b"ok\n" => Verdict::Allowed,
+                    Ok(_) => Verdict::Closed,
+                    Err(e) => Outcome::from_error(&e).result,
+                });
+                held.push(s);
+            }
+            (verdicts, held)
+        })
+        .unwrap();
+    let count = |v: Verdict| verdicts.iter().filter(|x| **x == v).count();
+    let text = proxy_log();
+    let warnings = text.matches("accept failed").count();
+    let (allowed, reset) = (count(Verdict::Allowed), count(Verdict::Reset));
+    eprintln!(
+        "{allowed} allowed, {reset} reset, {} other in {:?}; {warnings} accept warnings",
+        FD_CLIENTS - allowed - reset,
+        started.elapsed()
+    );
+    assert!(proxy.try_wait().is_none(), "proxy died:\n{text}");
+    // Every connection is served or refused with a reset: none hangs in the backlog.
+    assert!(allowed > 0, "{verdicts:?}\n{text}");
+    assert_eq!(
+        allowed + reset,
+        FD_CLIENTS,
+        "excess connections must be refused with a reset: {verdicts:?}"
+    );
+    assert!(
+        warnings <= 3 + started.elapsed().as_secs() as usize,
+        "{warnings} accept warnings"
+    );
+    assert!(text.contains("connection limit reached"), "{text}");
+    // The cap that refused them is the one logged at startup.
+    let effective: usize = text
+        .split("max_connections.effective=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no effective cap logged:\n{text}"));
+    eprintln!("effective cap {effective}");
+    assert_eq!(allowed, effective, "{verdicts:?}");
+    // Freed descriptors are usable again.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let (v, got) = probe(&lab, "client", Family::V4, L4_PORT);
+    assert!(
+        got.starts_with("ok"),
+        "after the storm: {v:?} {got:?}\n{}",
+        proxy_log()
+    );
+}
