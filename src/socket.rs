@@ -241,8 +241,8 @@ pub fn raise_file_limit() -> io::Result<FileLimit> {
         return Ok(now);
     }
     let lim = nix::libc::rlimit {
-        rlim_cur: target as nix::libc::rlim_t,
-        rlim_max: now.hard as nix::libc::rlim_t,
+        rlim_cur: target,
+        rlim_max: now.hard,
     };
     // SAFETY: `lim` is a valid `rlimit` that outlives the call; the kernel only reads it.
     if unsafe { nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &lim) } != 0 {
@@ -251,11 +251,12 @@ pub fn raise_file_limit() -> io::Result<FileLimit> {
     file_limit()
 }
 
+/// `rlim_t` is `u64` on Linux; unlimited is mapped to `u64::MAX` explicitly all the same.
 fn rlim_to_u64(v: nix::libc::rlim_t) -> u64 {
     if v == nix::libc::RLIM_INFINITY {
         u64::MAX
     } else {
-        v as u64
+        v
     }
 }
 
