@@ -21,10 +21,12 @@ use anyhow::Context;
 use crate::events::{EventSink, Metrics};
 use crate::policy::{Direction, Snapshot, Store};
 
+pub mod admin;
 pub mod buf;
 pub mod config;
 pub mod conn;
 pub mod drain;
+pub mod fds;
 pub mod gate;
 pub mod http;
 pub mod inspect;
@@ -73,7 +75,9 @@ pub struct RunArgs {
     /// SO_MARK on every proxy socket, so capture rules let the proxy's traffic through.
     #[arg(long, default_value = "0x539", value_parser = config::parse_mark)]
     pub mark: u32,
-    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint.
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint (transparent, so the
+    /// capture rules can hand it `PodIP:PORT`); a loopback or wildcard address is also
+    /// listened on in the other family.
     #[arg(long, default_value = "127.0.0.1:15020")]
     pub metrics_addr: SocketAddr,
     /// How opaque bytes are relayed.
@@ -94,7 +98,9 @@ pub struct RunArgs {
     /// Let non-empty bodies on GET and HEAD requests through (default: reset them).
     #[arg(long)]
     pub allow_get_body: bool,
-    /// Connections handled at once; more are reset (with an alert event).
+    /// Connections handled at once; more are reset (with an alert event). Lowered at
+    /// startup to what the open-file limit allows (2 descriptors per connection, 6 with
+    /// `--relay splice`, plus a reserve of 64).
     #[arg(long, default_value_t = 32768)]
     pub max_connections: usize,
     /// Inbound upstream connections keep the client's IP as source.
@@ -216,12 +222,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
-    let metrics_addr = args.metrics_addr;
-    {
+    for (addr, l) in admin::bind(args.metrics_addr, args.mark)? {
+        let l =
+            tokio::net::TcpListener::from_std(l).map_err(|source| Error::listen(addr, source))?;
         let (metrics, ready) = (metrics.clone(), ready.clone());
         tokio::spawn(async move {
-            if let Err(e) = crate::events::serve_http(metrics_addr, metrics, ready).await {
-                tracing::error!(error = %e, addr = %metrics_addr, "metrics endpoint failed");
+            if let Err(e) = crate::events::serve_listener(l, metrics, ready).await {
+                tracing::error!(error = %e, addr = %addr, "metrics endpoint failed");
             }
         });
     }
@@ -291,6 +298,8 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // After the listeners and logs are open, so the descriptors they hold are counted.
+    let max_connections = fds::fit_max_connections(args.max_connections, args.relay);
     let config = Config {
         mark: args.mark,
         transparent: true,
@@ -299,7 +308,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         classify_timeout: args.classify_timeout,
         idle_timeout: args.idle_timeout,
         max_head_bytes: args.max_header_bytes,
-        max_connections: args.max_connections,
+        max_connections,
         relay: args.relay,
         events: args.events,
         allow_get_body: args.allow_get_body,

@@ -56,7 +56,8 @@ pub struct RedirectArgs {
     /// UID the proxy runs as; its traffic is never captured (backstop for the mark).
     #[arg(long, default_value_t = 1337)]
     pub proxy_uid: u32,
-    /// The proxy's metrics port: reachable from outside, never captured.
+    /// The proxy's metrics port: captured and handed to the proxy's own admin listener
+    /// (`run --metrics-addr`), so nothing else answers on it from outside the Pod.
     #[arg(long, default_value_t = 15020, value_parser = clap::value_parser!(u16).range(1..))]
     pub metrics_port: u16,
     /// Inbound ports that reach the app directly (comma-separated; ranges as 8000-8100).

@@ -1,5 +1,5 @@
 //! Socket options the data path needs (IP_TRANSPARENT, SO_MARK, SO_LINGER, TCP_INFO,
-//! splice). The only module allowed to use `unsafe`.
+//! SIOCOUTQ, splice, RLIMIT_NOFILE). The only module allowed to use `unsafe`.
 //!
 //! Everything here is a thin, documented wrapper: the data path decides *when* to use an
 //! option, this module only knows *how* to set it on Linux.
@@ -119,6 +119,67 @@ pub struct Segments {
 
 /// Read the segment counters of `fd` (a TCP socket). Errors for other sockets.
 pub fn tcp_segments(fd: &impl AsRawFd) -> io::Result<Segments> {
+    let info = tcp_info(fd)?;
+    Ok(Segments {
+        segs_in: u64::from(info.tcpi_segs_in),
+        segs_out: u64::from(info.tcpi_segs_out),
+    })
+}
+
+/// The sending side of a TCP connection: what was written and not yet acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendQueue {
+    /// Bytes written but not acknowledged by the peer (`SIOCOUTQ`). After a reset the
+    /// kernel keeps counting them although they can no longer be sent: they are lost.
+    pub unacked: u64,
+    /// The connection can still deliver them (it was not reset or closed).
+    pub open: bool,
+}
+
+/// Read the send queue of `fd` (a connected TCP socket).
+///
+/// A proxy that passes a reset on must not let it overtake bytes it already accepted for
+/// the other side: closing with `SO_LINGER` 0 discards the send queue. This tells when
+/// that queue has drained (or the connection died and the bytes are gone).
+pub fn send_queue(fd: &impl AsRawFd) -> io::Result<SendQueue> {
+    let state = tcp_info(fd)?.tcpi_state;
+    let mut unacked: nix::libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) on a TCP socket writes one `int` to the pointer, which
+    // points to a live, writable `c_int`.
+    let rc = unsafe {
+        nix::libc::ioctl(
+            fd.as_raw_fd(),
+            nix::libc::TIOCOUTQ,
+            &mut unacked as *mut nix::libc::c_int,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(SendQueue {
+        unacked: u64::try_from(unacked).unwrap_or(0),
+        open: can_still_send(state),
+    })
+}
+
+/// TCP states (`include/net/tcp_states.h`) in which unacknowledged bytes may still reach
+/// the peer: everything but CLOSE (reset, or fully closed), TIME_WAIT and LISTEN.
+fn can_still_send(state: u8) -> bool {
+    const ESTABLISHED: u8 = 1;
+    const SYN_SENT: u8 = 2;
+    const SYN_RECV: u8 = 3;
+    const FIN_WAIT1: u8 = 4;
+    const FIN_WAIT2: u8 = 5;
+    const CLOSE_WAIT: u8 = 8;
+    const LAST_ACK: u8 = 9;
+    const CLOSING: u8 = 11;
+    matches!(
+        state,
+        ESTABLISHED | SYN_SENT | SYN_RECV | FIN_WAIT1 | FIN_WAIT2 | CLOSE_WAIT | LAST_ACK | CLOSING
+    )
+}
+
+fn tcp_info(fd: &impl AsRawFd) -> io::Result<nix::libc::tcp_info> {
     // SAFETY: `tcp_info` is a plain C struct of integers, so all-zero is a valid value.
     let mut info: nix::libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<nix::libc::tcp_info>() as nix::libc::socklen_t;
@@ -136,10 +197,75 @@ pub fn tcp_segments(fd: &impl AsRawFd) -> io::Result<Segments> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(Segments {
-        segs_in: u64::from(info.tcpi_segs_in),
-        segs_out: u64::from(info.tcpi_segs_out),
+    Ok(info)
+}
+
+/// The open-file limit of the process (`RLIMIT_NOFILE`); `u64::MAX` is unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileLimit {
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Read the open-file limit.
+pub fn file_limit() -> io::Result<FileLimit> {
+    let mut lim = nix::libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable `rlimit` for the duration of the call.
+    if unsafe { nix::libc::getrlimit(nix::libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(FileLimit {
+        soft: rlim_to_u64(lim.rlim_cur),
+        hard: rlim_to_u64(lim.rlim_max),
     })
+}
+
+/// Raise the soft open-file limit to the hard one (or, when the hard one is unlimited,
+/// to the kernel's per-process maximum `fs.nr_open`). Returns the limit now in force.
+/// Every proxied connection holds two descriptors: the default soft limit (often 1024)
+/// would otherwise bind long before `--max-connections`.
+pub fn raise_file_limit() -> io::Result<FileLimit> {
+    let now = file_limit()?;
+    let target = if now.hard == u64::MAX {
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1 << 20)
+    } else {
+        now.hard
+    };
+    if now.soft >= target {
+        return Ok(now);
+    }
+    let lim = nix::libc::rlimit {
+        rlim_cur: target,
+        rlim_max: now.hard,
+    };
+    // SAFETY: `lim` is a valid `rlimit` that outlives the call; the kernel only reads it.
+    if unsafe { nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    file_limit()
+}
+
+/// `rlim_t` is `u64` on Linux; unlimited is mapped to `u64::MAX` explicitly all the same.
+fn rlim_to_u64(v: nix::libc::rlim_t) -> u64 {
+    if v == nix::libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        v
+    }
+}
+
+/// File descriptors the process has open now (entries of `/proc/self/fd`).
+pub fn open_fds() -> io::Result<u64> {
+    // The directory handle itself is one of the entries.
+    Ok(std::fs::read_dir("/proc/self/fd")?
+        .count()
+        .saturating_sub(1) as u64)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod case;
 pub mod certs;
 pub mod clients;
 pub mod demo;
+pub mod escape;
 pub mod eve;
 pub mod explain;
 pub mod lab;

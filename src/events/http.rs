@@ -1,8 +1,9 @@
 //! `/metrics`, `/healthz` and `/readyz` over HTTP/1.1 (hyper).
 //!
 //! Kept deliberately tiny: GET-only, no TLS, no keep-alive tuning. It listens on loopback
-//! by default and the redirect rules exclude its port, so it is reachable by the kubelet
-//! and a node-local scraper without being subject to the policy it enforces.
+//! by default, transparently (`proxy::admin`), and the redirect rules hand it every
+//! connection to the Pod's metrics port, so it is reachable by the kubelet and a scraper
+//! without being subject to the policy it enforces.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -201,7 +201,15 @@ async fn relay_opaque<P: Policy>(
                 tracing::debug!(flow.id = rep.flow.flow_id, "idle timeout");
             }
             if stats.reset {
-                tracing::debug!(flow.id = rep.flow.flow_id, "reset by a peer; passed on");
+                // Byte counts are what each side received: the reset went out after the
+                // other side's send queue drained, or after `lost` bytes were given up.
+                tracing::debug!(
+                    flow.id = rep.flow.flow_id,
+                    bytes.to_client = stats.to_client,
+                    bytes.to_server = stats.to_server,
+                    bytes.lost = stats.lost,
+                    "reset by a peer; passed on after delivery"
+                );
             }
         }
         Err(e) => tracing::debug!(flow.id = rep.flow.flow_id, error = %e, "relay ended with error"),

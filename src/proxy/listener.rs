@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 use crate::events::AppProto;
 use crate::policy::Direction;
@@ -38,18 +39,24 @@ pub async fn accept_loop<P: Policy>(
     orig: Arc<dyn OrigDst>,
     mut drain: DrainWatch,
 ) {
+    let mut failures = AcceptFailures::new();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
             () = drain.draining() => return,
         };
         let (stream, src) = match accepted {
-            Ok(a) => a,
+            Ok(a) => {
+                failures.succeeded();
+                a
+            }
             Err(e) => {
                 // Out of file descriptors or a connection aborted before accept: back
-                // off briefly instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                // off instead of spinning, and say so at most once a second.
+                let pause = failures.failed(Instant::now(), |suppressed| {
+                    tracing::warn!(error = %e, suppressed, "accept failed");
+                });
+                tokio::time::sleep(pause).await;
                 continue;
             }
         };
@@ -82,5 +89,76 @@ pub async fn accept_loop<P: Policy>(
             dst,
             admitted,
         ));
+    }
+}
+
+/// Accept failures come in storms (EMFILE lasts until descriptors are freed, and every
+/// retry fails the same way): one warning per [`AcceptFailures::LOG_EVERY`] with the
+/// number suppressed since, and a pause that doubles while failures continue.
+#[derive(Debug)]
+struct AcceptFailures {
+    last_log: Option<Instant>,
+    suppressed: u64,
+    pause: Duration,
+}
+
+impl AcceptFailures {
+    const LOG_EVERY: Duration = Duration::from_secs(1);
+    const MIN_PAUSE: Duration = Duration::from_millis(5);
+    const MAX_PAUSE: Duration = Duration::from_millis(500);
+
+    fn new() -> AcceptFailures {
+        AcceptFailures {
+            last_log: None,
+            suppressed: 0,
+            pause: Self::MIN_PAUSE,
+        }
+    }
+
+    /// One failure at `now`: calls `log` with the count suppressed since the last warning
+    /// when a warning is due; returns how long to pause before accepting again.
+    fn failed(&mut self, now: Instant, log: impl FnOnce(u64)) -> Duration {
+        if self.last_log.is_none_or(|t| now - t >= Self::LOG_EVERY) {
+            log(self.suppressed);
+            self.last_log = Some(now);
+            self.suppressed = 0;
+        } else {
+            self.suppressed += 1;
+        }
+        let pause = self.pause;
+        self.pause = (self.pause * 2).min(Self::MAX_PAUSE);
+        pause
+    }
+
+    fn succeeded(&mut self) {
+        self.pause = Self::MIN_PAUSE;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_failures_log_once_a_second_and_back_off() {
+        let t0 = Instant::now();
+        let mut f = AcceptFailures::new();
+        let mut logged = Vec::new();
+        let mut pauses = Vec::new();
+        // 1,000 failures over 2.5 s.
+        for i in 0..1000u64 {
+            let now = t0 + Duration::from_micros(i * 2500);
+            pauses.push(f.failed(now, |n| logged.push(n)));
+        }
+        // At 0 s, 1 s and 2 s; each after the first names what it suppressed.
+        assert_eq!(logged, vec![0, 399, 399]);
+        assert_eq!(pauses[0], Duration::from_millis(5));
+        assert_eq!(pauses[1], Duration::from_millis(10));
+        assert_eq!(*pauses.last().unwrap(), AcceptFailures::MAX_PAUSE);
+        f.succeeded();
+        assert_eq!(
+            f.failed(t0 + Duration::from_secs(9), |_| {}),
+            AcceptFailures::MIN_PAUSE
+        );
     }
 }

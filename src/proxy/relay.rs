@@ -9,15 +9,22 @@
 //! (`socket::splice`) moves bytes through a pipe in the kernel instead. Idle time is
 //! tracked with one relaxed atomic store per read, checked by a single sleeping future,
 //! instead of a timer per read.
+//!
+//! A reset of one side is passed on to the other as a reset, but only after what the
+//! proxy already accepted for that other side has reached it ([`deliver`]): a server that
+//! wrote a whole response and then reset must not reach a slow client truncated.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::socket::splice::{Pipe, splice_one_way};
+pub use deliver::{DELIVER_STALL, Unsent, drain_then_reset, wait_sent};
+
+mod deliver;
 
 /// How opaque bytes are moved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -32,8 +39,14 @@ pub enum RelayMode {
 /// Bytes relayed, and how the relay ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RelayStats {
+    /// Bytes the server received: written to it, minus what was still unacknowledged when
+    /// a reset went out.
     pub to_server: u64,
+    /// Bytes the client received, counted the same way.
     pub to_client: u64,
+    /// Of the bytes written, those the reset discarded (the peer stopped acknowledging for
+    /// [`DELIVER_STALL`], or the wait reached the idle timeout).
+    pub lost: u64,
     /// The idle timeout ended the relay.
     pub idle_timeout: bool,
     /// One side reset the connection; both sockets are set to reset on close, so the
@@ -41,14 +54,70 @@ pub struct RelayStats {
     pub reset: bool,
 }
 
-/// A reset seen by one direction: ends the relay at once.
-struct PeerReset;
+/// The side of the relay whose socket is still alive after the other one reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Live {
+    Client,
+    Upstream,
+}
 
-/// How one direction ended, with a reset set apart from other ends.
-fn split_reset<T>(r: io::Result<T>) -> Result<io::Result<()>, PeerReset> {
+/// A reset of the socket one direction reads from: ends the relay (the other direction
+/// only writes to that dead socket). The socket still alive is named.
+struct PeerReset(Live);
+
+/// How one direction ended, with a reset of its source set apart from other ends.
+fn split_reset<T>(r: io::Result<T>, live: Live) -> Result<io::Result<()>, PeerReset> {
     match r {
-        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Err(PeerReset),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Err(PeerReset(live)),
         r => Ok(r.map(drop).or_else(normal_close)),
+    }
+}
+
+/// Tells a reset apart from an end of stream.
+///
+/// The kernel reports a reset once: whichever direction touches the socket first gets
+/// `ECONNRESET` (a writer, `EPIPE` after that), and a later read of the same socket
+/// returns its remaining bytes and then 0, like a FIN. A direction that meets a reset
+/// while writing records it here, and a direction that reads 0 afterwards treats its
+/// source as reset, so the end is passed on as a reset, never as a FIN.
+#[derive(Debug, Default)]
+pub struct ResetSeen(AtomicBool);
+
+/// What one direction reports to: bytes moved (counting, idle tracking) and resets seen.
+/// Passed as one thin reference, so each direction's future stays small.
+pub struct Way<'a> {
+    pub on_bytes: &'a (dyn Fn(u64) + Sync),
+    pub seen: &'a ResetSeen,
+}
+
+impl ResetSeen {
+    /// A write to the destination failed: is that the destination's reset? Then the
+    /// direction is over without error (nothing more can be delivered there; the other
+    /// direction, reading that socket, ends the relay).
+    pub fn on_write_error(&self, e: io::Error) -> io::Result<()> {
+        match e.kind() {
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+                self.0.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            _ => Err(e),
+        }
+    }
+
+    /// A read of the source failed; a reset is recorded and returned as is.
+    pub fn on_read_error(&self, e: io::Error) -> io::Error {
+        if e.kind() == io::ErrorKind::ConnectionReset {
+            self.0.store(true, Ordering::Relaxed);
+        }
+        e
+    }
+
+    /// The source read 0: an error standing for a reset when one was seen on the
+    /// connection (the source's own reset, reported to the other direction), else `None`.
+    pub fn eof_error(&self) -> Option<io::Error> {
+        self.0
+            .load(Ordering::Relaxed)
+            .then(|| io::ErrorKind::ConnectionReset.into())
     }
 }
 
@@ -79,43 +148,69 @@ pub async fn relay(
     // Both directions run to their own end (a half-close of one does not cut the
     // other), except after a reset: a client that aborts must not look to the server
     // like one that finished (a FIN would end a close-delimited upload as if complete),
-    // so the relay stops and the reset is passed on.
+    // so the relay stops and the reset is passed on. The direction that reads the reset
+    // socket has written out everything it read before it; the other one only writes to
+    // the dead socket, so stopping it loses nothing deliverable.
     let (c, u) = (&*client, &*upstream);
+    let seen = ResetSeen::default();
+    let (way_up, way_down) = (
+        Way {
+            on_bytes: &up,
+            seen: &seen,
+        },
+        Way {
+            on_bytes: &down,
+            seen: &seen,
+        },
+    );
     let work = async {
         let joined = match mode {
             RelayMode::Copy => {
-                let a = async { split_reset(copy_one_way(c, u, &up).await) };
-                let b = async { split_reset(copy_one_way(u, c, &down).await) };
+                let a = async { split_reset(copy_one_way(c, u, &way_up).await, Live::Upstream) };
+                let b = async { split_reset(copy_one_way(u, c, &way_down).await, Live::Client) };
                 tokio::try_join!(a, b)
             }
             RelayMode::Splice => {
                 let (p1, p2) = (Pipe::new()?, Pipe::new()?);
-                let a = async { split_reset(splice_one_way(c, u, &p1, &up).await) };
-                let b = async { split_reset(splice_one_way(u, c, &p2, &down).await) };
+                let a =
+                    async { split_reset(splice_one_way(c, u, &p1, &way_up).await, Live::Upstream) };
+                let b =
+                    async { split_reset(splice_one_way(u, c, &p2, &way_down).await, Live::Client) };
                 tokio::try_join!(a, b)
             }
         };
         match joined {
-            Ok((a, b)) => a.and(b).map(|()| false),
-            Err(PeerReset) => Ok(true),
+            Ok((a, b)) => a.and(b).map(|()| None),
+            Err(PeerReset(live)) => Ok(Some(live)),
         }
     };
     let (idle_timeout, reset) = tokio::select! {
         r = work => (false, r?),
-        () = activity.idle(idle) => (true, false),
+        () = activity.idle(idle) => (true, None),
     };
-    if reset {
+    let mut stats = RelayStats {
+        to_server: to_server.load(Ordering::Relaxed),
+        to_client: to_client.load(Ordering::Relaxed),
+        lost: 0,
+        idle_timeout,
+        reset: reset.is_some(),
+    };
+    if let Some(live) = reset {
+        // What was written to the live side is delivered before the reset overtakes it.
+        let (sock, count) = match live {
+            Live::Client => (c, &mut stats.to_client),
+            Live::Upstream => (u, &mut stats.to_server),
+        };
+        // Boxed: only a reset pays for the wait's state, not every relay's future.
+        let lost = Box::pin(wait_sent(sock, idle)).await.min(*count);
+        *count -= lost;
+        stats.lost = lost;
         for s in [c, u] {
             // Best effort: without it the close sends a FIN, as before.
             let _ = crate::socket::set_reset_on_close(s);
         }
     }
-    Ok(RelayStats {
-        to_server: to_server.load(Ordering::Relaxed),
-        to_client: to_client.load(Ordering::Relaxed),
-        idle_timeout,
-        reset,
-    })
+    Ok(stats)
 }
 
 /// When bytes last moved on a connection: one relaxed store per read, checked by a
@@ -164,11 +259,7 @@ impl Default for Activity {
 /// The buffer exists only while bytes flow: it is taken when `src` becomes readable and
 /// given back when a read finds nothing more (while still at the smallest size), so an
 /// idle connection holds no relay memory. Reads that keep filling it grow it.
-async fn copy_one_way(
-    src: &TcpStream,
-    dst: &TcpStream,
-    on_bytes: &(dyn Fn(u64) + Sync),
-) -> io::Result<()> {
+async fn copy_one_way(src: &TcpStream, dst: &TcpStream, way: &Way<'_>) -> io::Result<()> {
     let result = async {
         let mut level = 0;
         let mut buf: Vec<u8> = Vec::new();
@@ -188,14 +279,19 @@ async fn copy_one_way(
                     }
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(way.seen.on_read_error(e)),
             };
             if n == 0 {
+                if let Some(reset) = way.seen.eof_error() {
+                    return Err(reset);
+                }
                 shutdown_write(dst)?;
                 return Ok(());
             }
-            write_all(dst, &buf[..n]).await?;
-            on_bytes(n as u64);
+            if let Err(e) = write_all(dst, &buf[..n]).await {
+                return way.seen.on_write_error(e);
+            }
+            (way.on_bytes)(n as u64);
             if n == buf.len() && level + 1 < SIZES.len() {
                 full_reads += 1;
                 if full_reads >= GROW_AFTER {

@@ -175,7 +175,9 @@ pub struct Config {
     pub inbound_port: u16,
     /// Outbound listener port (on 127.0.0.1 and ::1).
     pub outbound_port: u16,
-    /// Metrics port: reachable from outside, never captured.
+    /// Metrics port: captured and handed to the proxy's own admin listener (on 127.0.0.1
+    /// and ::1), so from outside only the proxy's `/metrics`, `/healthz`, `/readyz` answer
+    /// there, never an app that binds the Pod IP on it.
     pub metrics_port: u16,
     /// SO_MARK on every proxy socket.
     pub proxy_mark: u32,
@@ -185,7 +187,7 @@ pub struct Config {
     pub route_mask: u32,
     pub route_table: u32,
     pub route_pref: u32,
-    /// Inbound destination ports that reach the app directly (in addition to the proxy's own).
+    /// Inbound destination ports that reach the app directly, unpoliced.
     pub exclude_inbound_ports: Vec<PortRange>,
     /// Outbound destination ports that are never captured (in addition to TCP/53).
     pub exclude_outbound_ports: Vec<PortRange>,
@@ -238,14 +240,13 @@ impl Config {
         Ok(())
     }
 
-    /// Inbound ports never captured: the proxy's listeners, its metrics port, then the user's.
+    /// Inbound ports never captured: the user's list only. The proxy's own ports are not in
+    /// it: its listeners are on loopback, so an exempt 15001/15006 would hand an app that
+    /// binds the Pod IP on them every client, past the policy; they are decided like any
+    /// port. The metrics port has its own rule, ahead of this list.
     pub fn inbound_excluded(&self) -> Vec<PortRange> {
         let mut ports: Vec<PortRange> = Vec::new();
-        for p in [self.outbound_port, self.inbound_port, self.metrics_port]
-            .into_iter()
-            .map(PortRange::single)
-            .chain(self.exclude_inbound_ports.iter().copied())
-        {
+        for p in self.exclude_inbound_ports.iter().copied() {
             if !ports.contains(&p) {
                 ports.push(p);
             }

@@ -75,7 +75,17 @@ pub fn chain_rules(cfg: &Config, family: Family) -> Vec<String> {
     )));
     // Anything else on lo is the Pod talking to itself (localhost or its own Pod IP).
     out.push(pre("-i lo -j RETURN".to_owned()));
-    // The proxy's own ports, the metrics port and the user's list reach their sockets directly.
+    // The metrics port goes to the proxy's own admin listener (transparent, on loopback),
+    // whatever listens on the Pod IP there: kubelet probes and Prometheus reach the proxy's
+    // `/healthz`, `/readyz`, `/metrics`, and nothing else can be reached on that port. No
+    // admin listener: TPROXY drops the packet (fails closed, as the data listeners do).
+    out.push(pre(format!(
+        "-p tcp -m tcp --dport {port} -m addrtype --dst-type LOCAL -j TPROXY --on-port {port} --on-ip {lo} --tproxy-mark 0x0/0x0",
+        port = cfg.metrics_port
+    )));
+    // The user's exclusions reach their sockets directly. The proxy's listener ports are not
+    // exempt: the listeners are on loopback, so the Pod IP on those ports is an app's and is
+    // decided like any other port.
     for ports in multiport_groups(&cfg.inbound_excluded()) {
         out.push(pre(format!(
             "-p tcp -m multiport --dports {ports} -j RETURN"

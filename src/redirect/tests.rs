@@ -175,7 +175,14 @@ fn options_change_the_rules() {
     assert!(v4.contains("--on-port 16006 --on-ip 127.0.0.1 --tproxy-mark 0x0/0x0"));
     assert!(v4.contains("--on-port 16001 --on-ip 127.0.0.1 --tproxy-mark 0x111/0xfff"));
     assert!(v6.contains("--on-port 16006 --on-ip ::1"));
-    assert!(v4.contains("--dports 16001,16006,9090 -j RETURN"));
+    // The proxy's ports are captured; the metrics port goes to the admin listener.
+    assert!(!v4.contains("--dports 16001") && !v4.contains("--dports 16006"));
+    assert!(v4.contains(
+        "--dport 9090 -m addrtype --dst-type LOCAL -j TPROXY --on-port 9090 --on-ip 127.0.0.1"
+    ));
+    assert!(v6.contains(
+        "--dport 9090 -m addrtype --dst-type LOCAL -j TPROXY --on-port 9090 --on-ip ::1"
+    ));
     assert!(v4.contains("-m mark --mark 0x2000 -j RETURN"));
     assert!(!v4.contains("0x539"));
     assert!(v4.contains("--uid-owner 2102"));
@@ -200,7 +207,7 @@ fn long_port_lists_are_split_for_multiport() {
     };
     let rules = render::chain_rules(&cfg, Family::V4);
     let groups: Vec<&String> = rules.iter().filter(|r| r.contains("--dports")).collect();
-    // 3 proxy ports + 20 user ports + one range (2 slots) = 25 slots; plus the TCP/53 rule.
+    // 20 user ports + one range (2 slots) = 22 slots (two groups); plus the TCP/53 rule.
     assert_eq!(groups.len(), 3, "{groups:#?}");
     for g in &groups {
         let list = g
@@ -236,7 +243,14 @@ fn capture_rules_come_after_their_guards() {
     assert!(pos("--ctstate ESTABLISHED") < pos("--on-port 15001"));
     assert!(pos("--on-port 15001") < pos("-i lo -j RETURN"));
     assert!(pos("-i lo -j RETURN") < pos("--on-port 15006"));
-    assert!(pos("--dports 15001,15006,15020") < pos("--on-port 15006"));
+    assert!(pos("--on-port 15020") < pos("--on-port 15006"));
+    // No port of the proxy's is exempt from capture.
+    assert!(
+        !rules
+            .iter()
+            .any(|r| r.contains("--dports") && r.contains("PREROUTING")),
+        "{rules:#?}"
+    );
     // OUTPUT: proxy mark and uid bypass before restoring/setting the routing mark; NEW only.
     assert!(pos("OUTPUT -m mark --mark 0x539 -j RETURN") < pos("--restore-mark"));
     assert!(pos("--uid-owner 1337") < pos("--restore-mark"));

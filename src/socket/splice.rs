@@ -13,6 +13,8 @@ use nix::fcntl::{OFlag, SpliceFFlags, splice};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
+use crate::proxy::relay::Way;
+
 /// Bytes moved per `splice` call: the default pipe capacity.
 const CHUNK: usize = 64 * 1024;
 
@@ -33,17 +35,19 @@ impl Pipe {
 }
 
 /// Move bytes from `src` to `dst` until `src` reaches end of stream, then shut down the
-/// write side of `dst`. `on_bytes` sees each chunk written (byte counting, idle tracking).
+/// write side of `dst`. `way.on_bytes` sees each chunk written (byte counting, idle
+/// tracking).
 /// Returns the number of bytes moved. On error the write side of `dst` is shut down
 /// too, so the peer learns about the end, except on a reset: a FIN would tell the peer
-/// the stream ended cleanly; the caller passes the reset on instead.
+/// the stream ended cleanly; the caller passes the reset on instead. Resets are told
+/// apart from ends of stream through `way.seen` (see `proxy::relay::ResetSeen`).
 pub async fn splice_one_way(
     src: &TcpStream,
     dst: &TcpStream,
     pipe: &Pipe,
-    on_bytes: &(dyn Fn(u64) + Sync),
+    way: &Way<'_>,
 ) -> io::Result<u64> {
-    let r = move_all(src, dst, pipe, on_bytes).await;
+    let r = move_all(src, dst, pipe, way).await;
     if let Err(e) = &r
         && e.kind() != io::ErrorKind::ConnectionReset
     {
@@ -52,12 +56,7 @@ pub async fn splice_one_way(
     r
 }
 
-async fn move_all(
-    src: &TcpStream,
-    dst: &TcpStream,
-    pipe: &Pipe,
-    on_bytes: &(dyn Fn(u64) + Sync),
-) -> io::Result<u64> {
+async fn move_all(src: &TcpStream, dst: &TcpStream, pipe: &Pipe, way: &Way<'_>) -> io::Result<u64> {
     let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
     let mut total = 0u64;
     loop {
@@ -71,17 +70,22 @@ async fn move_all(
             }) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(way.seen.on_read_error(e)),
             }
         };
         if n == 0 {
+            if let Some(reset) = way.seen.eof_error() {
+                return Err(reset);
+            }
             socket2::SockRef::from(dst).shutdown(Shutdown::Write)?;
             return Ok(total);
         }
         // Drain the pipe into the destination socket.
         let mut left = n;
         while left > 0 {
-            dst.writable().await?;
+            if let Err(e) = dst.writable().await {
+                return way.seen.on_write_error(e).map(|()| total);
+            }
             match dst.try_io(Interest::WRITABLE, || {
                 splice(pipe.read.as_fd(), None, dst.as_fd(), None, left, flags)
                     .map_err(io::Error::from)
@@ -89,10 +93,12 @@ async fn move_all(
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(m) => left -= m,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
+                // The destination reset: this direction is over (the bytes in the pipe
+                // cannot be delivered); the one reading that socket ends the relay.
+                Err(e) => return way.seen.on_write_error(e).map(|()| total),
             }
         }
         total += n as u64;
-        on_bytes(n as u64);
+        (way.on_bytes)(n as u64);
     }
 }

@@ -16,7 +16,7 @@ use crate::proxy::buf::ReadBuf;
 use crate::proxy::gate::PolicyGate;
 use crate::proxy::http::{self, Decision, Gate, Outcome};
 use crate::proxy::inspect::{self, Classified};
-use crate::proxy::relay::Activity;
+use crate::proxy::relay::{self, Activity};
 use crate::proxy::report::Reporter;
 use crate::proxy::state::{Policy, Shared};
 use crate::proxy::wire::RequestHead;
@@ -245,7 +245,17 @@ pub(super) async fn allow_http<P: Policy>(
         }
         Outcome::Failed(why) => {
             rep.abort(Some(&client), AppProto::Http, why);
-            reset_both(client, up);
+            // An upstream reset after (part of) a response: what was already written to
+            // the client reaches it before the reset does.
+            let unsent = relay::drain_then_reset(client, up, shared.config.idle_timeout).await;
+            if unsent != relay::Unsent::default() {
+                tracing::debug!(
+                    flow.id = rep.flow.flow_id,
+                    bytes.to_client = unsent.to_client,
+                    bytes.to_server = unsent.to_server,
+                    "undelivered bytes dropped by the reset"
+                );
+            }
         }
     }
 }

@@ -162,3 +162,96 @@ async fn a_reset_is_passed_on_as_a_reset_not_a_clean_end() {
         }
     }
 }
+
+/// A server that writes a whole response and then resets: every byte the proxy accepted
+/// for the slow client reaches it before the reset does, and the stats count them.
+async fn reset_after_a_complete_write_delivers_everything(mode: RelayMode) {
+    const LEN: usize = 2 * 1024 * 1024;
+    let (client, server, task) = relayed(mode, Duration::from_secs(30)).await;
+    // A small receive window: most of the response waits in the proxy's buffers.
+    socket2::SockRef::from(&client)
+        .set_recv_buffer_size(8 * 1024)
+        .unwrap();
+    let data = payload(LEN, 3);
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        let mut server = server;
+        server.write_all(&sent).await.unwrap();
+        // Reset only once the proxy acknowledged every byte.
+        while crate::socket::send_queue(&server).unwrap().unacked > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        crate::socket::set_reset_on_close(&server).unwrap();
+    });
+    let mut client = client;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 8 * 1024];
+    let end = loop {
+        match client.read(&mut buf).await {
+            Ok(0) => break None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break Some(e.kind()),
+        }
+        tokio::time::sleep(Duration::from_micros(300)).await;
+    };
+    writer.await.unwrap();
+    assert_eq!(got.len(), LEN, "{mode:?}: bytes lost to the reset");
+    assert!(got == data, "{mode:?}: bytes differ");
+    assert_eq!(end, Some(io::ErrorKind::ConnectionReset), "{mode:?}");
+    let stats = task.await.unwrap().unwrap();
+    assert!(stats.reset);
+    assert_eq!((stats.to_client, stats.lost), (LEN as u64, 0), "{mode:?}");
+}
+
+#[tokio::test]
+async fn reset_after_a_complete_write_delivers_everything_copy() {
+    reset_after_a_complete_write_delivers_everything(RelayMode::Copy).await;
+}
+
+#[tokio::test]
+async fn reset_after_a_complete_write_delivers_everything_splice() {
+    reset_after_a_complete_write_delivers_everything(RelayMode::Splice).await;
+}
+
+/// A peer that stops reading does not hold a reset back forever: the wait ends at its cap
+/// and reports what was never acknowledged; a peer that reads gets everything.
+#[tokio::test]
+async fn waiting_for_delivery_is_bounded_and_reports_what_is_left() {
+    let (writer, mut reader) = pair().await;
+    socket2::SockRef::from(&reader)
+        .set_recv_buffer_size(4 * 1024)
+        .unwrap();
+    // More than the reader's window: its window closes, bytes stay unacknowledged.
+    let chunk = payload(64 * 1024, 5);
+    let mut written = 0usize;
+    while written < chunk.len() {
+        // Buffers smaller than expected: what was written is enough.
+        if tokio::time::timeout(Duration::from_secs(2), writer.writable())
+            .await
+            .is_err()
+        {
+            break;
+        }
+        match writer.try_write(&chunk[written..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let t0 = std::time::Instant::now();
+    let left = wait_sent(&writer, Duration::from_millis(300)).await;
+    assert!(left > 0, "nothing left unacknowledged of {written}");
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    // Reading drains the queue: the next wait ends with nothing left.
+    let drain = tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while sink.len() < written {
+            let n = reader.read(&mut buf).await.unwrap();
+            sink.extend_from_slice(&buf[..n]);
+        }
+        reader
+    });
+    assert_eq!(wait_sent(&writer, Duration::from_secs(10)).await, 0);
+    drop(drain.await.unwrap());
+}

@@ -1,0 +1,73 @@
+//! Binding the admin endpoint (`/metrics`, `/healthz`, `/readyz`).
+//!
+//! The capture rules send every new connection to the Pod's metrics port to this listener
+//! with TPROXY (an app binding the Pod IP on that port must not receive clients past the
+//! policy), and TPROXY only hands connections to transparent sockets. So the listener is
+//! transparent and marked like the data listeners, and exists in both families: the IPv4
+//! rule targets `127.0.0.1`, the IPv6 rule `::1`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::socket::{self, SocketOpts};
+
+/// Pending connections of the admin listener (probes and scrapes: few).
+const BACKLOG: i32 = 128;
+
+/// The address of the other family that serves the same clients as `addr`: the other
+/// loopback for a loopback address, the other wildcard for a wildcard. A specific
+/// address has none.
+pub fn companion(addr: SocketAddr) -> Option<SocketAddr> {
+    let ip = match addr.ip() {
+        IpAddr::V4(v4) if v4.is_loopback() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        IpAddr::V6(v6) if v6.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, addr.port()))
+}
+
+/// Transparent, marked listeners on `addr` and on its [`companion`]. `addr` must bind; the
+/// companion is skipped with a warning when its family is unavailable (IPv6 disabled).
+pub fn bind(
+    addr: SocketAddr,
+    mark: u32,
+) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, super::Error> {
+    let opts = SocketOpts {
+        mark,
+        transparent: true,
+    };
+    let first = socket::bind_listener(addr, opts, BACKLOG)
+        .map_err(|source| super::Error::listen(addr, source))?;
+    let mut out = vec![(addr, first)];
+    if let Some(other) = companion(addr) {
+        match socket::bind_listener(other, opts, BACKLOG) {
+            Ok(l) => out.push((other, l)),
+            Err(e) if is_family_missing(&e) => {
+                tracing::warn!(listen.addr = %other, error = %e, "admin endpoint: family unavailable");
+            }
+            Err(source) => return Err(super::Error::listen(other, source)),
+        }
+    }
+    Ok(out)
+}
+
+fn is_family_missing(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::AddrNotAvailable
+        || e.raw_os_error() == Some(nix::libc::EAFNOSUPPORT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn companion_is_the_same_scope_in_the_other_family() {
+        let c = |s: &str| companion(s.parse().unwrap()).map(|a| a.to_string());
+        assert_eq!(c("127.0.0.1:15020").as_deref(), Some("[::1]:15020"));
+        assert_eq!(c("[::1]:15020").as_deref(), Some("127.0.0.1:15020"));
+        assert_eq!(c("0.0.0.0:9090").as_deref(), Some("[::]:9090"));
+        assert_eq!(c("[::]:9090").as_deref(), Some("0.0.0.0:9090"));
+        assert_eq!(c("10.0.0.5:15020"), None);
+    }
+}
