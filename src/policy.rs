@@ -364,6 +364,7 @@ pub struct ObjectKey {
 }
 
 pub use compile::{Compiled, Problem};
+pub use load::{ManifestFile, read_manifests};
 pub use store::object_key;
 
 impl fmt::Display for ObjectKey {

@@ -97,6 +97,12 @@ impl Store {
         }
     }
 
+    /// Carry the last enforced versions over from the store this one replaces (a
+    /// source that rebuilds its store on every change, such as the manifest source).
+    pub fn inherit_enforced(&mut self, previous: &mut Store) {
+        self.enforced = std::mem::take(&mut previous.enforced);
+    }
+
     /// After a snapshot compiled with `problems` was put in force: every policy not among
     /// them is enforced in its current version, which becomes the one to fall back on.
     /// Deleted policies are forgotten.
