@@ -24,5 +24,6 @@ pub mod explain;
 pub mod lab;
 pub mod pods;
 pub mod probe;
+pub mod realservers;
 pub mod servers;
 pub mod steps;
