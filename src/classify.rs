@@ -30,7 +30,7 @@ pub use error::ParseError;
 pub use http::{
     BodyFraming, DEFAULT_MAX_HEADERS, RequestHead, ResponseHead, parse_request, parse_response,
 };
-pub use path::{normalize_host, normalize_path};
+pub use path::{authority_host, canonical_path, normalize_host};
 pub use tls::{MAX_HELLO_LEN, parse_client_hello};
 
 /// What the first bytes of a connection look like.

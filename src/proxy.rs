@@ -91,6 +91,9 @@ pub struct RunArgs {
     /// Largest HTTP request/response head or TLS ClientHello, in bytes.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_header_bytes: usize,
+    /// Let non-empty bodies on GET and HEAD requests through (default: reset them).
+    #[arg(long)]
+    pub allow_get_body: bool,
     /// Connections handled at once; more are reset (with an alert event).
     #[arg(long, default_value_t = 32768)]
     pub max_connections: usize,
@@ -269,6 +272,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_connections: args.max_connections,
         relay: args.relay,
         events: args.events,
+        allow_get_body: args.allow_get_body,
         listeners: listeners.iter().map(|(a, _, _)| *a).collect(),
         ..Config::default()
     };

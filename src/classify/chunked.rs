@@ -12,6 +12,8 @@ use super::{BodyFraming, ParseError};
 pub const DEFAULT_MAX_CHUNK_LINE: usize = 4096;
 /// Default cap on the whole trailer section.
 pub const DEFAULT_MAX_TRAILERS: usize = 16 * 1024;
+/// Cap on the number of trailer fields (the same as on header fields).
+pub const MAX_TRAILER_FIELDS: usize = super::DEFAULT_MAX_HEADERS;
 /// u64 has 16 hex digits; more (even leading zeros) is refused.
 const MAX_SIZE_DIGITS: u32 = 16;
 
@@ -37,8 +39,12 @@ enum State {
     },
     DataCr,
     DataLf,
+    /// At the start of a trailer line: CR ends the section, else a field name starts.
     TrailerStart,
-    TrailerLine,
+    /// Inside a field name (`token`), until `:`.
+    TrailerName,
+    /// After the colon: field-value bytes until CR.
+    TrailerValue,
     TrailerLf,
     EndLf,
     Done,
@@ -51,6 +57,7 @@ pub struct ChunkedDecoder {
     state: State,
     line_len: usize,
     trailer_len: usize,
+    trailer_fields: usize,
     max_line: usize,
     max_trailers: usize,
 }
@@ -74,6 +81,7 @@ impl ChunkedDecoder {
             },
             line_len: 0,
             trailer_len: 0,
+            trailer_fields: 0,
             max_line,
             max_trailers,
         }
@@ -195,12 +203,33 @@ impl ChunkedDecoder {
                     },
                 )?
             }
-            State::TrailerStart => match b {
-                b'\r' => State::EndLf,
-                b' ' | b'\t' => return Err(ParseError::InvalidTrailer),
-                _ => return self.trailer_byte(b),
-            },
-            State::TrailerLine => return self.trailer_byte(b),
+            State::TrailerStart if b == b'\r' => State::EndLf,
+            State::TrailerStart => {
+                self.trailer_byte_count()?;
+                self.trailer_fields += 1;
+                if self.trailer_fields > MAX_TRAILER_FIELDS {
+                    return Err(ParseError::TooManyTrailers {
+                        max: MAX_TRAILER_FIELDS,
+                    });
+                }
+                // A name of at least one tchar; SP/HTAB here is obs-fold.
+                match b {
+                    b'\n' => return Err(ParseError::ChunkMissingCrlf),
+                    _ if is_tchar(b) => State::TrailerName,
+                    _ => return Err(ParseError::InvalidTrailer),
+                }
+            }
+            State::TrailerName => {
+                self.trailer_byte_count()?;
+                match b {
+                    b':' => State::TrailerValue,
+                    b'\n' => return Err(ParseError::ChunkMissingCrlf),
+                    _ if is_tchar(b) => State::TrailerName,
+                    // Whitespace before the colon, CR in a name, controls...
+                    _ => return Err(ParseError::InvalidTrailer),
+                }
+            }
+            State::TrailerValue => return self.trailer_value_byte(b),
             State::TrailerLf => {
                 self.trailer_byte_count()?;
                 expect(b'\n', State::TrailerStart)?
@@ -234,16 +263,22 @@ impl ChunkedDecoder {
         Ok(())
     }
 
-    fn trailer_byte(&mut self, b: u8) -> Result<(), ParseError> {
+    /// `field-value = *( field-vchar / SP / HTAB / obs-text )`, ended by CRLF.
+    fn trailer_value_byte(&mut self, b: u8) -> Result<(), ParseError> {
         self.trailer_byte_count()?;
         self.state = match b {
             b'\r' => State::TrailerLf,
             b'\n' => return Err(ParseError::ChunkMissingCrlf),
-            b'\t' | 0x20..=0x7e | 0x80..=0xff => State::TrailerLine,
+            b'\t' | 0x20..=0x7e | 0x80..=0xff => State::TrailerValue,
             _ => return Err(ParseError::InvalidTrailer),
         };
         Ok(())
     }
+}
+
+/// RFC 9110 5.6.2 `tchar`: the bytes of a field name.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Tracker of a `Content-Length` body.

@@ -76,22 +76,68 @@ pub enum ParseError {
     /// HTTP/1.1 request without Host.
     #[error("HTTP/1.1 request without Host")]
     MissingHost,
-    /// More than one Host header.
-    #[error("duplicate Host header")]
-    DuplicateHost,
+    /// A field the proxy decides, frames or switches on (Host, Upgrade,
+    /// Transfer-Encoding, Expect) appears more than once: servers disagree on which
+    /// copy counts.
+    #[error("duplicate {0} header")]
+    DuplicateField(&'static str),
     /// Host (or absolute-form authority) that is not a valid host\[:port\].
     #[error("invalid Host")]
     InvalidHost,
+    /// A host name with an empty label (`a..b`, `.a`, or more than one trailing dot):
+    /// resolvers and servers trim or reject these differently.
+    #[error("host has an empty label")]
+    HostEmptyLabel,
     /// Absolute-form target authority and Host header name different hosts.
     #[error("request target authority and Host header differ")]
     HostMismatch,
-    /// A request target that is none of origin-, absolute-, authority- or asterisk-form,
-    /// or has a malformed percent-escape.
+    /// A request target that is none of origin-, absolute-, authority- or asterisk-form
+    /// (or `*` with a method other than OPTIONS).
     #[error("invalid request target")]
     InvalidTarget,
-    /// A path whose dot-segments depend on how the server reads `%2F`, `\\` or `;`.
-    #[error("ambiguous path: dot-segment hidden behind an encoded slash, backslash or ';'")]
-    AmbiguousPath,
+    /// A `%` not followed by two hex digits.
+    #[error("target has a malformed percent-escape")]
+    MalformedEscape,
+    /// A `#` in the request target: fragments are never sent, and readers disagree on
+    /// whether what follows is path, query or dropped.
+    #[error("target has a fragment")]
+    TargetFragment,
+    /// A `.` or `..` segment, also spelled `%2e`, or as `..;x` / `.;x` (Tomcat and Spring
+    /// drop `;params` before resolving dot-segments).
+    #[error("path has a dot-segment")]
+    PathDotSegment,
+    /// `//` in the path: some readers merge it, others resolve `..` against it.
+    #[error("path has an empty segment")]
+    PathEmptySegment,
+    /// `%41`, `%7E`, `%2E`...: decoded by some readers before routing, by others not.
+    #[error("path has a percent-encoded unreserved character")]
+    PathEncodedUnreserved,
+    /// `\` or `%5C` in the path: WHATWG URL and IIS read it as `/`.
+    #[error("path has a backslash")]
+    PathBackslash,
+    /// `%2F` in the path: some servers decode it into a separator before routing.
+    #[error("path has an encoded slash")]
+    PathEncodedSlash,
+    /// A field that makes frameworks route or dispatch differently from the request line.
+    #[error("request carries {0}, which can override the URL or method")]
+    OverrideField(&'static str),
+    /// An `Upgrade` other than a single `websocket` token.
+    #[error("upgrade to {0} is not supported")]
+    UpgradeNotSupported(String),
+    /// `Upgrade` that is empty or repeats `websocket`.
+    #[error("Upgrade must name exactly one protocol")]
+    UpgradeList,
+    /// `Upgrade` without the `upgrade` token in `Connection`: servers disagree on
+    /// whether to switch.
+    #[error("Upgrade header without Connection: upgrade")]
+    UpgradeWithoutConnection,
+    /// `HTTP2-Settings` (the h2c upgrade's companion field).
+    #[error("HTTP2-Settings header: upgrade to h2c is not supported")]
+    Http2Settings,
+    /// A non-empty body on a method whose body servers ignore or read as the next
+    /// request (GET, HEAD, TRACE, CONNECT).
+    #[error("body on a {0} request is not allowed")]
+    BodyNotAllowed(&'static str),
     /// A status code outside 100..=999 or another response-only violation.
     #[error("invalid HTTP response: {0}")]
     InvalidResponse(&'static str),
@@ -106,9 +152,13 @@ pub enum ParseError {
     /// A chunk-size that is not hex, overflows u64, or a malformed chunk extension.
     #[error("invalid chunk size line")]
     InvalidChunkSize,
-    /// A trailer field line with a control byte or starting with whitespace.
+    /// A trailer line that is not `token ":" field-value` (control byte, obs-fold,
+    /// whitespace before the colon, empty name).
     #[error("invalid chunked trailer line")]
     InvalidTrailer,
+    /// More trailer fields than the limit.
+    #[error("more than {max} chunked trailer fields")]
+    TooManyTrailers { max: usize },
     /// A line in chunked framing not ended by CRLF (bare LF/CR, or data overrunning its size).
     #[error("chunked framing line not terminated by CRLF")]
     ChunkMissingCrlf,

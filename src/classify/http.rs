@@ -7,13 +7,10 @@
 //! strings of the returned head.
 
 use super::ParseError;
-use super::path::{
-    hides_dot_segments, normalize_host, normalize_path, path_part, split_absolute, valid_authority,
-    valid_escapes,
-};
+use super::path::{authority_host, check_authority, normalize_host, split_target};
 
 mod fields;
-use fields::{Fields, scan_fields};
+use fields::{Fields, scan_fields, tokens};
 
 /// Header fields accepted per head; more is [`ParseError::TooManyHeaders`].
 pub const DEFAULT_MAX_HEADERS: usize = 100;
@@ -43,17 +40,21 @@ pub struct RequestHead {
     pub version_minor: u8,
     /// Bytes of the head including the final empty line; the body starts here.
     pub head_len: usize,
-    /// Normalized host ([`normalize_host`]) from the absolute-form or authority-form target,
-    /// else from Host; `None` when Host is absent (HTTP/1.0) or empty.
+    /// Host as policy matches it ([`super::normalize_host`]) from the absolute-form or
+    /// authority-form target, else from Host; `None` when Host is absent (HTTP/1.0) or
+    /// empty.
     pub host: Option<String>,
-    /// Normalized path ([`normalize_path`]); `*` for asterisk-form; empty for CONNECT.
+    /// The path exactly as sent, without the query, checked canonical
+    /// ([`super::canonical_path`]); `/` for an absolute-form target with an empty path;
+    /// `*` for asterisk-form; empty for CONNECT.
     pub path: String,
     pub user_agent: Option<String>,
     pub content_type: Option<String>,
     /// The client allows the connection to stay open after this exchange
     /// (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `keep-alive`).
     pub keep_alive: bool,
-    /// Protocol named in `Upgrade` when `Connection` also lists `upgrade`.
+    /// The `Upgrade` value: only ever a single `websocket` token sent with
+    /// `Connection: upgrade` (any other upgrade is refused by the parser).
     pub upgrade: Option<String>,
     /// `Expect: 100-continue` was sent.
     pub expect_continue: bool,
@@ -69,10 +70,33 @@ pub struct ResponseHead {
     /// Bytes of the head including the final empty line.
     pub head_len: usize,
     pub content_type: Option<String>,
+    /// `Upgrade` is a single `websocket` token (what a 101 must switch to).
+    pub upgrade_websocket: bool,
     /// The server keeps the connection open after this response.
     pub keep_alive: bool,
     /// Body framing given the status and the request method.
     pub framing: BodyFraming,
+}
+
+impl RequestHead {
+    /// Why this request's body is refused, if it is: a non-empty body (`Content-Length`
+    /// above 0, or chunked) on GET, HEAD, TRACE or CONNECT. Servers that ignore such a
+    /// body (Python `http.server`) read it as the next request, one the proxy never
+    /// checked; a CONNECT body would be tunnel data. `allow_get_body` lets bodies on GET
+    /// and HEAD through (framed as usual); TRACE and CONNECT never carry one (RFC 9110
+    /// 9.3.8, 9.3.6).
+    pub fn body_refusal(&self, allow_get_body: bool) -> Option<ParseError> {
+        if matches!(self.framing, BodyFraming::None | BodyFraming::Length(0)) {
+            return None;
+        }
+        match self.method.as_str() {
+            "GET" if !allow_get_body => Some(ParseError::BodyNotAllowed("GET")),
+            "HEAD" if !allow_get_body => Some(ParseError::BodyNotAllowed("HEAD")),
+            "TRACE" => Some(ParseError::BodyNotAllowed("TRACE")),
+            "CONNECT" => Some(ParseError::BodyNotAllowed("CONNECT")),
+            _ => None,
+        }
+    }
 }
 
 impl ResponseHead {
@@ -123,6 +147,7 @@ pub fn parse_request(buf: &[u8], max_head: usize) -> Result<Option<RequestHead>,
 
     let (authority, path) = classify_target(method, target)?;
     let host = resolve_host(authority, &f, version_minor)?;
+    let upgrade = check_upgrade(&f)?;
     let framing = match (f.transfer_encoding, f.content_length) {
         (Some(_), _) if version_minor == 0 => return Err(ParseError::TransferEncodingHttp10),
         (Some(_), Some(_)) => return Err(ParseError::LengthAndChunked),
@@ -137,11 +162,11 @@ pub fn parse_request(buf: &[u8], max_head: usize) -> Result<Option<RequestHead>,
         version_minor,
         head_len,
         host,
-        path,
+        path: path.to_owned(),
         user_agent: f.user_agent.map(lossy),
         content_type: f.content_type.map(lossy),
         keep_alive: f.keep_alive(version_minor),
-        upgrade: f.upgrade.filter(|_| f.conn_upgrade).map(lossy),
+        upgrade: upgrade.map(lossy),
         expect_continue: f.expect_continue,
         framing,
     }))
@@ -185,6 +210,7 @@ pub fn parse_response(
         version_minor,
         head_len,
         content_type: f.content_type.map(lossy),
+        upgrade_websocket: f.upgrade.is_some_and(single_websocket),
         keep_alive,
         framing,
     }))
@@ -192,6 +218,43 @@ pub fn parse_response(
 
 fn lossy(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
+}
+
+fn is_websocket(token: &[u8]) -> bool {
+    token.eq_ignore_ascii_case(b"websocket")
+}
+
+fn single_websocket(v: &[u8]) -> bool {
+    let mut t = tokens(v);
+    t.next().is_some_and(is_websocket) && t.next().is_none()
+}
+
+/// The only upgrade allowed through an `http` rule is WebSocket: a single `websocket`
+/// token in a single `Upgrade` field, with `upgrade` in `Connection`. Anything else —
+/// `h2c` above all, after which the connection carries HTTP/2 requests the proxy would
+/// relay unchecked — is refused, as is `HTTP2-Settings` on its own.
+fn check_upgrade<'a>(f: &Fields<'a>) -> Result<Option<&'a [u8]>, ParseError> {
+    let Some(v) = f.upgrade else {
+        return match f.http2_settings {
+            true => Err(ParseError::Http2Settings),
+            false => Ok(None),
+        };
+    };
+    if let Some(other) = tokens(v).find(|t| !is_websocket(t)) {
+        // Bounded: the reason goes into events.
+        let other = String::from_utf8_lossy(&other[..other.len().min(32)]).into_owned();
+        return Err(ParseError::UpgradeNotSupported(other));
+    }
+    if !single_websocket(v) {
+        return Err(ParseError::UpgradeList);
+    }
+    if f.http2_settings {
+        return Err(ParseError::Http2Settings);
+    }
+    if !f.conn_upgrade {
+        return Err(ParseError::UpgradeWithoutConnection);
+    }
+    Ok(Some(v))
 }
 
 /// Reject control, NUL and non-ASCII bytes in the request line (httparse tolerates some
@@ -245,63 +308,47 @@ fn diagnose(buf: &[u8], e: httparse::Error) -> ParseError {
 }
 
 /// Check the target's form against the method; return its authority (absolute- and
-/// authority-form) and the normalized path.
+/// authority-form) and the path policy matches ([`split_target`]).
 fn classify_target<'t>(
     method: &str,
     target: &'t str,
-) -> Result<(Option<&'t str>, String), ParseError> {
-    if !valid_escapes(target) {
-        return Err(ParseError::InvalidTarget);
-    }
-    if hides_dot_segments(path_part(target)) {
-        return Err(ParseError::AmbiguousPath);
-    }
+) -> Result<(Option<&'t str>, &'t str), ParseError> {
     if method == "CONNECT" {
         let has_port = target.rsplit_once(':').is_some_and(|(_, p)| !p.is_empty());
-        if !valid_authority(target) || !has_port {
+        check_authority(target).map_err(|e| match e {
+            ParseError::HostEmptyLabel => e,
+            _ => ParseError::InvalidTarget,
+        })?;
+        if !has_port {
             return Err(ParseError::InvalidTarget);
         }
-        return Ok((Some(target), String::new()));
+        return Ok((Some(target), ""));
     }
-    if target == "*" {
-        return match method {
-            "OPTIONS" => Ok((None, "*".to_owned())),
-            _ => Err(ParseError::InvalidTarget),
-        };
+    let (authority, path) = split_target(target)?;
+    if path == "*" && method != "OPTIONS" {
+        return Err(ParseError::InvalidTarget);
     }
-    if target.starts_with('/') {
-        return Ok((None, normalize_path(target).into_owned()));
+    if let Some(a) = authority {
+        check_authority(a)?;
     }
-    let (authority, _) = split_absolute(target).ok_or(ParseError::InvalidTarget)?;
-    if !valid_authority(authority) {
-        return Err(ParseError::InvalidHost);
-    }
-    Ok((Some(authority), normalize_path(target).into_owned()))
+    Ok((authority, path))
 }
 
-/// RFC 9112 3.2: exactly one valid Host in HTTP/1.1; a target authority wins but must
-/// name the same host as Host (servers disagree on which one they use).
+/// RFC 9112 3.2: exactly one valid Host in HTTP/1.1 (a second one is refused while the
+/// fields are read); a target authority wins but must name the same host as Host
+/// (servers disagree on which one they use).
 fn resolve_host(
     authority: Option<&str>,
     f: &Fields<'_>,
     minor: u8,
 ) -> Result<Option<String>, ParseError> {
-    if f.host_count > 1 {
-        return Err(ParseError::DuplicateHost);
-    }
-    if f.host_count == 0 && minor >= 1 {
-        return Err(ParseError::MissingHost);
-    }
     let header = match f.host {
-        Some([]) => None,
+        None if minor >= 1 => return Err(ParseError::MissingHost),
+        None | Some([]) => None,
         Some(v) => {
             let v = std::str::from_utf8(v).map_err(|_| ParseError::InvalidHost)?;
-            if !valid_authority(v) {
-                return Err(ParseError::InvalidHost);
-            }
-            Some(normalize_host(v))
+            Some(authority_host(v)?)
         }
-        None => None,
     };
     match (authority.map(normalize_host), header) {
         (Some(a), Some(h)) if a != h => Err(ParseError::HostMismatch),

@@ -1,94 +1,122 @@
-//! Path and host normalization for policy matching.
+//! Request-target and host checks for policy matching.
 //!
-//! The proxy forwards the original bytes; these canonical forms exist only so that every
-//! spelling a server would resolve to the same resource (`/a/../admin`, `/%61dmin`,
-//! `//admin`) is matched as that resource. Hot path: the common already-canonical target
-//! is checked in one scan and returned borrowed, without allocating.
+//! The proxy forwards the target unchanged and matches the path exactly as sent, so the
+//! path must mean one thing to every reader: RFC 3986 resolvers, WHATWG URL (Node's
+//! `URL`), and servers that decode `%2F`, read `\` as `/`, drop `;params` (Tomcat, Spring)
+//! or decode percent-escapes before routing (Express). Rewriting a target into a canonical
+//! form for matching while forwarding the original is exactly what lets those readers
+//! disagree with the check (`/admin/x/../../api/v2/x` matched as `/api/v2/x` but routed to
+//! `/admin` by Express), so a target that is not already canonical is refused instead.
+//! Hot path: a canonical target is checked in one scan and returned borrowed.
 
 use std::borrow::Cow;
 
-/// Normalize an HTTP request target's path for matching: take the path of an origin- or
-/// absolute-form target, drop query and fragment, decode percent-encoded unreserved
-/// characters (and upper-case the hex of the remaining escapes), remove dot-segments
-/// (RFC 3986 5.2.4) and merge repeated slashes, so `/public/../admin`, `/%61dmin` and
-/// `/public/%2e%2e/admin` all become `/admin`. `*` stays `*`. The result always starts
-/// with `/` (or is `*`) and never contains `//`, `/./` or `/../`.
-///
-/// A `%` that does not start a valid escape (`%zz`, `%4`) becomes `%25`, so the result
-/// is stable under re-normalization; [`super::parse_request`] rejects such targets anyway.
-/// Repeated slashes are merged before dot-segments are resolved (`/a//../b` → `/b`), as
-/// nginx, Apache and Go's `path.Clean` do.
-pub fn normalize_path(target: &str) -> Cow<'_, str> {
+use super::ParseError;
+
+/// The path a policy matches for a request target: the path as sent, without the query,
+/// after checking it is canonical ([`check_path`]). `*` stays `*`; an absolute-form
+/// target with an empty path (`http://h?q`) is `/`. A target in another form (no leading
+/// `/`, no `scheme://`) is [`ParseError::InvalidTarget`]; a `#` anywhere is
+/// [`ParseError::TargetFragment`]. The query is not checked.
+pub fn canonical_path(target: &str) -> Result<&str, ParseError> {
+    split_target(target).map(|(_, path)| path)
+}
+
+/// [`canonical_path`] plus the authority of an absolute-form target (unchecked).
+pub(super) fn split_target(target: &str) -> Result<(Option<&str>, &str), ParseError> {
+    if target.contains('#') {
+        return Err(ParseError::TargetFragment);
+    }
+    if !valid_escapes(target) {
+        return Err(ParseError::MalformedEscape);
+    }
     if target == "*" {
-        return Cow::Borrowed(target);
+        return Ok((None, target));
     }
-    let path = path_part(target);
-    if is_canonical(path) {
-        Cow::Borrowed(path)
+    let (authority, rest) = if target.starts_with('/') {
+        (None, target)
     } else {
-        Cow::Owned(canonicalize(path))
+        let (authority, rest) = split_absolute(target).ok_or(ParseError::InvalidTarget)?;
+        (Some(authority), rest)
+    };
+    // Byte search: `?` is ASCII, so the index is a char boundary.
+    let path = match rest.bytes().position(|b| b == b'?') {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    if path.is_empty() {
+        return Ok((authority, "/"));
     }
+    check_path(path)?;
+    Ok((authority, path))
 }
 
-/// The path of a target without query and fragment (not yet normalized).
-pub(super) fn path_part(target: &str) -> &str {
-    let path = path_of(target);
-    // Byte search: both delimiters are ASCII, so the index is a char boundary.
-    match path.bytes().position(|b| b == b'?' || b == b'#') {
-        Some(i) => &path[..i],
-        None => path,
-    }
-}
-
-/// True when a reading of `path` that some servers apply and [`normalize_path`] does not
-/// — decoding `%2F`/`%5C` to a slash, treating `\` as `/`, dropping `;params` from a
-/// segment (Tomcat/Spring) — reveals more dot-segments than the standard reading. Such a
-/// path (`/public/..;/admin`, `/public%2F..%2Fadmin`) could reach a resource other than
-/// the one we matched, so the request is refused rather than guessed at.
-pub(super) fn hides_dot_segments(path: &str) -> bool {
-    if !path.bytes().any(|b| matches!(b, b'%' | b'\\' | b';')) {
-        return false;
-    }
-    dot_segments(path, true) > dot_segments(path, false)
-}
-
-fn dot_segments(path: &str, lenient: bool) -> usize {
+/// Refuse a path (starting with `/`, without query) that any common reader could resolve
+/// to something other than its bytes: a dot-segment (`.`, `..`, `%2e`, `.%2E`, `..;x`,
+/// `.;x`), an empty segment (`//`, or `/;x/`, empty once Tomcat drops the parameter),
+/// a percent-encoded unreserved character, a backslash (raw or `%5C`) or `%2F`.
+/// A trailing slash is fine. One pass, no allocation.
+fn check_path(path: &str) -> Result<(), ParseError> {
     let b = path.as_bytes();
-    let mut view = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let escape = (b[i] == b'%')
-            .then(|| Some((hex_val(*b.get(i + 1)?)?, hex_val(*b.get(i + 2)?)?)))
-            .flatten()
-            .map(|(hi, lo)| (hi << 4) | lo);
-        match escape {
-            Some(v) if is_unreserved(v) => view.push(v),
-            Some(b'/' | b'\\') if lenient => view.push(b'/'),
-            Some(_) => view.extend_from_slice(&b[i..i + 3]),
-            None if lenient && b[i] == b'\\' => view.push(b'/'),
-            None => view.push(b[i]),
-        }
-        i += if escape.is_some() { 3 } else { 1 };
+    if b.first() != Some(&b'/') {
+        return Err(ParseError::InvalidTarget);
     }
-    view.split(|&c| c == b'/')
-        .map(|seg| match seg.iter().position(|&c| c == b';') {
-            Some(p) if lenient => &seg[..p],
-            _ => seg,
-        })
-        .filter(|seg| matches!(*seg, b"." | b".."))
-        .count()
+    let mut segments = b[1..].split(|&c| c == b'/').peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        check_segment(seg, last)?;
+    }
+    Ok(())
 }
 
-/// The path part of an origin-form (`/p`) or absolute-form (`scheme://authority/p`)
-/// target. Anything else is returned whole (and gets a leading `/` later).
-fn path_of(target: &str) -> &str {
-    if target.starts_with('/') {
-        return target;
+/// One segment between slashes. `last`: nothing follows (so empty means trailing slash).
+fn check_segment(seg: &[u8], last: bool) -> Result<(), ParseError> {
+    // The segment as Tomcat/Spring resolve it: without `;params`.
+    let base_len = seg.iter().position(|&c| c == b';').unwrap_or(seg.len());
+    let (mut dots, mut other, mut encoded_unreserved) = (0usize, false, false);
+    let mut i = 0;
+    while i < seg.len() {
+        let c = seg[i];
+        let in_base = i < base_len;
+        let decoded = if c == b'%' {
+            let digit = |at: usize| seg.get(at).copied().and_then(hex_val);
+            let (Some(hi), Some(lo)) = (digit(i + 1), digit(i + 2)) else {
+                return Err(ParseError::MalformedEscape);
+            };
+            let v = (hi << 4) | lo;
+            match v {
+                b'/' => return Err(ParseError::PathEncodedSlash),
+                b'\\' => return Err(ParseError::PathBackslash),
+                v if is_unreserved(v) => encoded_unreserved = true,
+                _ => {}
+            }
+            i += 3;
+            v
+        } else {
+            if c == b'\\' {
+                return Err(ParseError::PathBackslash);
+            }
+            i += 1;
+            c
+        };
+        if in_base {
+            if decoded == b'.' {
+                dots += 1;
+            } else {
+                other = true;
+            }
+        }
     }
-    match split_absolute(target) {
-        Some((_, rest)) => rest,
-        None => target,
+    if !other && (dots == 1 || dots == 2) {
+        return Err(ParseError::PathDotSegment);
     }
+    if !last && base_len == 0 {
+        return Err(ParseError::PathEmptySegment);
+    }
+    if encoded_unreserved {
+        return Err(ParseError::PathEncodedUnreserved);
+    }
+    Ok(())
 }
 
 /// Split an absolute-form target into `(authority, path-and-rest)`.
@@ -101,31 +129,6 @@ pub(super) fn split_absolute(target: &str) -> Option<(&str, &str)> {
     }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     Some((&rest[..end], &rest[end..]))
-}
-
-/// True when `path` is already what [`canonicalize`] would produce. One pass over the
-/// bytes with a two-byte lookahead after each `/` (hot path: most targets are canonical).
-fn is_canonical(path: &str) -> bool {
-    let b = path.as_bytes();
-    if b.first() != Some(&b'/') {
-        return false;
-    }
-    for (i, &c) in b.iter().enumerate() {
-        match c {
-            b'%' => return false,
-            b'/' => {
-                let rest = &b[i + 1..];
-                let dots = rest.iter().take_while(|&&d| d == b'.').count().min(3);
-                let after = rest.get(dots);
-                let dot_segment = (dots == 1 || dots == 2) && matches!(after, None | Some(b'/'));
-                if rest.first() == Some(&b'/') || dot_segment {
-                    return false;
-                }
-            }
-            _ => {}
-        }
-    }
-    true
 }
 
 fn is_unreserved(b: u8) -> bool {
@@ -141,75 +144,22 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
-/// Decode `%XX` escapes of unreserved characters, upper-case the others, and escape a
-/// stray `%`.
-fn decode_unreserved(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let escape = (b == b'%')
-            .then(|| Some((hex_val(*bytes.get(i + 1)?)?, hex_val(*bytes.get(i + 2)?)?)))
-            .flatten();
-        match escape {
-            Some((hi, lo)) => {
-                let v = (hi << 4) | lo;
-                if is_unreserved(v) {
-                    out.push(v);
-                } else {
-                    out.extend_from_slice(&[b'%', bytes[i + 1], bytes[i + 2]]);
-                    let n = out.len();
-                    out[n - 2..].make_ascii_uppercase();
-                }
-                i += 3;
-            }
-            None if b == b'%' => {
-                out.extend_from_slice(b"%25");
-                i += 1;
-            }
-            None => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    // Only ASCII was substituted for ASCII escapes, so this is still UTF-8.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+/// Validate an authority (Host, absolute-form or CONNECT target) and return the host as
+/// policy matches it ([`normalize_host`]).
+pub fn authority_host(auth: &str) -> Result<Cow<'_, str>, ParseError> {
+    check_authority(auth)?;
+    Ok(normalize_host(auth))
 }
 
-fn canonicalize(path: &str) -> String {
-    let decoded = decode_unreserved(path);
-    let mut out = String::with_capacity(decoded.len() + 1);
-    let mut trailing_slash = false;
-    for seg in decoded.split('/') {
-        trailing_slash = matches!(seg, "" | "." | "..");
-        match seg {
-            "" | "." => {}
-            ".." => {
-                let cut = out.rfind('/').unwrap_or(0);
-                out.truncate(cut);
-            }
-            _ => {
-                out.push('/');
-                out.push_str(seg);
-            }
-        }
-    }
-    if out.is_empty() || trailing_slash {
-        out.push('/');
-    }
-    out
-}
-
-/// Normalize a host for matching: lower-case, without port, without trailing dot
-/// (IPv6 literals keep their brackets). Borrowed when already canonical.
+/// Normalize a host for matching: lower-case, without port, without its one permitted
+/// trailing dot (IPv6 literals keep their brackets). Borrowed when already canonical.
+/// Only meaningful for an authority [`check_authority`] accepted.
 pub fn normalize_host(host: &str) -> Cow<'_, str> {
     let bare = strip_port(host);
     let bare = if bare.starts_with('[') {
         bare
     } else {
-        bare.trim_end_matches('.')
+        bare.strip_suffix('.').unwrap_or(bare)
     };
     if bare.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(bare.to_ascii_lowercase())
@@ -233,36 +183,44 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-/// Validate an authority as sent in Host or an absolute-form target:
+/// Validate an authority as sent in Host, an absolute-form or a CONNECT target:
 /// `reg-name / IPv4 / "[" IPv6 "]"`, optional `:port` (digits, <= 65535, may be empty).
-/// Userinfo is not accepted. Hostname bytes are limited to `[A-Za-z0-9._-]`.
-pub(super) fn valid_authority(auth: &str) -> bool {
-    let (host, port) = if let Some(v6) = auth.strip_prefix('[') {
+/// Userinfo is not accepted. Hostname bytes are limited to `[A-Za-z0-9._-]`, and no
+/// label may be empty except after one trailing dot (`foo.bar.com.` is the same name as
+/// `foo.bar.com`; `foo.bar.com..`, `foo..bar.com` and `.foo` are refused).
+pub(super) fn check_authority(auth: &str) -> Result<(), ParseError> {
+    let port = if let Some(v6) = auth.strip_prefix('[') {
         let Some((inner, rest)) = v6.split_once(']') else {
-            return false;
+            return Err(ParseError::InvalidHost);
         };
         let inner_ok = !inner.is_empty()
             && inner
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
-        let port = match rest {
+        if !inner_ok {
+            return Err(ParseError::InvalidHost);
+        }
+        match rest {
             "" => None,
-            _ => match rest.strip_prefix(':') {
-                Some(p) => Some(p),
-                None => return false,
-            },
-        };
-        (inner_ok, port)
+            _ => Some(rest.strip_prefix(':').ok_or(ParseError::InvalidHost)?),
+        }
     } else {
         let (name, port) = match auth.split_once(':') {
             Some((n, p)) => (n, Some(p)),
             None => (auth, None),
         };
-        let ok = !name.is_empty()
+        let bytes_ok = !name.is_empty()
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-        (ok, port)
+        if !bytes_ok {
+            return Err(ParseError::InvalidHost);
+        }
+        let labels = name.strip_suffix('.').unwrap_or(name);
+        if labels.is_empty() || labels.split('.').any(str::is_empty) {
+            return Err(ParseError::HostEmptyLabel);
+        }
+        port
     };
     let port_ok = port.is_none_or(|p| {
         p.is_empty()
@@ -270,7 +228,11 @@ pub(super) fn valid_authority(auth: &str) -> bool {
                 && p.bytes().all(|b| b.is_ascii_digit())
                 && p.parse::<u32>().is_ok_and(|n| n <= 65535))
     });
-    host && port_ok
+    if port_ok {
+        Ok(())
+    } else {
+        Err(ParseError::InvalidHost)
+    }
 }
 
 /// True when every `%` in `s` starts a `%XX` escape with two hex digits.

@@ -30,6 +30,9 @@ pub struct L7Outcome {
     pub detail: String,
 }
 
+/// The method that turns an HTTP connection into an opaque tunnel once answered 2xx.
+const CONNECT: &str = "CONNECT";
+
 /// Compiled `http` entries of one rule.
 #[derive(Debug)]
 pub struct HttpMatcher {
@@ -37,6 +40,10 @@ pub struct HttpMatcher {
     method: PatternIndex,
     host: PatternIndex,
     path: PatternIndex,
+    /// Entries that name `method: CONNECT`: the only ones that may allow a CONNECT,
+    /// because after it nothing on the connection is inspected. An entry without a
+    /// method (`http: {}`, host-only) admits every other method but never a tunnel.
+    names_connect: BitSet,
 }
 
 impl HttpMatcher {
@@ -53,7 +60,11 @@ impl HttpMatcher {
             PatternIndex::builder(),
             PatternIndex::builder(),
         );
+        let mut names_connect = BitSet::new(entries.len());
         for (i, e) in entries.iter().enumerate() {
+            if e.method.as_deref() == Some(CONNECT) {
+                names_connect.insert(i);
+            }
             let i = i as u32;
             // Methods are exact tokens: a `*` in one is a literal, never a wildcard.
             m.add_exact(i, e.method.as_deref());
@@ -65,6 +76,7 @@ impl HttpMatcher {
             host: h.build()?,
             path: p.build()?,
             entries,
+            names_connect,
         })
     }
 
@@ -113,6 +125,22 @@ impl HttpMatcher {
         let mut all = ms.clone();
         all.intersect_with(&hs);
         all.intersect_with(&ps);
+        // Only a CONNECT pays for this: one string compare for every other request.
+        if method == CONNECT
+            && let Some(i) = all.first()
+        {
+            all.intersect_with(&self.names_connect);
+            if all.first().is_none() {
+                return L7Outcome {
+                    allowed: false,
+                    detail: format!(
+                        "l7Protocols[{}].http matches but does not name method CONNECT: \
+                         a tunnel needs an entry with method: CONNECT",
+                        self.entries[i].index
+                    ),
+                };
+            }
+        }
         if let Some(i) = all.first() {
             return L7Outcome {
                 allowed: true,
@@ -293,7 +321,11 @@ pub(crate) fn naive_http(
         (Some(p), Some(v)) => Glob::parse(&p).matches(v),
     };
     entries.iter().any(|e| {
-        e.method.as_deref().is_none_or(|m| m == method)
+        let method_ok = match e.method.as_deref() {
+            Some(m) => m == method,
+            None => method != "CONNECT",
+        };
+        method_ok
             && field(e.host.as_ref().map(|h| h.to_ascii_lowercase()), host)
             && field(e.path.clone(), Some(path))
     })

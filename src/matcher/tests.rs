@@ -182,10 +182,10 @@ proptest! {
     /// The index gives exactly the answer of trying each pattern in turn.
     #[test]
     fn index_agrees_with_naive(
-        pats in prop::collection::vec((pattern(), pattern(), prop::option::of("GET|POST")), 1..12),
+        pats in prop::collection::vec((pattern(), pattern(), prop::option::of("GET|POST|CONNECT")), 1..12),
         host in prop::option::of("[ab/.]{0,6}"),
         path in "[ab/.]{0,6}",
-        method in "GET|POST|PUT",
+        method in "GET|POST|PUT|CONNECT",
     ) {
         let entries: Vec<HttpEntry> = pats
             .iter()
@@ -235,7 +235,7 @@ fn dense_buckets_agree_with_naive() {
     let values_p = [
         "/p", "/p/q", "/f.json", "/x/v2/y", "/a/1/b/2", "/abc", "/zzz",
     ];
-    for method in ["GET", "POST"] {
+    for method in ["GET", "POST", "CONNECT"] {
         for h in values_h {
             for p in values_p {
                 assert_eq!(
@@ -246,4 +246,30 @@ fn dense_buckets_agree_with_naive() {
             }
         }
     }
+}
+
+/// A CONNECT turns the connection into an unchecked tunnel: only an entry that names the
+/// method allows it, never `http: {}` or a host-only entry that would otherwise match.
+#[test]
+fn connect_needs_an_entry_naming_it() {
+    let any = HttpMatcher::new(vec![entry(0, None, None, None)]).unwrap();
+    assert!(any.check("GET", Some("a.com"), "/").allowed);
+    let v = any.check("CONNECT", Some("a.com"), "");
+    assert!(!v.allowed);
+    assert!(
+        v.detail.contains("does not name method CONNECT"),
+        "{}",
+        v.detail
+    );
+    assert_eq!(any.decide("CONNECT", Some("a.com"), "").detail, v.detail);
+
+    let host_only = HttpMatcher::new(vec![
+        entry(0, None, Some("a.com"), None),
+        entry(1, Some("CONNECT"), Some("b.com"), None),
+    ])
+    .unwrap();
+    assert!(!host_only.check("CONNECT", Some("a.com"), "").allowed);
+    assert!(host_only.check("CONNECT", Some("b.com"), "").allowed);
+    assert!(!host_only.check("CONNECT", Some("c.com"), "").allowed);
+    assert!(host_only.check("GET", Some("a.com"), "/").allowed);
 }

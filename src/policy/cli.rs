@@ -135,23 +135,37 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Splits `"METHOD URL"` into method, host (absolute URL or `--host`) and target.
-fn parse_http(spec: &str, host: Option<&str>) -> anyhow::Result<(String, Option<String>, String)> {
+/// A request as `explain --http` describes it: method, host as matched, path as matched.
+type HttpSpec = (String, Option<String>, String);
+
+/// Splits `"METHOD URL"` into method, host (absolute URL or `--host`) and path, checked
+/// as the proxy checks a request line. The inner `Err` is the reason the proxy would
+/// refuse the request before matching it (e.g. "path has a dot-segment").
+fn parse_http(
+    spec: &str,
+    host: Option<&str>,
+) -> anyhow::Result<Result<HttpSpec, classify::ParseError>> {
     let mut parts = spec.split_whitespace();
     let (Some(method), Some(url), None) = (parts.next(), parts.next(), parts.next()) else {
         bail!("--http takes \"METHOD URL\", e.g. \"GET http://foo.bar.com/api/v2/x\"");
     };
-    let authority = url.split_once("://").map(|(_, rest)| {
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let auth = &rest[..end];
-        auth.rsplit_once('@').map_or(auth, |(_, h)| h).to_owned()
-    });
-    let host = authority.or_else(|| host.map(str::to_owned));
-    Ok((
-        method.to_owned(),
-        host.map(|h| classify::normalize_host(&h).into_owned()),
-        classify::normalize_path(url).into_owned(),
-    ))
+    let checked = || -> Result<HttpSpec, classify::ParseError> {
+        if method == "CONNECT" {
+            let host = classify::authority_host(url)?.into_owned();
+            return Ok((method.to_owned(), Some(host), String::new()));
+        }
+        let path = classify::canonical_path(url)?.to_owned();
+        let authority = url.split_once("://").map(|(_, rest)| {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            &rest[..end]
+        });
+        let host = match authority.or(host) {
+            Some(h) => Some(classify::authority_host(h)?.into_owned()),
+            None => None,
+        };
+        Ok((method.to_owned(), host, path))
+    };
+    Ok(checked())
 }
 
 pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
@@ -230,13 +244,23 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
                 detail: v.detail,
             };
             let l7e = if let Some(spec) = &args.http {
-                let (method, host, path) = parse_http(spec, args.host.as_deref())?;
-                let req = HttpRequestMeta {
-                    method: &method,
-                    host: host.as_deref(),
-                    path: &path,
-                };
-                verdict("http", snapshot.check_http(l7, &req))
+                match parse_http(spec, args.host.as_deref())? {
+                    Ok((method, host, path)) => {
+                        let req = HttpRequestMeta {
+                            method: &method,
+                            host: host.as_deref(),
+                            path: &path,
+                        };
+                        verdict("http", snapshot.check_http(l7, &req))
+                    }
+                    Err(refused) => verdict(
+                        "http",
+                        L7Verdict {
+                            allowed: false,
+                            detail: refused.to_string(),
+                        },
+                    ),
+                }
             } else if args.sni.is_some() || args.no_sni {
                 let hello = TlsMeta {
                     sni: args.sni.as_deref(),

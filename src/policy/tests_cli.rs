@@ -113,15 +113,29 @@ fn explain_json_and_default_allow() {
 }
 
 #[test]
-fn explain_http_normalizes_like_the_data_path() {
+fn explain_http_checks_like_the_data_path() {
     let dir = cluster();
     let cases: &[(&str, &str, Option<&str>, &str, &str)] = &[
         (
             "1-ingress-allow-http-request-to-api-v2.yaml",
-            "GET http://FOO.bar.com:8080/api/v2/x/../users?q=1",
+            "GET http://FOO.bar.com:8080/api/v2/users?q=/../x",
             None,
             "allow",
             "path \"/api/v2/users\" matches \"/api/v2/*\"",
+        ),
+        (
+            "1-ingress-allow-http-request-to-api-v2.yaml",
+            "GET http://foo.bar.com/api/v2/x/../users",
+            None,
+            "deny",
+            "path has a dot-segment",
+        ),
+        (
+            "1-ingress-allow-http-request-to-api-v2.yaml",
+            "GET /api/v2/users",
+            Some("foo.bar.com.."),
+            "deny",
+            "host has an empty label",
         ),
         (
             "1-ingress-allow-http-request-to-api-v2.yaml",
@@ -149,14 +163,21 @@ fn explain_http_normalizes_like_the_data_path() {
             "GET /public/../admin/x",
             None,
             "deny",
-            "path \"/admin/x\" does not match \"/public/*\"",
+            "path has a dot-segment",
         ),
         (
             "2-allow-privileged-url-to-admin-role.yaml",
             "GET /%70ublic/a",
             None,
-            "allow",
-            "path \"/public/a\"",
+            "deny",
+            "path has a percent-encoded unreserved character",
+        ),
+        (
+            "2-allow-privileged-url-to-admin-role.yaml",
+            "GET /admin/x",
+            None,
+            "deny",
+            "path \"/admin/x\" does not match \"/public/*\"",
         ),
     ];
     for (spec, req, host, verdict, detail) in cases {

@@ -27,6 +27,9 @@ pub struct Config {
     pub max_head_bytes: usize,
     pub max_connections: usize,
     pub relay: RelayMode,
+    /// Let non-empty bodies on GET and HEAD requests through (refused by default: a
+    /// server that ignores them reads the body as a second, unchecked request).
+    pub allow_get_body: bool,
     /// Which EVE events are emitted.
     pub events: crate::events::Level,
     /// The proxy's own listeners; a connection whose original destination is one of
@@ -48,6 +51,7 @@ impl Default for Config {
             max_connections: 32768,
             relay: RelayMode::Copy,
             events: crate::events::Level::All,
+            allow_get_body: false,
             listeners: Vec::new(),
         }
     }

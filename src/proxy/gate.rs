@@ -20,6 +20,15 @@ pub struct PolicyGate<P> {
 
 impl<P: Policy> Gate for PolicyGate<P> {
     fn check(&mut self, head: &RequestHead) -> Decision {
+        // Before any policy: whatever rule is in force, a body the server may read as a
+        // second request must not pass.
+        if let Some(refused) = head.body_refusal(self.shared.config.allow_get_body) {
+            return Decision {
+                allowed: false,
+                rule: self.l7.as_ref().map(|(rule, _)| rule.clone()),
+                detail: refused.to_string(),
+            };
+        }
         let current = self.shared.policy.load();
         if current.generation() != self.snapshot.generation() {
             self.snapshot = arc_swap::Guard::into_inner(current);
@@ -63,19 +72,6 @@ impl<P: Policy> Gate for PolicyGate<P> {
                 },
             };
         };
-        if head
-            .upgrade
-            .as_deref()
-            .is_some_and(|u| u.split(',').any(|p| p.trim().eq_ignore_ascii_case("h2c")))
-        {
-            // After a 101 to h2c the connection carries HTTP/2 frames, which are relayed
-            // opaquely: every later request would escape the L7 rule.
-            return Decision {
-                allowed: false,
-                rule: Some(rule.clone()),
-                detail: "upgrade to h2c: HTTP/2 requests could not be inspected".into(),
-            };
-        }
         let v = self.snapshot.check_http(
             *l7,
             &HttpRequestMeta {

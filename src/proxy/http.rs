@@ -292,6 +292,13 @@ where
     let mut buf = ReadBuf::new();
     let _close = CloseOnDrop(pending);
     loop {
+        // Bytes after a complete response belong to the next request's response; with no
+        // request pending they answer nothing the proxy checked (a request hidden in a
+        // body the server read as a second request), and would be handed to the client's
+        // next request.
+        if !buf.is_empty() && pending.is_empty() {
+            return Err(unsolicited(buf.len()));
+        }
         // Between exchanges, also watch the upstream: a server closing an idle
         // keep-alive connection is passed on to the client at once.
         buf.release();
@@ -303,10 +310,9 @@ where
                     cw.shutdown().await?;
                     return Ok(End::Closed);
                 }
-                Fill::Read(_) | Fill::Full => {
-                    activity.touch();
-                    pending.pop().await
-                }
+                // `pop` is polled first and requests are queued before they are
+                // written, so bytes read here arrived while nothing was asked.
+                Fill::Read(_) | Fill::Full => return Err(unsolicited(buf.len())),
             },
         };
         let Some(mut p) = next else { break };
@@ -338,6 +344,11 @@ where
                 || (is_connect(&p.head) && (200..300).contains(&status));
             if status == 101 && !switched {
                 return Err(Stop::Failed("101 without an upgrade request".into()));
+            }
+            if status == 101 && !head.upgrade_websocket {
+                // The request asked for websocket only; a server switching to anything
+                // else (h2c) would carry requests the proxy cannot inspect.
+                return Err(Stop::Failed("101 response does not upgrade to websocket".into()));
             }
             if switched || (100..200).contains(&status) {
                 cw.write_all(&buf.filled()[..head.head_len]).await?;
@@ -371,15 +382,26 @@ where
             break;
         }
     }
-    // No more requests will come: pass through whatever the upstream still sends.
-    let mut rest = Body::new(Framing::CloseDelimited);
-    forward_body(0, &mut rest, &mut buf, ur, cw, activity)
-        .await
-        .map_err(|e| match e {
-            BodyError::Malformed(m) => Stop::Failed(m),
-            BodyError::Io(e) => Stop::from(e),
-        })?;
+    // No more requests will come: every response was delivered, so the upstream may
+    // only end the stream.
+    if buf.is_empty() {
+        buf.release();
+        match buf.fill(ur, max_head).await? {
+            Fill::Eof => {}
+            Fill::Read(_) | Fill::Full => return Err(unsolicited(buf.len())),
+        }
+    } else {
+        return Err(unsolicited(buf.len()));
+    }
+    cw.shutdown().await?;
     Ok(End::Closed)
+}
+
+/// Upstream bytes that answer no pending request: a protocol error, both sides reset.
+fn unsolicited(n: usize) -> Stop {
+    Stop::Failed(format!(
+        "upstream sent {n} bytes with no request pending"
+    ))
 }
 
 #[cfg(test)]

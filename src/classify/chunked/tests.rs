@@ -86,6 +86,17 @@ fn invalid_bodies() {
         (b"0\r\nX: y\n", ChunkMissingCrlf),
         (b"0\r\n folded\r\n\r\n", InvalidTrailer),
         (b"0\r\nX: \x01\r\n\r\n", InvalidTrailer),
+        // Trailer lines must be `token ":" field-value`.
+        (b"0\r\nno colon\r\n\r\n", InvalidTrailer),
+        (b"0\r\nnocolon\r\n\r\n", InvalidTrailer),
+        (b"0\r\nX : y\r\n\r\n", InvalidTrailer),
+        (b"0\r\n: y\r\n\r\n", InvalidTrailer),
+        (b"0\r\n\tX: y\r\n\r\n", InvalidTrailer),
+        (b"0\r\nX(: y\r\n\r\n", InvalidTrailer),
+        (b"0\r\nX: y\r\n folded\r\n\r\n", InvalidTrailer),
+        (b"0\r\nX: a\x7fb\r\n\r\n", InvalidTrailer),
+        (b"0\r\nX\n", ChunkMissingCrlf),
+        (b"0\r\nGET / HTTP/1.1\r\n\r\n", InvalidTrailer),
         (b"0\r\n\rX", ChunkMissingCrlf),
     ];
     for (input, err) in cases {
@@ -102,6 +113,37 @@ fn invalid_bodies() {
             String::from_utf8_lossy(input)
         );
     }
+}
+
+#[test]
+fn valid_trailers_pass() {
+    for input in [
+        &b"0\r\nX-Checksum: abc\r\n\r\n"[..],
+        b"0\r\nA:\r\nB: two words\t\r\nC:x\r\n\r\n",
+        b"0\r\nX-Obs: caf\xe9\r\n\r\n",
+        b"0\r\n!#$%&'*+-.^_`|~9: v\r\n\r\n",
+    ] {
+        let want = Ok((input.len(), true));
+        assert_eq!(whole(input), want, "{:?}", String::from_utf8_lossy(input));
+        assert_eq!(bytewise(input), want);
+    }
+}
+
+#[test]
+fn trailer_field_count_is_bounded() {
+    let mut body = b"0\r\n".to_vec();
+    for _ in 0..MAX_TRAILER_FIELDS {
+        body.extend_from_slice(b"A: b\r\n");
+    }
+    let ok = [body.as_slice(), b"\r\n"].concat();
+    assert_eq!(whole(&ok), Ok((ok.len(), true)));
+    body.extend_from_slice(b"A: b\r\n\r\n");
+    assert_eq!(
+        whole(&body),
+        Err(ParseError::TooManyTrailers {
+            max: MAX_TRAILER_FIELDS
+        })
+    );
 }
 
 #[test]

@@ -1,5 +1,11 @@
-//! The header fields that decide framing, routing and connection reuse, collected in one
-//! pass with the duplicate/validity rules of RFC 9110/9112 applied.
+//! The header fields that decide framing, routing, switching and connection reuse,
+//! collected in one pass with the duplicate/validity rules of RFC 9110/9112 applied.
+//!
+//! Every field read here to decide something is read exactly once: a repeated one is an
+//! error, because servers disagree on which copy wins (the first, the last, or all of
+//! them) and the proxy must decide on what the server acts on. The one exception is
+//! `Connection`, whose tokens are a list: all copies are read and their tokens united,
+//! which is what every server does.
 
 use crate::classify::ParseError;
 
@@ -21,7 +27,6 @@ pub(super) struct TransferEncoding {
 
 #[derive(Debug, Default)]
 pub(super) struct Fields<'a> {
-    pub host_count: usize,
     pub host: Option<&'a [u8]>,
     pub content_length: Option<u64>,
     pub transfer_encoding: Option<TransferEncoding>,
@@ -29,6 +34,8 @@ pub(super) struct Fields<'a> {
     pub conn_keep_alive: bool,
     pub conn_upgrade: bool,
     pub upgrade: Option<&'a [u8]>,
+    /// `HTTP2-Settings` is present (the h2c upgrade's companion field).
+    pub http2_settings: bool,
     pub user_agent: Option<&'a [u8]>,
     pub content_type: Option<&'a [u8]>,
     pub expect_continue: bool,
@@ -40,19 +47,62 @@ impl Fields<'_> {
     }
 }
 
-fn tokens(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+/// The tokens of a comma-separated list field, trimmed, empty elements skipped.
+pub(super) fn tokens(v: &[u8]) -> impl Iterator<Item = &[u8]> {
     v.split(|&b| b == b',')
         .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty())
 }
 
-/// Collect the interesting fields. `strict_codings`: refuse unknown transfer codings
-/// (requests; a response with one is simply read until close).
+/// Request fields that make frameworks route to another URL or run another method than
+/// the request line says (`X-Original-URL` in Symfony/Laravel/IIS, method overrides in
+/// Express `method-override`, Rails, Spring). The rule was matched against the request
+/// line, so a request carrying one is refused. Compared with `_` equal to `-`: CGI, WSGI
+/// and PHP map both spellings to the same `HTTP_X_ORIGINAL_URL` variable.
+const OVERRIDE_FIELDS: &[&str] = &[
+    "X-Original-URL",
+    "X-Rewrite-URL",
+    "X-Override-URL",
+    "X-HTTP-Method-Override",
+    "X-HTTP-Method",
+    "X-Method-Override",
+];
+
+/// `name` equals `want` ignoring ASCII case, with `_` in `name` read as `-`.
+fn same_field_cgi(name: &[u8], want: &str) -> bool {
+    name.len() == want.len()
+        && name.iter().zip(want.bytes()).all(|(&a, b)| {
+            let a = if a == b'_' { b'-' } else { a };
+            a.eq_ignore_ascii_case(&b)
+        })
+}
+
+/// The override field `name` is, if any. Only called for names of a length one of them
+/// has, so ordinary fields cost one length compare.
+fn override_field(name: &[u8]) -> Option<&'static str> {
+    OVERRIDE_FIELDS
+        .iter()
+        .copied()
+        .find(|want| same_field_cgi(name, want))
+}
+
+/// Fail with [`ParseError::DuplicateField`] when `seen` is already set.
+fn once(seen: &mut bool, name: &'static str) -> Result<(), ParseError> {
+    if std::mem::replace(seen, true) {
+        return Err(ParseError::DuplicateField(name));
+    }
+    Ok(())
+}
+
+/// Collect the interesting fields. `request`: apply the request-only rules (Host, Expect,
+/// `HTTP2-Settings`, override fields, unknown transfer codings refused); a response with
+/// an unknown coding is simply read until close.
 pub(super) fn scan_fields<'a>(
     headers: &[httparse::Header<'a>],
-    strict_codings: bool,
+    request: bool,
 ) -> Result<Fields<'a>, ParseError> {
     let mut f = Fields::default();
+    let (mut host_seen, mut expect_seen) = (false, false);
     let mut chunked_count = 0;
     let mut last_chunked = false;
     for h in headers {
@@ -61,8 +111,8 @@ pub(super) fn scan_fields<'a>(
         let is = |want: &[u8]| name.eq_ignore_ascii_case(want);
         // Dispatch on length first: one integer compare rejects most headers.
         match name.len() {
-            4 if is(b"host") => {
-                f.host_count += 1;
+            4 if request && is(b"host") => {
+                once(&mut host_seen, "Host")?;
                 f.host = Some(value);
             }
             14 if is(b"content-length") => {
@@ -72,13 +122,16 @@ pub(super) fn scan_fields<'a>(
                 f.content_length = Some(parse_length(value)?);
             }
             17 if is(b"transfer-encoding") => {
+                if f.transfer_encoding.is_some() {
+                    return Err(ParseError::DuplicateField("Transfer-Encoding"));
+                }
                 f.transfer_encoding = Some(TransferEncoding::default());
                 for t in tokens(value) {
                     let chunked = t.eq_ignore_ascii_case(b"chunked");
                     let known = KNOWN_CODINGS
                         .iter()
                         .any(|k| t.eq_ignore_ascii_case(k.as_bytes()));
-                    if strict_codings && !known {
+                    if request && !known {
                         return Err(ParseError::UnsupportedTransferCoding);
                     }
                     chunked_count += usize::from(chunked);
@@ -93,22 +146,31 @@ pub(super) fn scan_fields<'a>(
                 }
             }
             7 if is(b"upgrade") => {
-                f.upgrade.get_or_insert(value);
+                if f.upgrade.replace(value).is_some() {
+                    return Err(ParseError::DuplicateField("Upgrade"));
+                }
             }
+            14 if request && is(b"http2-settings") => f.http2_settings = true,
             10 if is(b"user-agent") => {
                 f.user_agent.get_or_insert(value);
             }
             12 if is(b"content-type") => {
                 f.content_type.get_or_insert(value);
             }
-            6 if is(b"expect") => {
-                f.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
+            6 if request && is(b"expect") => {
+                once(&mut expect_seen, "Expect")?;
+                f.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+            }
+            13 | 14 | 17 | 22 if request => {
+                if let Some(field) = override_field(name) {
+                    return Err(ParseError::OverrideField(field));
+                }
             }
             _ => {}
         }
     }
     if let Some(te) = f.transfer_encoding.as_mut() {
-        if chunked_count > 1 || (strict_codings && !last_chunked) {
+        if chunked_count > 1 || (request && !last_chunked) {
             return Err(ParseError::TransferEncodingNotChunked);
         }
         te.ends_chunked = last_chunked;

@@ -82,6 +82,11 @@ impl<T> Pipeline<T> {
         }
     }
 
+    /// Nothing is queued right now.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     /// Either side has closed the queue.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
