@@ -221,11 +221,20 @@ fn judge(r: &Ran, executed: Option<String>, reason: Option<String>) -> Vec<Strin
                 truncate(&r.seen.text(), 160)
             ));
         }
-        if reason.is_none() {
-            out.push(format!(
+        match reason {
+            None => out.push(format!(
                 "{what}: no alert event for client port {}",
                 r.src_port
-            ));
+            )),
+            Some(reason) => {
+                let lower = reason.to_lowercase();
+                let reasons = r.case.reasons;
+                if !reasons.is_empty() && !reasons.iter().any(|k| lower.contains(k)) {
+                    out.push(format!(
+                        "{what}: alert reason {reason:?} names none of {reasons:?}"
+                    ));
+                }
+            }
         }
     }
     if let Some(marker) = r.case.never_received

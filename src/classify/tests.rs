@@ -43,7 +43,8 @@ fn curl_get_with_dot_segments() {
 /// The GET fixture as curl sends it without `--path-as-is` (it resolves `..` itself).
 fn curl_get_canonical() -> Vec<u8> {
     let text = std::str::from_utf8(CURL_GET).unwrap();
-    text.replacen("/api/../v1/items", "/v1/items", 1).into_bytes()
+    text.replacen("/api/../v1/items", "/v1/items", 1)
+        .into_bytes()
 }
 
 #[test]

@@ -348,7 +348,9 @@ where
             if status == 101 && !head.upgrade_websocket {
                 // The request asked for websocket only; a server switching to anything
                 // else (h2c) would carry requests the proxy cannot inspect.
-                return Err(Stop::Failed("101 response does not upgrade to websocket".into()));
+                return Err(Stop::Failed(
+                    "101 response does not upgrade to websocket".into(),
+                ));
             }
             if switched || (100..200).contains(&status) {
                 cw.write_all(&buf.filled()[..head.head_len]).await?;
@@ -399,9 +401,7 @@ where
 
 /// Upstream bytes that answer no pending request: a protocol error, both sides reset.
 fn unsolicited(n: usize) -> Stop {
-    Stop::Failed(format!(
-        "upstream sent {n} bytes with no request pending"
-    ))
+    Stop::Failed(format!("upstream sent {n} bytes with no request pending"))
 }
 
 #[cfg(test)]

@@ -40,12 +40,16 @@ pub struct Case {
     pub client: Client,
     /// Bytes the client must never receive.
     pub never_received: Option<&'static str>,
+    /// The alert reason names the refusal: it contains one of these (lowercase; empty: any).
+    pub reasons: &'static [&'static str],
 }
 
 /// Builds cases with fresh tokens.
 #[derive(Default)]
 pub struct Cases {
     pub list: Vec<Case>,
+    /// [`Case::reasons`] of the cases added next.
+    reasons: &'static [&'static str],
 }
 
 impl Cases {
@@ -67,6 +71,7 @@ impl Cases {
             forbidden: forbidden.to_vec(),
             client: Client::Reset,
             never_received: None,
+            reasons: self.reasons,
         });
         self.list.last_mut().unwrap()
     }
@@ -111,6 +116,7 @@ const SETTINGS: &str = "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA";
 /// 1. A second Upgrade/Host/Content-Length/Transfer-Encoding/Expect, and any upgrade other
 /// than one `websocket` token, are refused; h2c against Apache is the live attack.
 fn repeated_fields(c: &mut Cases) {
+    c.reasons = &["duplicate", "upgrade", "h2c"];
     let h2c = |upgrades: &[&str], id: &str| {
         let mut fields = vec!["Host: web.test"];
         fields.extend_from_slice(upgrades);
@@ -215,6 +221,7 @@ fn repeated_fields(c: &mut Cases) {
 
 /// 2. Non-canonical targets: what a lenient reader resolves differently from the proxy.
 fn non_canonical_targets(c: &mut Cases) {
+    c.reasons = &["path", "target"];
     const TARGETS: &[&str] = &[
         "/public/x/../../admin/ID",
         "/public/x/%2e%2e/%2e%2e/admin/ID",
@@ -249,6 +256,7 @@ fn non_canonical_targets(c: &mut Cases) {
 
 /// 3. CONNECT under rules that do not name the method: never a tunnel.
 fn connect(c: &mut Cases) {
+    c.reasons = &["connect"];
     for (what, port) in [
         ("CONNECT under a host-only rule", HOST_ONLY),
         ("CONNECT under http: {}", ANY_HTTP),
@@ -266,6 +274,7 @@ fn connect(c: &mut Cases) {
 /// 4. A request hidden in a GET body (Python never reads it), and an upstream that
 /// answers once too often.
 fn bodies_and_unsolicited(c: &mut Cases) {
+    c.reasons = &["body"];
     let hidden = |method: &'static str, chunked: bool| {
         move |id: &str| {
             let inner = smuggled(id);
@@ -304,6 +313,7 @@ fn bodies_and_unsolicited(c: &mut Cases) {
         &["/admin/"],
         hidden("HEAD", false),
     );
+    c.reasons = &["upstream", "pending"];
     c.add(
         "two responses to one request",
         RECORDER,
@@ -324,6 +334,7 @@ fn bodies_and_unsolicited(c: &mut Cases) {
 
 /// 5. Lenient parsing: hosts, trailers, routing override fields.
 fn lenient_parsing(c: &mut Cases) {
+    c.reasons = &["host"];
     for (what, line, host) in [
         (
             "Host foo.bar.com..",
@@ -345,6 +356,7 @@ fn lenient_parsing(c: &mut Cases) {
             Action::Send(head(&line.replace("ID", id), &[host]))
         });
     }
+    c.reasons = &["trailer"];
     for port in [NGINX, APACHE] {
         for (what, trailer) in [
             (
@@ -367,6 +379,7 @@ fn lenient_parsing(c: &mut Cases) {
             });
         }
     }
+    c.reasons = &["override"];
     for (what, method, field) in [
         ("X-Original-URL", "GET", "X-Original-URL: /admin/ID"),
         ("X-Rewrite-URL", "GET", "X-Rewrite-URL: /admin/ID"),
@@ -393,6 +406,8 @@ fn lenient_parsing(c: &mut Cases) {
 /// 6. Framing tricks that smuggle `GET /admin/<id>` behind an allowed POST, the Host
 /// trick, slowloris, and connection ends in mid-body.
 fn regressions(c: &mut Cases, port: u16) {
+    // Many distinct refusals (framing, timeout, policy); the reset and the server log judge.
+    c.reasons = &[];
     let post = |fields: &'static [&'static str], body: &'static [u8]| {
         move |id: &str| {
             let inner = smuggled(id);

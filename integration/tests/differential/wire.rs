@@ -75,7 +75,9 @@ pub fn drive(s: &mut TcpStream, action: &Action, limit: Duration) -> Seen {
             };
         }
         Action::H2c { request, path } => {
-            let _ = s.write_all(request);
+            if let Err(e) = s.write_all(request) {
+                return cut(&e, got);
+            }
             if let Some(v) = read_until(s, &mut got, limit, |b| head_end(b).is_some()) {
                 return Seen {
                     verdict: v,
@@ -84,7 +86,9 @@ pub fn drive(s: &mut TcpStream, action: &Action, limit: Duration) -> Seen {
                 };
             }
             if got.starts_with(b"HTTP/1.1 101") {
-                let _ = s.write_all(&h2_request(path));
+                if let Err(e) = s.write_all(&h2_request(path)) {
+                    return cut(&e, got);
+                }
                 let v = read_until(s, &mut got, limit, |_| false).unwrap_or(Verdict::Timeout);
                 return Seen {
                     verdict: v,
@@ -94,7 +98,9 @@ pub fn drive(s: &mut TcpStream, action: &Action, limit: Duration) -> Seen {
             }
         }
         Action::KeepAlive { first, second } => {
-            let _ = s.write_all(first);
+            if let Err(e) = s.write_all(first) {
+                return cut(&e, got);
+            }
             if let Some(v) = read_until(s, &mut got, limit, |b| head_end(b).is_some()) {
                 return Seen {
                     verdict: v,
@@ -104,7 +110,9 @@ pub fn drive(s: &mut TcpStream, action: &Action, limit: Duration) -> Seen {
             }
             // Let whatever the server sends after its first response arrive at the proxy.
             std::thread::sleep(Duration::from_millis(300));
-            let _ = s.write_all(second);
+            if let Err(e) = s.write_all(second) {
+                return cut(&e, got);
+            }
         }
     }
     let verdict = read_until(s, &mut got, limit, |_| false).unwrap_or(Verdict::Timeout);

@@ -283,10 +283,14 @@ fn target_forms() {
 fn upgrade_and_expect() {
     let h = ok("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
     assert_eq!(h.upgrade.as_deref(), Some("websocket"));
-    let h = ok("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n\r\n");
+    let h = ok(
+        "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n\r\n",
+    );
     assert_eq!(h.upgrade.as_deref(), Some("WebSocket"));
     // Connection tokens of several fields are united.
-    let h = ok("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+    let h = ok(
+        "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
     assert_eq!(h.upgrade.as_deref(), Some("websocket"));
     let h = ok("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n");
     assert!(h.expect_continue);
@@ -325,7 +329,10 @@ fn upgrades_other_than_one_websocket_are_refused() {
         ),
         ("Connection: upgrade\r\nUpgrade:\r\n", UpgradeList),
         ("Upgrade: websocket\r\n", UpgradeWithoutConnection),
-        ("Connection: close\r\nUpgrade: websocket\r\n", UpgradeWithoutConnection),
+        (
+            "Connection: close\r\nUpgrade: websocket\r\n",
+            UpgradeWithoutConnection,
+        ),
         (
             "Connection: upgrade\r\nUpgrade: websocket\r\nHTTP2-Settings: AAMA\r\n",
             Http2Settings,
@@ -365,7 +372,10 @@ fn repeated_deciding_fields_are_refused() {
         let raw = format!("POST / HTTP/1.1\r\n{fields}\r\n");
         assert_eq!(req(&raw), Err(err.clone()), "{fields:?}");
     }
-    assert_eq!(DuplicateField("Upgrade").to_string(), "duplicate Upgrade header");
+    assert_eq!(
+        DuplicateField("Upgrade").to_string(),
+        "duplicate Upgrade header"
+    );
 }
 
 /// Fields that make frameworks route or dispatch elsewhere than the request line says.
@@ -388,16 +398,40 @@ fn routing_and_method_override_fields_are_refused() {
     // Neighbours of the same length are ordinary fields.
     ok("GET / HTTP/1.1\r\nHost: a\r\nX-Original-Foo: 1\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n");
     // A response carrying one is not a request: nothing to refuse.
-    assert!(parse_response(b"HTTP/1.1 200 OK\r\nX-HTTP-Method: GET\r\nContent-Length: 0\r\n\r\n", MAX, "GET").is_ok());
+    assert!(
+        parse_response(
+            b"HTTP/1.1 200 OK\r\nX-HTTP-Method: GET\r\nContent-Length: 0\r\n\r\n",
+            MAX,
+            "GET"
+        )
+        .is_ok()
+    );
 }
 
 #[test]
 fn host_labels() {
     use ParseError::*;
     let host = |h: &str| req(&format!("GET / HTTP/1.1\r\nHost: {h}\r\n\r\n"));
-    assert_eq!(ok("GET / HTTP/1.1\r\nHost: foo.bar.com.\r\n\r\n").host.as_deref(), Some("foo.bar.com"));
-    assert_eq!(ok("GET / HTTP/1.1\r\nHost: Foo.Bar.com.:80\r\n\r\n").host.as_deref(), Some("foo.bar.com"));
-    for bad in ["foo.bar.com..", "foo..bar.com", ".foo.bar.com", ".", "..", "a..:80"] {
+    assert_eq!(
+        ok("GET / HTTP/1.1\r\nHost: foo.bar.com.\r\n\r\n")
+            .host
+            .as_deref(),
+        Some("foo.bar.com")
+    );
+    assert_eq!(
+        ok("GET / HTTP/1.1\r\nHost: Foo.Bar.com.:80\r\n\r\n")
+            .host
+            .as_deref(),
+        Some("foo.bar.com")
+    );
+    for bad in [
+        "foo.bar.com..",
+        "foo..bar.com",
+        ".foo.bar.com",
+        ".",
+        "..",
+        "a..:80",
+    ] {
         assert_eq!(host(bad), Err(HostEmptyLabel), "{bad}");
     }
     assert_eq!(
@@ -437,7 +471,18 @@ fn non_canonical_targets_are_refused() {
         let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(req(&raw), Err(err.clone()), "{target}");
     }
-    for target in ["/", "/api/", "/api/v2/x", "/a%20b", "/a/b.json", "/a?x=/../%41", "/~u/a-b_c.d", "/a;v=1/b", "/a/...", "/%E2%82%AC"] {
+    for target in [
+        "/",
+        "/api/",
+        "/api/v2/x",
+        "/a%20b",
+        "/a/b.json",
+        "/a?x=/../%41",
+        "/~u/a-b_c.d",
+        "/a;v=1/b",
+        "/a/...",
+        "/%E2%82%AC",
+    ] {
         let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(ok(&raw).path, target.split('?').next().unwrap(), "{target}");
     }
@@ -448,18 +493,40 @@ fn non_canonical_targets_are_refused() {
 fn bodies_on_get_head_trace_connect() {
     let head = |m: &str, f: &str| ok(&format!("{m} / HTTP/1.1\r\nHost: a:1\r\n{f}\r\n"));
     for m in ["GET", "HEAD"] {
-        assert_eq!(head(m, "Content-Length: 5\r\n").body_refusal(false), Some(ParseError::BodyNotAllowed(if m == "GET" { "GET" } else { "HEAD" })));
-        assert_eq!(head(m, "Transfer-Encoding: chunked\r\n").body_refusal(false).map(|e| e.to_string()), Some(format!("body on a {m} request is not allowed")));
+        assert_eq!(
+            head(m, "Content-Length: 5\r\n").body_refusal(false),
+            Some(ParseError::BodyNotAllowed(if m == "GET" {
+                "GET"
+            } else {
+                "HEAD"
+            }))
+        );
+        assert_eq!(
+            head(m, "Transfer-Encoding: chunked\r\n")
+                .body_refusal(false)
+                .map(|e| e.to_string()),
+            Some(format!("body on a {m} request is not allowed"))
+        );
         assert_eq!(head(m, "Content-Length: 5\r\n").body_refusal(true), None);
         assert_eq!(head(m, "Content-Length: 0\r\n").body_refusal(false), None);
         assert_eq!(head(m, "").body_refusal(false), None);
     }
     let trace = head("TRACE", "Content-Length: 1\r\n");
-    assert_eq!(trace.body_refusal(true), Some(ParseError::BodyNotAllowed("TRACE")));
+    assert_eq!(
+        trace.body_refusal(true),
+        Some(ParseError::BodyNotAllowed("TRACE"))
+    );
     let connect = ok("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nContent-Length: 3\r\n\r\n");
-    assert_eq!(connect.body_refusal(true), Some(ParseError::BodyNotAllowed("CONNECT")));
+    assert_eq!(
+        connect.body_refusal(true),
+        Some(ParseError::BodyNotAllowed("CONNECT"))
+    );
     for m in ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"] {
-        assert_eq!(head(m, "Content-Length: 5\r\n").body_refusal(false), None, "{m}");
+        assert_eq!(
+            head(m, "Content-Length: 5\r\n").body_refusal(false),
+            None,
+            "{m}"
+        );
     }
 }
 
@@ -605,10 +672,23 @@ fn switching_response_names_its_protocol() {
         let raw = format!("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n{up}\r\n");
         parse_response(raw.as_bytes(), MAX, "GET")
     };
-    assert!(resp("Upgrade: websocket\r\n").unwrap().unwrap().upgrade_websocket);
-    assert!(resp("Upgrade: WebSocket\r\n").unwrap().unwrap().upgrade_websocket);
+    assert!(
+        resp("Upgrade: websocket\r\n")
+            .unwrap()
+            .unwrap()
+            .upgrade_websocket
+    );
+    assert!(
+        resp("Upgrade: WebSocket\r\n")
+            .unwrap()
+            .unwrap()
+            .upgrade_websocket
+    );
     for other in ["Upgrade: h2c\r\n", "Upgrade: websocket, h2c\r\n", ""] {
-        assert!(!resp(other).unwrap().unwrap().upgrade_websocket, "{other:?}");
+        assert!(
+            !resp(other).unwrap().unwrap().upgrade_websocket,
+            "{other:?}"
+        );
     }
     assert_eq!(
         resp("Upgrade: websocket\r\nUpgrade: h2c\r\n"),
@@ -679,7 +759,12 @@ proptest! {
 
 #[test]
 fn unusual_but_unambiguous_paths_pass() {
-    for target in ["/a;v=1/b", "/repo/group%3Aproject", "/a.b/..c/c..", "/%C3%A9t%C3%A9"] {
+    for target in [
+        "/a;v=1/b",
+        "/repo/group%3Aproject",
+        "/a.b/..c/c..",
+        "/%C3%A9t%C3%A9",
+    ] {
         let h = ok(&format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n"));
         assert_eq!(h.path, target);
     }

@@ -139,9 +139,20 @@ fn authority_validation() {
         "h/x",
         "caf\u{e9}",
     ] {
-        assert_eq!(check_authority(bad), Err(ParseError::InvalidHost), "{bad:?}");
+        assert_eq!(
+            check_authority(bad),
+            Err(ParseError::InvalidHost),
+            "{bad:?}"
+        );
     }
-    for empty_label in ["foo.bar.com..", "foo..bar.com", ".foo", ".", "..:80", "a..b:1"] {
+    for empty_label in [
+        "foo.bar.com..",
+        "foo..bar.com",
+        ".foo",
+        ".",
+        "..:80",
+        "a..b:1",
+    ] {
         assert_eq!(
             check_authority(empty_label),
             Err(ParseError::HostEmptyLabel),
