@@ -97,7 +97,7 @@ fn smuggled(id: &str) -> Vec<u8> {
     head(&format!("GET /admin/{id} HTTP/1.1"), &["Host: web.test"])
 }
 
-/// Every case, in the order of the findings.
+/// Every case, grouped by class.
 pub fn all() -> Vec<Case> {
     let mut c = Cases::default();
     repeated_fields(&mut c);
@@ -113,8 +113,9 @@ pub fn all() -> Vec<Case> {
 
 const SETTINGS: &str = "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA";
 
-/// 1. A second Upgrade/Host/Content-Length/Transfer-Encoding/Expect, and any upgrade other
-/// than one `websocket` token, are refused; h2c against Apache is the live attack.
+/// Repeated fields: a second Upgrade/Host/Content-Length/Transfer-Encoding/Expect, and any
+/// upgrade other than one `websocket` token, are refused; h2c against Apache is the live
+/// attack.
 fn repeated_fields(c: &mut Cases) {
     c.reasons = &["duplicate", "upgrade", "h2c"];
     let h2c = |upgrades: &[&str], id: &str| {
@@ -219,7 +220,7 @@ fn repeated_fields(c: &mut Cases) {
     });
 }
 
-/// 2. Non-canonical targets: what a lenient reader resolves differently from the proxy.
+/// Non-canonical targets: what one reader resolves differently from another.
 fn non_canonical_targets(c: &mut Cases) {
     c.reasons = &["path", "target"];
     const TARGETS: &[&str] = &[
@@ -254,7 +255,7 @@ fn non_canonical_targets(c: &mut Cases) {
     }
 }
 
-/// 3. CONNECT under rules that do not name the method: never a tunnel.
+/// CONNECT under rules that do not name the method: never a tunnel.
 fn connect(c: &mut Cases) {
     c.reasons = &["connect"];
     for (what, port) in [
@@ -271,8 +272,8 @@ fn connect(c: &mut Cases) {
     }
 }
 
-/// 4. A request hidden in a GET body (Python never reads it), and an upstream that
-/// answers once too often.
+/// A request hidden in a GET body (Python never reads it), and an upstream that answers
+/// once too often.
 fn bodies_and_unsolicited(c: &mut Cases) {
     c.reasons = &["body"];
     let hidden = |method: &'static str, chunked: bool| {
@@ -332,7 +333,7 @@ fn bodies_and_unsolicited(c: &mut Cases) {
     .never_received = Some("STALE-RESPONSE-MARKER");
 }
 
-/// 5. Lenient parsing: hosts, trailers, routing override fields.
+/// Lenient parsing: hosts, trailers, routing override fields.
 fn lenient_parsing(c: &mut Cases) {
     c.reasons = &["host"];
     for (what, line, host) in [
@@ -403,8 +404,8 @@ fn lenient_parsing(c: &mut Cases) {
     }
 }
 
-/// 6. Framing tricks that smuggle `GET /admin/<id>` behind an allowed POST, the Host
-/// trick, slowloris, and connection ends in mid-body.
+/// Framing tricks that smuggle `GET /admin/<id>` behind an allowed POST, the Host trick,
+/// slowloris, and connection ends in mid-body.
 fn regressions(c: &mut Cases, port: u16) {
     // Many distinct refusals (framing, timeout, policy); the reset and the server log judge.
     c.reasons = &[];
