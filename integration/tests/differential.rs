@@ -38,8 +38,12 @@ use serde_json::Value;
 const PREFIX: &str = "l7t-diff";
 /// How long one case may read before its connection counts as left open.
 const LIMIT: Duration = Duration::from_secs(2);
-/// Source port of the first case's connection (outside the ephemeral range).
+/// Read limit of a control case: without the proxy most servers keep the connection open.
+const CONTROL_LIMIT: Duration = Duration::from_secs(1);
+/// Source port of the first case's connection (below the ephemeral range).
 const FIRST_SRC_PORT: u16 = 20000;
+/// Source port of the first control connection.
+const CONTROL_SRC_PORT: u16 = 21000;
 
 /// Ingress of `web`: one rule per real server port.
 const POLICY: &str = r#"
@@ -143,32 +147,16 @@ fn real_servers_never_execute_what_the_policy_forbids() {
     let servers = RealServers::start(&lab.web, web_ip, SERVERS).expect("real servers start");
     std::thread::sleep(Duration::from_millis(300));
     servers.all_running().expect("real servers keep running");
+    let _hosts = HostsFile::new(lab.client.name(), web_ip);
+    let mut failures = control(&lab, &servers);
+
     lab.add_manifest("differential.yaml", POLICY).unwrap();
     lab.start_proxy_with(&[], &["--classify-timeout".into(), "1s".into()])
         .expect("proxy starts");
-    let _hosts = HostsFile::new(lab.client.name(), web_ip);
-
-    let mut ran = Vec::new();
-    for (i, case) in cases::all().into_iter().enumerate() {
-        let src_port = FIRST_SRC_PORT + i as u16;
-        let mut s = connect_from(
-            &lab,
-            support::web(case.port),
-            support::client_ip(),
-            src_port,
-        );
-        let seen = drive(&mut s, &case.action, LIMIT);
-        drop(s);
-        ran.push(Ran {
-            case,
-            src_port,
-            seen,
-        });
-    }
+    let ran = run_cases(&lab, cases::all('q'), FIRST_SRC_PORT, LIMIT);
     // Servers log a request when they finish it.
     std::thread::sleep(Duration::from_secs(1));
 
-    let mut failures = Vec::new();
     let events = lab.events_until(Duration::from_secs(5), |evs| {
         ran.iter()
             .filter(|r| r.case.client == Client::Reset)
@@ -203,6 +191,61 @@ fn real_servers_never_execute_what_the_policy_forbids() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Each case on its own connection from the client Pod, source ports from `first_port`,
+/// reads bounded by `limit`.
+fn run_cases(lab: &Lab, cases: Vec<Case>, first_port: u16, limit: Duration) -> Vec<Ran> {
+    let mut ran = Vec::new();
+    for (i, case) in cases.into_iter().enumerate() {
+        let src_port = first_port + i as u16;
+        let to = support::web(case.port);
+        let mut s = connect_from(lab, to, support::client_ip(), src_port);
+        let seen = drive(&mut s, &case.action, limit);
+        drop(s);
+        ran.push(Ran {
+            case,
+            src_port,
+            seen,
+        });
+    }
+    ran
+}
+
+/// Without the proxy (before it starts), every case marked [`Case::exploit`] really
+/// executes on its server: the lab's servers are vulnerable, so a passing case means the
+/// proxy stopped it. `DIFFLAB_CONTROL_ALL=1` runs and reports every case this way.
+fn control(lab: &Lab, servers: &RealServers) -> Vec<String> {
+    let all = std::env::var_os("DIFFLAB_CONTROL_ALL").is_some();
+    let cases = cases::all('c').into_iter().filter(|c| all || c.exploit);
+    let ran = run_cases(lab, cases.collect(), CONTROL_SRC_PORT, CONTROL_LIMIT);
+    std::thread::sleep(Duration::from_secs(1));
+    let mut failures = Vec::new();
+    eprintln!(
+        "\ncontrol, no proxy: {:<40} {:<8} executed",
+        "case", "client"
+    );
+    for r in &ran {
+        let marker = r
+            .case
+            .never_received
+            .is_some_and(|m| r.seen.text().contains(m));
+        let hit = executed(servers, &r.case).is_some() || marker;
+        eprintln!(
+            "control, no proxy: {:<40} {:<8} {}",
+            r.case.what,
+            format!("{:?}", r.seen.verdict),
+            if hit { "YES" } else { "no" }
+        );
+        if r.case.exploit && !hit {
+            failures.push(format!(
+                "control: {} [{}] does not work against the server without the proxy; \
+                 the case proves nothing",
+                r.case.what, r.case.id
+            ));
+        }
+    }
+    failures
 }
 
 /// The failures of one case.
