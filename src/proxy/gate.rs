@@ -87,3 +87,6 @@ impl<P: Policy> Gate for PolicyGate<P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -407,3 +407,5 @@ fn unsolicited(n: usize) -> Stop {
 #[cfg(test)]
 #[path = "http/tests.rs"]
 mod tests;
+#[cfg(test)]
+mod tests_pairing;

@@ -21,16 +21,16 @@ impl Gate for DenyAdmin {
     }
 }
 
-struct Run {
-    outcome: Outcome,
-    exchanges: Vec<Exchange>,
-    seen: Vec<String>,
+pub(super) struct Run {
+    pub outcome: Outcome,
+    pub exchanges: Vec<Exchange>,
+    pub seen: Vec<String>,
 }
 
 /// Client app <-> proxy (the HTTP loop) <-> server app, over real loopback sockets.
 /// Runs the loop in a task the way `conn` does: the first request is read and allowed
 /// before the loop starts; on a denial both proxy sockets are reset.
-async fn start() -> (TcpStream, TcpStream, tokio::task::JoinHandle<Run>) {
+pub(super) async fn start() -> (TcpStream, TcpStream, tokio::task::JoinHandle<Run>) {
     let (client, mut pc) = pair().await;
     let (mut pu, server) = pair().await;
     let task = tokio::spawn(async move {
@@ -84,7 +84,7 @@ async fn start() -> (TcpStream, TcpStream, tokio::task::JoinHandle<Run>) {
     (client, server, task)
 }
 
-async fn read_exactly(s: &mut TcpStream, n: usize) -> Vec<u8> {
+pub(super) async fn read_exactly(s: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut b = vec![0u8; n];
     tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut b))
         .await
@@ -94,7 +94,7 @@ async fn read_exactly(s: &mut TcpStream, n: usize) -> Vec<u8> {
 }
 
 /// Everything the peer still sends until EOF or reset (bounded in time).
-async fn read_rest(s: &mut TcpStream) -> (Vec<u8>, Option<std::io::ErrorKind>) {
+pub(super) async fn read_rest(s: &mut TcpStream) -> (Vec<u8>, Option<std::io::ErrorKind>) {
     let mut out = Vec::new();
     let mut b = [0u8; 4096];
     loop {
@@ -114,7 +114,8 @@ const LIMITS: Limits = Limits {
     head_timeout: Duration::from_millis(300),
 };
 
-const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
+pub(super) const OK: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
 
 #[tokio::test]
 async fn keep_alive_allowed_then_denied_resets_both() {
