@@ -86,6 +86,7 @@ pub fn drive(s: &mut TcpStream, action: &Action, limit: Duration) -> Seen {
                 };
             }
             if got.starts_with(b"HTTP/1.1 101") {
+                // At once: Apache ends a switched connection whose client preface is late.
                 if let Err(e) = s.write_all(&h2_request(path)) {
                     return cut(&e, got);
                 }
