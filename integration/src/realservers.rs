@@ -39,6 +39,9 @@ pub enum Kind {
     /// Raw recorder answering the first request of a connection with two responses, the
     /// second one carrying `STALE-RESPONSE-MARKER`; the log is every byte received.
     RecorderTwoResponses,
+    /// Raw recorder answering the first request of a connection with `101` to `h2c`, then
+    /// recording whatever comes over the "switched" connection.
+    RecorderH2c101,
 }
 
 impl Kind {
@@ -49,6 +52,7 @@ impl Kind {
             Kind::Express => "express",
             Kind::Python => "python",
             Kind::RecorderTwoResponses => "recorder",
+            Kind::RecorderH2c101 => "recorder-101",
         }
     }
 }
@@ -250,12 +254,17 @@ fn command(ns: &Netns, kind: Kind, port: u16, dir: &Path) -> Result<Command> {
                 .arg(dir.join("tunnel.log"));
             c
         }
-        Kind::RecorderTwoResponses => {
+        Kind::RecorderTwoResponses | Kind::RecorderH2c101 => {
+            let mode = if kind == Kind::RecorderH2c101 {
+                "h2c101"
+            } else {
+                "two"
+            };
             let mut c = ns.command(PYTHON);
             c.arg(config("python/recorder.py"))
                 .arg(port.to_string())
                 .arg(&log)
-                .arg("two");
+                .arg(mode);
             c
         }
     };

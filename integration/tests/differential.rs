@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use differential::cases::{self, ANY_HTTP, APACHE, Case, Client, EXPRESS, HOST_ONLY, NGINX};
-use differential::cases::{PYTHON, RECORDER};
+use differential::cases::{PYTHON, RECORDER, SWITCHER};
 use differential::wire::{Seen, connect_from, drive};
 use l7proxy_integration::clients::Verdict;
 use l7proxy_integration::lab::Lab;
@@ -83,6 +83,10 @@ spec:
     action: Allow
     ports: [{protocol: TCP, port: 8107}]
     l7Protocols: [{http: {}}]
+  - name: switcher-public
+    action: Allow
+    ports: [{protocol: TCP, port: 8108}]
+    l7Protocols: [{http: {path: "/public/*"}}]
 "#;
 
 const SERVERS: &[(Kind, u16)] = &[
@@ -93,6 +97,7 @@ const SERVERS: &[(Kind, u16)] = &[
     (Kind::RecorderTwoResponses, RECORDER),
     (Kind::Python, HOST_ONLY),
     (Kind::Python, ANY_HTTP),
+    (Kind::RecorderH2c101, SWITCHER),
 ];
 
 /// `/etc/netns/<client ns>/hosts`, which `ip netns exec` mounts over `/etc/hosts`, so

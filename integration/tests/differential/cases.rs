@@ -18,6 +18,8 @@ pub const RECORDER: u16 = 8105;
 pub const HOST_ONLY: u16 = 8106;
 /// Python http.server under `http: {}`.
 pub const ANY_HTTP: u16 = 8107;
+/// Recorder that answers a websocket upgrade with a 101 to h2c.
+pub const SWITCHER: u16 = 8108;
 
 /// What the client must see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

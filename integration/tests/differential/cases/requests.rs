@@ -3,7 +3,8 @@
 
 use super::super::wire::Action;
 use super::{
-    ANY_HTTP, APACHE, Cases, EXPRESS, HOST_ONLY, NGINX, PYTHON, RECORDER, cat, head, smuggled,
+    ANY_HTTP, APACHE, Cases, EXPRESS, HOST_ONLY, NGINX, PYTHON, RECORDER, SWITCHER, cat, head,
+    smuggled,
 };
 
 /// Non-canonical targets: what one reader resolves differently from another.
@@ -142,4 +143,24 @@ pub fn bodies_and_unsolicited(c: &mut Cases) {
     )
     .never_received = Some("STALE-RESPONSE-MARKER");
     c.list.last_mut().unwrap().exploit = true;
+    c.reasons = &["101", "upgrade", "websocket", "h2c"];
+    c.add(
+        "websocket upgrade answered by a 101 to h2c",
+        SWITCHER,
+        &["/admin/"],
+        |id| Action::KeepAlive {
+            first: head(
+                &format!("GET /public/{id} HTTP/1.1"),
+                &[
+                    "Host: web.test",
+                    "Upgrade: websocket",
+                    "Connection: Upgrade",
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                    "Sec-WebSocket-Version: 13",
+                ],
+            ),
+            second: smuggled(id),
+        },
+    )
+    .exploit = true;
 }
