@@ -1,11 +1,11 @@
 //! Per-request classifier costs, each next to a baseline so the figures read as ratios:
-//! `parse_request` vs a bare `httparse` parse of the same head, `normalize_path` on an
-//! already-canonical path (borrowed) vs one needing work, the ClientHello parser on a
+//! `parse_request` vs a bare `httparse` parse of the same head, `canonical_path` on a
+//! canonical path vs one it refuses, the ClientHello parser on a
 //! single-record vs a two-record post-quantum hello, and the chunked tracker vs memchr-free
 //! byte counting.
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use l7proxy::classify::{ChunkedDecoder, normalize_path, parse_client_hello, parse_request};
+use l7proxy::classify::{ChunkedDecoder, canonical_path, parse_client_hello, parse_request};
 
 const HEAD: &[u8] = b"GET /api/v1/items/42?full=1 HTTP/1.1\r\nHost: shop.example.com\r\n\
 User-Agent: curl/8.5.0\r\nAccept: */*\r\nAccept-Encoding: gzip\r\n\
@@ -26,13 +26,13 @@ fn http(c: &mut Criterion) {
 }
 
 fn paths(c: &mut Criterion) {
-    c.bench_function("normalize_path_canonical", |b| {
-        b.iter(|| black_box(normalize_path(black_box("/api/v1/items/42?full=1"))))
+    c.bench_function("canonical_path_ok", |b| {
+        b.iter(|| black_box(canonical_path(black_box("/api/v1/items/42?full=1"))))
     });
-    c.bench_function("normalize_path_dirty", |b| {
+    c.bench_function("canonical_path_refused", |b| {
         b.iter(|| {
-            black_box(normalize_path(black_box(
-                "/api//v1/./x/../items/%34%32?full=1",
+            black_box(canonical_path(black_box(
+                "/api/v1/x/../items/%34%32?full=1",
             )))
         })
     });

@@ -8,15 +8,19 @@ secs="${1:-10}"
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 export RUSTC_BOOTSTRAP=1
-targets=(client_hello http_request chunked normalize_path manifest)
-mkdir -p seeds/client_hello seeds/http_request seeds/chunked seeds/normalize_path seeds/manifest
+targets=(client_hello http_request chunked canonical_path manifest)
+mkdir -p seeds/client_hello seeds/http_request seeds/chunked seeds/canonical_path seeds/manifest
 cp ../src/classify/testdata/*.bin seeds/client_hello/
 cp ../integration/manifests/spec/*.yaml seeds/manifest/
 printf 'GET /a/../b?x HTTP/1.1\r\nHost: a\r\n\r\n' >seeds/http_request/get
 printf 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n' >seeds/http_request/post
 printf 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n' >seeds/http_request/resp
+printf 'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n\r\n' >seeds/http_request/upgrade2
+printf 'GET http://a.b./x;p/y?q HTTP/1.1\r\nHost: a.b\r\nX_Original_URL: /z\r\nExpect: 100-continue\r\n\r\n' >seeds/http_request/override
+printf 'GET /a/%%2e%%2E/b//c%%41%%2f%%5c HTTP/1.1\r\nHost: a..b\r\nHost: a\r\n\r\n' >seeds/http_request/noncanonical
 printf '\x055\r\nhello\r\n0\r\nT: x\r\n\r\n' >seeds/chunked/body
-printf '/public/%%2e%%2e//admin?q' >seeds/normalize_path/dots
+printf '/public/%%2e%%2e//admin?q' >seeds/canonical_path/dots
+printf 'http://Foo.bar.com./a/..;x/b#f' >seeds/canonical_path/absolute
 status=0
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"

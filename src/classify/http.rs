@@ -359,3 +359,5 @@ fn resolve_host(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_differential;

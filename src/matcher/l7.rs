@@ -84,7 +84,9 @@ impl HttpMatcher {
         self.entries.is_empty()
     }
 
-    /// `host` and `path` must already be normalized (host lower-case without port).
+    /// `host` as policy matches it (without port; compared case-insensitively), `path` as
+    /// sent without the query (the data path refuses non-canonical paths before asking).
+    /// A `CONNECT` is allowed only by an entry that names the method.
     pub fn check(&self, method: &str, host: Option<&str>, path: &str) -> L7Outcome {
         self.check_explaining(method, host, path, true)
     }

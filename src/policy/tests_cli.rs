@@ -139,6 +139,13 @@ fn explain_http_checks_like_the_data_path() {
         ),
         (
             "1-ingress-allow-http-request-to-api-v2.yaml",
+            "CONNECT foo.bar.com:443",
+            None,
+            "deny",
+            "method \"CONNECT\" does not match \"GET\"",
+        ),
+        (
+            "1-ingress-allow-http-request-to-api-v2.yaml",
             "GET /api/v2/users",
             Some("foo.bar.com."),
             "allow",

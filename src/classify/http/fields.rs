@@ -102,7 +102,7 @@ pub(super) fn scan_fields<'a>(
     request: bool,
 ) -> Result<Fields<'a>, ParseError> {
     let mut f = Fields::default();
-    let (mut host_seen, mut expect_seen) = (false, false);
+    let (mut host_seen, mut expect_seen, mut upgrade_seen) = (false, false, false);
     let mut chunked_count = 0;
     let mut last_chunked = false;
     for h in headers {
@@ -146,9 +146,8 @@ pub(super) fn scan_fields<'a>(
                 }
             }
             7 if is(b"upgrade") => {
-                if f.upgrade.replace(value).is_some() {
-                    return Err(ParseError::DuplicateField("Upgrade"));
-                }
+                once(&mut upgrade_seen, "Upgrade")?;
+                f.upgrade = Some(value);
             }
             14 if request && is(b"http2-settings") => f.http2_settings = true,
             10 if is(b"user-agent") => {
