@@ -14,14 +14,41 @@ fi
 
 log "installing packages"
 packages=(iptables iproute2 curl openssl ca-certificates python3 python3-pip)
+# Real servers of the differential tests (tests/differential.rs): Apache httpd with
+# mod_http2, nginx, Debian's python3-requests; Node 20 is on the machine.
+packages+=(apache2 nginx python3-requests)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
+    # Installing apache2/nginx must not start their system services (they would bind host
+    # ports): a policy-rc.d answering 101 for the install, removed after unless it was there.
+    own_policy_rc=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        own_policy_rc=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    if [ -n "$own_policy_rc" ]; then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
 fi
+# Express 4 for the differential tests, from the committed package-lock.json, once into a
+# cache directory (reinstalled when the lock file changes).
+express_src=integration/realservers/express
+express_cache=${L7PROXY_EXPRESS_CACHE:-/var/cache/l7proxy-test/express}
+if ! cmp -s "$express_src/package-lock.json" "$express_cache/package-lock.json" \
+    || [ ! -d "$express_cache/node_modules/express" ]; then
+    mkdir -p "$express_cache"
+    cp "$express_src/package.json" "$express_src/package-lock.json" "$express_cache/"
+    (cd "$express_cache" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+export L7PROXY_NODE_MODULES="$express_cache/node_modules"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -25,5 +25,6 @@ pub mod explain;
 pub mod lab;
 pub mod pods;
 pub mod probe;
+pub mod realservers;
 pub mod servers;
 pub mod steps;
