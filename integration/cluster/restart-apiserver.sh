@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts, stops or restarts the test cluster's kube-apiserver (with the flags up.sh wrote), so that
-# tests can check how clients live through an API-server restart.
+# tests can check how clients live through an API-server restart. `restart` kills it (SIGKILL, as a
+# crash: no watch is closed cleanly) and starts it again; `stop` asks it to shut down (SIGTERM).
 #   restart-apiserver.sh start|stop|restart
 set -euo pipefail
 # shellcheck source=integration/cluster/lib.sh
@@ -8,11 +9,11 @@ set -euo pipefail
 kube_bin=${KUBE_BIN_DIR:-${KUBEBUILDER_ASSETS:-$CLUSTER_CACHE/kube-$KUBE_VERSION}}
 pidfile=$CLUSTER_RUN/pids/kube-apiserver.pid
 
-stop() {
+stop() { # stop [SIGNAL]
     [ -f "$pidfile" ] || return 0
     local pid
     pid=$(cat "$pidfile")
-    kill "$pid" 2>/dev/null || true
+    kill -"${1:-TERM}" "$pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$pidfile"
@@ -26,6 +27,6 @@ start() {
 case ${1:-} in
     start) start ;;
     stop) stop ;;
-    restart) stop; start ;;
+    restart) stop KILL; start ;;
     *) echo "usage: restart-apiserver.sh start|stop|restart" >&2; exit 2 ;;
 esac
