@@ -14,10 +14,16 @@ stop_pid() { # stop_pid NAME
     local f=$CLUSTER_RUN/pids/$1.pid pid
     [ -f "$f" ] || return 0
     pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid" 2>/dev/null
+    # Only if that PID still runs the daemon (a PID of a daemon that died may have been reused).
+    local want=$1
+    [ "$want" != dns ] || want=dns.py
+    if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$want"; then
+        rm -f "$f"
+        return 0
+    fi
+    # SIGKILL: the state is thrown away, a graceful shutdown would only take time.
+    if kill -9 "$pid" 2>/dev/null; then
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$f"
 }
@@ -52,7 +58,7 @@ for f in "$CLUSTER_RUN"/containerd/state/io.containerd.runtime.v2.task/*/*/shim.
 done
 stop_pid containerd
 stop_pid etcd
-"$cluster_here/restart-apiserver.sh" stop 2>/dev/null || stop_pid kube-apiserver
+stop_pid kube-apiserver
 
 # 3. Processes still running in the node's network namespace (a container of a dead shim).
 if [ -e "/run/netns/$NODE_NETNS" ]; then
