@@ -5,6 +5,7 @@
 # namespace $NODE_NETNS, which has no route out: a packet to anything but the node's own addresses
 # and its Pods is dropped there, and the host's iptables and routes are never touched.
 
+# shellcheck disable=SC2034 # used by the scripts that source it
 cluster_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$cluster_here/../.." && pwd)
 

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2154,SC2034 # variables and helpers of cluster-e2e.sh, which sources this
 # Checks of cluster-e2e.sh (sourced): invalid policies are refused at admission, with Antrea's
 # messages.
 

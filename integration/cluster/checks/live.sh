@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2154,SC2034 # variables and helpers of cluster-e2e.sh, which sources this
 # Checks of cluster-e2e.sh (sourced): changes under running Pods, and egress to ClusterIP Services.
 # Uses its helpers (k, probe, pass, fail, http) and namespace $ns with web and the clients.
 

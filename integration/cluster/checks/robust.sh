@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2154,SC2034 # variables and helpers of cluster-e2e.sh, which sources this
 # Checks of cluster-e2e.sh (sourced): a bad stored object elsewhere, an API-server restart, a proxy
 # without API access; and `helm upgrade` / `helm uninstall`.
 
