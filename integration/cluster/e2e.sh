@@ -27,6 +27,6 @@ node env KUBECONFIG="$KUBECONFIG_ADMIN" KUBECTL="$TOOLS_DIR/kubectl" HELM="$TOOL
     "$repo_root/integration/chart/cluster-e2e.sh" \
     --image "l7proxy:$app_version" --pull-policy Never \
     --web-image l7proxy-test-web:1 --curl-image l7proxy-test-curl:1 \
-    --restart-apiserver "$cluster_here/restart-apiserver.sh restart" || rc=$?
+    --restart-apiserver "$cluster_here/restart-apiserver.sh outage ${E2E_APISERVER_OUTAGE_SECONDS:-20}" || rc=$?
 [ "$started" -eq 1 ] || echo "e2e.sh: the test cluster was already up and is left running"
 exit "$rc"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Starts, stops or restarts the test cluster's kube-apiserver (with the flags up.sh wrote), so that
-# tests can check how clients live through an API-server restart. `restart` kills it (SIGKILL, as a
-# crash: no watch is closed cleanly) and starts it again; `stop` asks it to shut down (SIGTERM).
-#   restart-apiserver.sh start|stop|restart
+# tests can check how clients live through an API-server restart. `restart` asks it to shut down
+# (SIGTERM: it closes its watches and drains) and starts it again; `crash` kills it (SIGKILL: no
+# watch is closed) and starts it again; `outage SECONDS` stops it, keeps it down that long (clients
+# back off while it is away) and starts it again.
+#   restart-apiserver.sh start|stop|restart|crash|outage SECONDS
 set -euo pipefail
 # shellcheck source=integration/cluster/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -27,6 +29,8 @@ start() {
 case ${1:-} in
     start) start ;;
     stop) stop ;;
-    restart) stop KILL; start ;;
-    *) echo "usage: restart-apiserver.sh start|stop|restart" >&2; exit 2 ;;
+    restart) stop; start ;;
+    crash) stop KILL; start ;;
+    outage) stop; sleep "${2:?outage SECONDS}"; start ;;
+    *) echo "usage: restart-apiserver.sh start|stop|restart|crash|outage SECONDS" >&2; exit 2 ;;
 esac
