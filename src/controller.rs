@@ -17,6 +17,7 @@
 //! `l7proxy run` in every Pod agree with the chart's values.
 
 pub mod inject;
+pub mod lookup;
 pub mod metrics;
 pub mod probes;
 pub mod review;
@@ -28,6 +29,8 @@ pub mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tiers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! same [`crate::policy::Store`] as the manifest source.
 //!
 //! One `kube` watcher per kind (list, then watch from the list's resourceVersion; relist
-//! on `410 Gone`; reconnect with exponential backoff) sends its events to a single task
+//! at once on `410 Gone`; reconnect with a short capped backoff, see [`watch`]) sends its events to a single task
 //! that owns the store ([`source`]). After the first complete list of EVERY kind it
 //! compiles the first snapshot, so the proxy never enforces a half-synced cluster; after
 //! that it recompiles on changes, debounced, and hands each snapshot to the data path.
@@ -12,15 +12,19 @@
 use std::time::Duration;
 
 pub mod crd;
+pub mod report;
 pub mod services;
 pub mod source;
+pub mod watch;
 
 #[cfg(test)]
 #[path = "kube/fake_api.rs"]
-mod fake_api;
+pub(crate) mod fake_api;
 #[cfg(test)]
 #[path = "kube/tests.rs"]
 mod tests;
+#[cfg(test)]
+mod tests_faults;
 
 pub use source::Source;
 

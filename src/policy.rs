@@ -340,6 +340,8 @@ pub struct Store {
     tiers: BTreeMap<String, store::Tier>,
     antrea: BTreeMap<ObjectKey, store::AntreaPolicy>,
     k8s: BTreeMap<ObjectKey, store::K8sPolicy>,
+    /// The version of each Antrea policy last put in force, to fall back on.
+    enforced: BTreeMap<ObjectKey, compile::Enforced>,
 }
 
 /// Kinds of object the store keeps.
@@ -361,7 +363,9 @@ pub struct ObjectKey {
     pub name: String,
 }
 
-pub use store::object_key;
+pub use compile::{Compiled, Problem};
+pub use load::{ManifestFile, read_manifests};
+pub use store::{BUILTIN_TIERS, object_key};
 
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -13,13 +13,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::events::{EventSink, Metrics};
-use crate::policy::{Direction, Snapshot, Store};
+use crate::policy::Direction;
+#[cfg(test)]
+use crate::policy::Snapshot;
 
 pub mod buf;
 pub mod config;
@@ -146,28 +148,7 @@ impl Error {
 }
 
 /// Loads and compiles the manifests for the protected Pod.
-struct Loader {
-    paths: Vec<PathBuf>,
-    pod: (String, String),
-    generation: AtomicU64,
-}
-
-impl Loader {
-    fn load(&self) -> Result<Snapshot, Error> {
-        let store = Store::load_manifests(&self.paths).map_err(|errs| {
-            Error::Policy(
-                errs.iter()
-                    .map(|e| format!("  {e}"))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
-        })?;
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        store
-            .compile(&self.pod.0, &self.pod.1, generation)
-            .map_err(|e| Error::Policy(format!("  {e}")))
-    }
-}
+use reload::Manifests as Loader;
 
 /// `l7proxy run`: serve until SIGTERM/SIGINT, then drain.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -189,12 +170,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     let pod = crate::kube::pod_from_env(args.pod.as_deref())?;
-    let loader = Loader {
-        paths: args.manifests.clone(),
-        pod: config::parse_pod(&pod).map_err(anyhow::Error::msg)?,
-        generation: AtomicU64::new(0),
-    };
     let metrics = Arc::new(Metrics::default());
+    let loader = Loader::new(
+        args.manifests.clone(),
+        config::parse_pod(&pod).map_err(anyhow::Error::msg)?,
+        0,
+    )
+    .with_metrics(metrics.clone());
     let ready = Arc::new(AtomicBool::new(false));
     let metrics_addr = args.metrics_addr;
     {

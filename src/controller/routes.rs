@@ -32,6 +32,8 @@ pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 pub struct State {
     pub args: ControllerArgs,
     pub metrics: Metrics,
+    /// The API server, for the references the policy webhook checks.
+    pub lookups: super::lookup::Lookups,
     /// Set once the certificate is loaded and the webhook listener is bound.
     pub ready: AtomicBool,
 }
@@ -64,7 +66,7 @@ pub async fn admission(req: Request<Incoming>, state: Arc<State>) -> Response<Fu
             );
         }
     };
-    match answer(&state, webhook, &body) {
+    match answer(&state, webhook, &body).await {
         Ok(resp) => json(StatusCode::OK, &resp.into_review()),
         Err(e) => {
             state.metrics.review(webhook, Outcome::BadRequest);
@@ -103,7 +105,7 @@ fn health<B>(req: &Request<B>, state: &State) -> Response<Full<Bytes>> {
 }
 
 /// The answer to one AdmissionReview body (`Err` for a body that is not one).
-pub fn answer(
+pub async fn answer(
     state: &State,
     webhook: Webhook,
     body: &[u8],
@@ -111,7 +113,7 @@ pub fn answer(
     let req = review::parse(body)?;
     let (resp, outcome) = match webhook {
         Webhook::Inject => inject_pod(&state.args, &req),
-        Webhook::Validate => validate_policy(&req),
+        Webhook::Validate => validate_policy(&req, &state.lookups).await,
     };
     state.metrics.review(webhook, outcome);
     Ok(resp)
@@ -158,8 +160,11 @@ fn inject_pod(args: &ControllerArgs, req: &AdmissionRequest) -> (AdmissionRespon
     }
 }
 
-fn validate_policy(req: &AdmissionRequest) -> (AdmissionResponse, Outcome) {
-    match validate::review(req) {
+async fn validate_policy(
+    req: &AdmissionRequest,
+    lookups: &super::lookup::Lookups,
+) -> (AdmissionResponse, Outcome) {
+    match validate::review_references(req, lookups).await {
         Verdict::Allowed => (AdmissionResponse::allow(&req.uid), Outcome::Allowed),
         Verdict::Denied(message) => {
             tracing::info!(

@@ -44,6 +44,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     let state = Arc::new(State {
         args,
         metrics: Metrics::new(),
+        lookups: super::lookup::Lookups::infer().await,
         ready: Default::default(),
     });
     log_listening(&webhook, "webhook (HTTPS) listening");

@@ -43,7 +43,7 @@ fn parse(args: &[&str]) -> Result<ControllerArgs, clap::Error> {
     }
 }
 
-fn chart_args() -> ControllerArgs {
+pub(super) fn chart_args() -> ControllerArgs {
     parse(CHART_DEFAULT_ARGS).unwrap()
 }
 
@@ -284,12 +284,13 @@ fn state() -> State {
     State {
         args: chart_args(),
         metrics: Metrics::new(),
+        lookups: Default::default(),
         ready: Default::default(),
     }
 }
 
-#[test]
-fn review_round_trip() {
+#[tokio::test]
+async fn review_round_trip() {
     use base64::Engine as _;
     let (input, _) = fixture_input();
     let body = json!({
@@ -301,7 +302,9 @@ fn review_round_trip() {
         }
     });
     let st = state();
-    let resp = answer(&st, Webhook::Inject, body.to_string().as_bytes()).unwrap();
+    let resp = answer(&st, Webhook::Inject, body.to_string().as_bytes())
+        .await
+        .unwrap();
     let review = resp.into_review();
     assert_eq!(review["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(
@@ -328,7 +331,9 @@ fn review_round_trip() {
     // An UPDATE, or another kind, passes unchanged.
     let mut update = body.clone();
     update["request"]["operation"] = json!("UPDATE");
-    let resp = answer(&st, Webhook::Inject, update.to_string().as_bytes()).unwrap();
+    let resp = answer(&st, Webhook::Inject, update.to_string().as_bytes())
+        .await
+        .unwrap();
     assert!(resp.allowed && resp.patch.is_none());
 
     for bad in [
@@ -337,15 +342,15 @@ fn review_round_trip() {
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).to_string(),
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": ""}}).to_string(),
     ] {
-        assert!(answer(&st, Webhook::Validate, bad.as_bytes()).is_err(), "{bad}");
+        assert!(answer(&st, Webhook::Validate, bad.as_bytes()).await.is_err(), "{bad}");
     }
 }
 
 #[path = "tests_tls.rs"]
 mod tls_tests;
 
-#[test]
-fn unresolved_probe_ports_are_warnings_in_the_response() {
+#[tokio::test]
+async fn unresolved_probe_ports_are_warnings_in_the_response() {
     let body = json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
@@ -356,7 +361,9 @@ fn unresolved_probe_ports_are_warnings_in_the_response() {
             ]}}
         }
     });
-    let resp = answer(&state(), Webhook::Inject, body.to_string().as_bytes()).unwrap();
+    let resp = answer(&state(), Webhook::Inject, body.to_string().as_bytes())
+        .await
+        .unwrap();
     assert!(resp.allowed && resp.patch.is_some());
     assert_eq!(resp.warnings.len(), 1, "{:?}", resp.warnings);
     assert!(resp.warnings[0].contains("nope"));

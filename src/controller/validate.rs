@@ -2,14 +2,17 @@
 //! refuse to load is refused at `kubectl apply`, with Antrea's messages (for example
 //! "layer 7 protocols only support Allow").
 //!
-//! Each object is checked on its own: references to other objects (a policy's custom tier)
-//! are not, since the webhook keeps no state and such objects may legitimately be created in
-//! any order.
+//! [`review`] checks each object on its own; [`review_references`] then asks the API
+//! server about the objects it references, as Antrea's webhook does: a policy naming a
+//! Tier that does not exist is refused ("tier X does not exist"), and so is deleting a
+//! Tier that policies still name ("tier X is referenced by N Antrea
+//! ClusterNetworkPolicies"), since the proxies could not place those policies.
 
 use serde_json::Value;
 
+use super::lookup::Lookups;
 use super::review::AdmissionRequest;
-use crate::policy::{Error, ObjectKind, Store, object_key};
+use crate::policy::{BUILTIN_TIERS, Error, ObjectKind, Store, object_key};
 
 /// The verdict on one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,64 @@ pub fn review(req: &AdmissionRequest) -> Verdict {
     match store.apply_object("admission", &obj) {
         Ok(_) => Verdict::Allowed,
         Err(errors) => Verdict::Denied(message(&errors)),
+    }
+}
+
+/// [`review`], then the references: the policy's Tier must exist; a Tier being deleted
+/// must not be named by any policy (nor be a built-in one).
+pub async fn review_references(req: &AdmissionRequest, lookups: &Lookups) -> Verdict {
+    if req.kind.group == "crd.antrea.io" && req.kind.kind == "Tier" {
+        return if req.operation == "DELETE" {
+            tier_delete(req, lookups).await
+        } else {
+            Verdict::Allowed
+        };
+    }
+    let verdict = review(req);
+    if verdict != Verdict::Allowed || !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
+        return verdict;
+    }
+    let Some(obj) = req.object.as_ref() else {
+        return verdict;
+    };
+    let is_policy = object_key(obj).is_some_and(|k| {
+        matches!(
+            k.kind,
+            ObjectKind::AntreaNetworkPolicy | ObjectKind::AntreaClusterNetworkPolicy
+        )
+    });
+    let tier = obj
+        .pointer("/spec/tier")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty());
+    let (true, Some(tier)) = (is_policy, tier) else {
+        return verdict;
+    };
+    match lookups.tier_exists(tier).await {
+        Ok(Some(false)) => Verdict::Denied(format!("spec.tier: tier {tier} does not exist")),
+        Ok(_) => Verdict::Allowed,
+        Err(e) => Verdict::Denied(format!("spec.tier: cannot check tier {tier}: {e}")),
+    }
+}
+
+async fn tier_delete(req: &AdmissionRequest, lookups: &Lookups) -> Verdict {
+    let Some(name) = req.name.as_deref().filter(|n| !n.is_empty()) else {
+        return Verdict::Allowed;
+    };
+    if BUILTIN_TIERS.iter().any(|(n, _)| *n == name) {
+        return Verdict::Denied(format!("cannot delete reserved tier {name}"));
+    }
+    match lookups.references(name).await {
+        Ok(Some(r)) if r.cluster_policies > 0 => Verdict::Denied(format!(
+            "tier {name} is referenced by {} Antrea ClusterNetworkPolicies",
+            r.cluster_policies
+        )),
+        Ok(Some(r)) if r.policies > 0 => Verdict::Denied(format!(
+            "tier {name} is referenced by {} Antrea NetworkPolicies",
+            r.policies
+        )),
+        Ok(_) => Verdict::Allowed,
+        Err(e) => Verdict::Denied(format!("cannot check the policies of tier {name}: {e}")),
     }
 }
 

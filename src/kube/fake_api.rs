@@ -2,7 +2,10 @@
 //! loopback, serving list responses (`{kind}List` with `metadata.resourceVersion`) and
 //! watch streams (`?watch=true&resourceVersion=N`: one JSON `WatchEvent` per line) of
 //! real serialized objects, with scripted watch sessions: events, a stream that ends, or
-//! an `ERROR` event with `410 Gone` (expired resourceVersion).
+//! an `ERROR` event with `410 Gone` (expired resourceVersion). Events the client creates
+//! (`events.k8s.io/v1`) are recorded. [`FakeApi::stop`] and [`FakeApi::restart`] imitate
+//! an API server going away (open streams cut, connections refused) and coming back on
+//! the same address.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -13,6 +16,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::Frame;
+use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use kube::api::ApiResource;
 use serde_json::{Value, json};
@@ -41,11 +45,12 @@ struct Collection {
     sessions: VecDeque<Session>,
 }
 
-/// A served request: path and query.
+/// A served request: path, query and when it arrived.
 #[derive(Clone, Debug)]
 pub struct Served {
     pub path: String,
     pub query: String,
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -53,6 +58,8 @@ struct Inner {
     collections: HashMap<String, Collection>,
     rv: u64,
     log: Vec<Served>,
+    /// Bodies of the Events created (POST) or updated (PATCH).
+    events: Vec<Value>,
 }
 
 /// The running fake API server.
@@ -60,12 +67,14 @@ pub struct FakeApi {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
     gate: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    gate_rx: watch::Receiver<bool>,
+    /// The accept loop and every connection task (aborted by [`FakeApi::stop`]).
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Drop for FakeApi {
     fn drop(&mut self) {
-        self.task.abort();
+        self.stop();
     }
 }
 
@@ -82,33 +91,68 @@ impl FakeApi {
     pub async fn start() -> FakeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let inner = Arc::new(Mutex::new(Inner::default()));
         let (gate, gate_rx) = watch::channel(false);
-        let state = inner.clone();
-        let task = tokio::spawn(async move {
+        let api = FakeApi {
+            addr,
+            inner: Arc::new(Mutex::new(Inner::default())),
+            gate,
+            gate_rx,
+            tasks: Arc::default(),
+        };
+        api.serve_on(listener);
+        api
+    }
+
+    fn serve_on(&self, listener: tokio::net::TcpListener) {
+        let (state, gate_rx, tasks) =
+            (self.inner.clone(), self.gate_rx.clone(), self.tasks.clone());
+        let accept = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
                 let (state, gate_rx) = (state.clone(), gate_rx.clone());
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
+                let conn = tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let (state, gate_rx) = (state.clone(), gate_rx.clone());
-                        async move { Ok::<_, Infallible>(serve(&state, gate_rx, req)) }
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            Ok::<_, Infallible>(serve(&state, gate_rx, &parts, &body))
+                        }
                     });
                     let io = hyper_util::rt::TokioIo::new(tcp);
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(io, svc)
                         .await;
                 });
+                tasks.lock().unwrap().push(conn);
             }
         });
-        FakeApi {
-            addr,
-            inner,
-            gate,
-            task,
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Go away: cut every open connection (watch streams end mid-way) and refuse new
+    /// ones, as an API server does at the end of a graceful shutdown.
+    pub fn stop(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
         }
+    }
+
+    /// Answer again on the same address.
+    pub async fn restart(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.serve_on(listener);
+    }
+
+    /// Events the client created or updated, in order.
+    pub fn events(&self) -> Vec<Value> {
+        self.inner.lock().unwrap().events.clone()
     }
 
     /// Serve `lists` (one per list request, the last repeating) and then `sessions` for
@@ -158,16 +202,35 @@ fn stamp(rv: &mut u64, obj: &Value) -> Value {
 fn serve(
     inner: &Mutex<Inner>,
     mut gate: watch::Receiver<bool>,
-    req: Request<hyper::body::Incoming>,
+    req: &hyper::http::request::Parts,
+    body: &[u8],
 ) -> Response<Body> {
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().unwrap_or_default().to_owned();
+    let path = req.uri.path().to_owned();
+    let query = req.uri.query().unwrap_or_default().to_owned();
     let mut guard = inner.lock().unwrap();
     let inner = &mut *guard;
     inner.log.push(Served {
         path: path.clone(),
         query: query.clone(),
+        at: std::time::Instant::now(),
     });
+    if path.starts_with("/apis/events.k8s.io/v1/namespaces/") {
+        let event: Value = serde_json::from_slice(body).unwrap_or_default();
+        inner.events.push(event.clone());
+        let status = if req.method == hyper::Method::POST {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        return full(status, &event);
+    }
+    if req.method != hyper::Method::GET {
+        return full(StatusCode::METHOD_NOT_ALLOWED, &json!({}));
+    }
+    // A single object: `<collection>/<name>` or `.../namespaces/<ns>/<plural>/<name>`.
+    if let Some(obj) = get_one(inner, &path) {
+        return obj;
+    }
     let Some(c) = inner.collections.get_mut(&path) else {
         return full(
             StatusCode::NOT_FOUND,
@@ -254,4 +317,35 @@ fn serve(
     resp.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
     resp
+}
+
+/// GET of one object of a scripted collection, by name (and namespace): the object, or
+/// a `404 NotFound` Status as the API server sends it. `None` for other paths.
+fn get_one(inner: &Inner, path: &str) -> Option<Response<Body>> {
+    let (collection, name) = path.rsplit_once('/')?;
+    let (collection, namespace) = match collection.split_once("/namespaces/") {
+        Some((prefix, rest)) => {
+            let (ns, plural) = rest.split_once('/')?;
+            (format!("{prefix}/{plural}"), Some(ns))
+        }
+        None => (collection.to_owned(), None),
+    };
+    let c = inner.collections.get(&collection)?;
+    let items = if c.items.is_empty() {
+        c.lists.front().cloned().unwrap_or_default()
+    } else {
+        c.items.clone()
+    };
+    let found = items.into_iter().find(|o| {
+        o["metadata"]["name"] == name && namespace.is_none_or(|ns| o["metadata"]["namespace"] == ns)
+    });
+    Some(match found {
+        Some(o) => full(StatusCode::OK, &o),
+        None => full(
+            StatusCode::NOT_FOUND,
+            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "reason": "NotFound", "code": 404,
+                    "message": format!("{name} not found")}),
+        ),
+    })
 }

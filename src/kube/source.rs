@@ -7,22 +7,22 @@
 //! object, where a bad object is logged, counted and skipped.
 
 use std::collections::{BTreeSet, HashMap};
-use std::pin::pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::watcher;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::report::{Reports, Subject, reason};
 use super::services::ServiceIndex;
+use super::watch::{Message, watch_kind};
 use super::{DEBOUNCE, crd};
 use crate::events::Metrics;
-use crate::policy::{Snapshot, Store, object_key};
+use crate::policy::{ObjectKind, Snapshot, Store, object_key};
 
 /// While changes keep arriving, compile at least this often anyway (Pod churn in a busy
 /// cluster must not postpone a policy change forever).
@@ -118,6 +118,7 @@ impl Source {
             .map(|&kind| tokio::spawn(watch_kind(client.clone(), kind, events_tx.clone())))
             .collect();
         let state = State {
+            reports: Reports::new(Some(client.clone()), &pod, metrics.clone()),
             store: Store::new(),
             services: services.clone(),
             keys: HashMap::new(),
@@ -133,28 +134,10 @@ impl Source {
     }
 }
 
-type Message = (Kind, watcher::Event<DynamicObject>);
-
-/// List and watch one kind forever; errors (connection refused, 410 Gone, 5xx) are
-/// logged and retried with kube's default exponential backoff.
-async fn watch_kind(client: kube::Client, kind: Kind, tx: mpsc::Sender<Message>) {
-    let api: Api<DynamicObject> = Api::all_with(client, &kind.resource());
-    let mut stream = pin!(watcher(api, watcher::Config::default()).default_backoff());
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(event) => {
-                if tx.send((kind, event)).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => tracing::warn!(?kind, error = %e, "watch failed; retrying with backoff"),
-        }
-    }
-}
-
 /// Owned by the single task that applies events: no locks around the store.
 struct State {
     store: Store,
+    reports: Reports,
     services: Arc<RwLock<ServiceIndex>>,
     /// Keys of the objects currently present per kind, to delete what a relist no
     /// longer returns.
@@ -272,6 +255,11 @@ impl State {
     }
 
     fn apply(&mut self, kind: Kind, v: &Value) {
+        let subject = subject(kind, key_of(v));
+        self.reports.seen(
+            subject.clone(),
+            v.pointer("/metadata/uid").and_then(Value::as_str),
+        );
         let result = match kind {
             Kind::Service | Kind::EndpointSlice => {
                 let mut index = self.services.write().unwrap_or_else(|e| e.into_inner());
@@ -283,16 +271,22 @@ impl State {
                 .map(|_| ())
                 .map_err(|errs| errs.into_iter().map(|e| e.to_string()).collect()),
         };
-        if let Err(errs) = result {
-            self.metrics.reload_error();
-            let (namespace, name) = key_of(v);
-            for error in errs {
-                tracing::warn!(?kind, namespace, name, %error, "invalid object skipped; its previous version (if any) stays in force");
+        match result {
+            // A valid version: an earlier rejection no longer applies (compile problems
+            // are settled at the next compile).
+            Ok(()) => self.reports.resolved(&subject, &[reason::REJECTED]),
+            Err(errs) => {
+                let message = format!(
+                    "{}; its previous version (if any) stays in force",
+                    errs.join("; ")
+                );
+                self.reports.problem(&subject, reason::REJECTED, message);
             }
         }
     }
 
     fn remove(&mut self, kind: Kind, ar: &ApiResource, key: &Key) {
+        self.reports.forget(&subject(kind, key.clone()));
         match kind {
             Kind::Service | Kind::EndpointSlice => {
                 let mut index = self.services.write().unwrap_or_else(|e| e.into_inner());
@@ -313,19 +307,25 @@ impl State {
         }
     }
 
-    /// Compile for the protected Pod and hand the snapshot over. A failed compile (e.g.
-    /// the Pod is not listed yet, a policy names a missing tier) is logged and counted;
-    /// the previous snapshot stays in force. `false` once the receiver is gone.
+    /// Compile for the protected Pod and hand the snapshot over. A policy that cannot be
+    /// compiled (e.g. it names a tier that does not exist) is left out on its own, its
+    /// last enforced version kept, and reported once; the rest is enforced. Only a
+    /// failed compile as a whole (the protected Pod is not listed yet) keeps the previous
+    /// snapshot. `false` once the receiver is gone.
     async fn publish(&mut self) -> bool {
         self.generation += 1;
-        for e in self.store.check_references() {
+        for e in self.store.tier_clashes() {
             tracing::warn!(error = %e, "policy reference problem");
         }
         match self
             .store
-            .compile(&self.pod.0, &self.pod.1, self.generation)
+            .compile_lenient(&self.pod.0, &self.pod.1, self.generation)
         {
-            Ok(snapshot) => self.snapshots.send(snapshot).await.is_ok(),
+            Ok(compiled) => {
+                self.report_compile_problems(&compiled.problems);
+                self.store.remember_enforced(&compiled.problems);
+                self.snapshots.send(compiled.snapshot).await.is_ok()
+            }
             Err(e) => {
                 self.metrics.reload_error();
                 tracing::error!(error = %e, "policy compile failed; keeping the last good policy");
@@ -333,4 +333,55 @@ impl State {
             }
         }
     }
+
+    fn report_compile_problems(&mut self, problems: &[crate::policy::Problem]) {
+        let compile_reasons = [reason::NOT_ENFORCED, reason::PREVIOUS_VERSION_ENFORCED];
+        let mut current = Vec::new();
+        for p in problems {
+            let Some(kind) = kind_of(p.key.kind) else {
+                continue;
+            };
+            let subject = subject(kind, (p.key.namespace.clone(), p.key.name.clone()));
+            let (why, tail) = if p.kept_previous {
+                (
+                    reason::PREVIOUS_VERSION_ENFORCED,
+                    "its last enforced version stays in force",
+                )
+            } else {
+                (reason::NOT_ENFORCED, "it is not enforced")
+            };
+            let message = match &p.error {
+                crate::policy::Error::Compile { field, message, .. } => {
+                    format!("{field}: {message}; {tail}")
+                }
+                other => format!("{other}; {tail}"),
+            };
+            self.reports.problem(&subject, why, message);
+            current.push(subject);
+        }
+        for s in self.reports.with_reason(&compile_reasons) {
+            if !current.contains(&s) {
+                self.reports.resolved(&s, &compile_reasons);
+            }
+        }
+    }
+}
+
+fn subject(kind: Kind, key: Key) -> Subject {
+    Subject {
+        kind,
+        namespace: key.0,
+        name: key.1,
+    }
+}
+
+fn kind_of(k: ObjectKind) -> Option<Kind> {
+    Some(match k {
+        ObjectKind::AntreaNetworkPolicy => Kind::AntreaNetworkPolicy,
+        ObjectKind::AntreaClusterNetworkPolicy => Kind::AntreaClusterNetworkPolicy,
+        ObjectKind::Tier => Kind::Tier,
+        ObjectKind::Namespace => Kind::Namespace,
+        ObjectKind::Pod => Kind::Pod,
+        ObjectKind::K8sNetworkPolicy => Kind::K8sNetworkPolicy,
+    })
 }

@@ -19,15 +19,15 @@ use crate::policy::{
     Direction, Flow, HttpRequestMeta, L4Verdict, Protocol, Snapshot, Store, TlsMeta,
 };
 
-const CLUSTER: &str = include_str!("testdata/cluster.yaml");
-const CHANGES: &str = include_str!("testdata/changes.yaml");
+pub(super) const CLUSTER: &str = include_str!("testdata/cluster.yaml");
+pub(super) const CHANGES: &str = include_str!("testdata/changes.yaml");
 
 fn spec_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/manifests/spec")
 }
 
 /// A manifest document as `(yaml text, value)`.
-fn docs(yaml: &str) -> Vec<(String, Value)> {
+pub(super) fn docs(yaml: &str) -> Vec<(String, Value)> {
     yaml.split("\n---\n")
         .map(|d| (d.to_owned(), serde_yaml::from_str::<Value>(d).unwrap()))
         .filter(|(_, v)| v.is_object())
@@ -46,7 +46,7 @@ fn spec_docs() -> Vec<(String, Value)> {
         .collect()
 }
 
-fn name(v: &Value) -> &str {
+pub(super) fn name(v: &Value) -> &str {
     v["metadata"]["name"].as_str().unwrap()
 }
 
@@ -56,7 +56,7 @@ fn round_trip<T: DeserializeOwned + Serialize>(v: &Value) -> Value {
 
 /// The object as the API server would serve it: decoded into its real type (k8s-openapi
 /// or the CRD types) and serialized again, with the namespace defaulted and a uid.
-fn served(v: &Value) -> (Kind, Value) {
+pub(super) fn served(v: &Value) -> (Kind, Value) {
     use k8s_openapi::api::{core::v1, discovery::v1 as discovery, networking::v1 as net};
     let (kind, mut out) = match (
         v["apiVersion"].as_str().unwrap(),
@@ -95,7 +95,7 @@ fn served(v: &Value) -> (Kind, Value) {
 }
 
 /// Objects per kind, as served.
-fn by_kind(objects: &[&(String, Value)]) -> Vec<(Kind, Vec<Value>)> {
+pub(super) fn by_kind(objects: &[&(String, Value)]) -> Vec<(Kind, Vec<Value>)> {
     let mut out: Vec<(Kind, Vec<Value>)> = Kind::ALL.iter().map(|k| (*k, Vec::new())).collect();
     for (_, v) in objects {
         let (kind, obj) = served(v);
@@ -177,7 +177,7 @@ fn fingerprint(s: &Snapshot) -> Vec<String> {
     out
 }
 
-fn reload_errors(metrics: &Metrics) -> u64 {
+pub(super) fn reload_errors(metrics: &Metrics) -> u64 {
     metrics
         .encode()
         .lines()

@@ -21,6 +21,10 @@ use super::{
 use crate::matcher::{HttpEntry, HttpMatcher, TlsEntry, TlsMatcher};
 
 mod k8s;
+mod resolve;
+
+use resolve::Candidate;
+pub use resolve::{Compiled, Enforced, Problem};
 
 struct Compiler<'a> {
     pods: Vec<PodView<'a>>,
@@ -253,6 +257,51 @@ impl<'a> Compiler<'a> {
     }
 }
 
+impl<'a> Compiler<'a> {
+    /// Every rule of one version of a policy that applies to the protected Pod, or the
+    /// first that cannot be compiled (then nothing of this version is kept).
+    fn policy_rules<'s>(
+        &mut self,
+        key: &'s ObjectKey,
+        v: &Candidate<'s>,
+    ) -> Result<Vec<(Order<'s>, bool, CompiledRule)>, Error> {
+        let p = v.policy;
+        let mut out = Vec::new();
+        if !p.spec.applied_to.is_empty() && !self.applies(p, &p.spec.applied_to) {
+            return Ok(out);
+        }
+        let l7_before = self.l7.len();
+        let rank = u8::from(p.kind != PolicyKind::AntreaClusterNetworkPolicy);
+        let prio = p.spec.priority.unwrap_or(0.0);
+        let rules = p
+            .spec
+            .ingress
+            .iter()
+            .map(|r| (Direction::Ingress, r))
+            .chain(p.spec.egress.iter().map(|r| (Direction::Egress, r)));
+        let mut counters = [0usize; 2];
+        for (pos, (dir, r)) in rules.enumerate() {
+            let index = counters[dir as usize];
+            counters[dir as usize] += 1;
+            if !r.applied_to.is_empty() && !self.applies(p, &r.applied_to) {
+                continue;
+            }
+            match self.antrea_rule(key, p, &v.tier, dir, index, r) {
+                Ok(rule) => out.push((
+                    (v.tier_priority, prio, rank, key, pos),
+                    v.tier == "baseline",
+                    rule,
+                )),
+                Err(e) => {
+                    self.l7.truncate(l7_before);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Sort key of an Antrea rule: tier priority, policy priority, ACNP before ANNP, name,
 /// then rule position.
 type Order<'a> = (i64, f64, u8, &'a ObjectKey, usize);
@@ -266,8 +315,26 @@ fn order(a: &Order<'_>, b: &Order<'_>) -> Ordering {
 }
 
 impl Store {
-    /// Compile for the protected Pod `namespace/name`.
+    /// Compile for the protected Pod `namespace/name`, strictly: any policy that cannot be
+    /// compiled is an error (for `explain` and tests; the live sources use
+    /// [`Store::compile_lenient`]).
     pub fn compile(&self, namespace: &str, name: &str, generation: u64) -> Result<Snapshot, Error> {
+        let compiled = self.compile_lenient(namespace, name, generation)?;
+        match compiled.problems.into_iter().next() {
+            Some(p) => Err(p.error),
+            None => Ok(compiled.snapshot),
+        }
+    }
+
+    /// Compile for the protected Pod `namespace/name`. A policy that cannot be compiled
+    /// is left out (its last enforced version, if any, compiled instead) and listed in
+    /// [`Compiled::problems`]; only a missing protected Pod fails the whole compile.
+    pub fn compile_lenient(
+        &self,
+        namespace: &str,
+        name: &str,
+        generation: u64,
+    ) -> Result<Compiled, Error> {
         let me_pod = self
             .pods
             .get(&(namespace.to_owned(), name.to_owned()))
@@ -302,42 +369,37 @@ impl Store {
         };
 
         let mut antrea: Vec<(Order<'_>, bool, CompiledRule)> = Vec::new();
+        let mut problems = Vec::new();
         for (key, p) in &self.antrea {
-            let tier = p
-                .spec
-                .tier
-                .as_deref()
-                .unwrap_or("application")
-                .to_ascii_lowercase();
-            let tier_priority = self.tier_priority(&tier).ok_or_else(|| Error::Compile {
-                object: key.to_string(),
-                field: "spec.tier".to_owned(),
-                message: format!("tier {tier} does not exist"),
-            })?;
-            if !p.spec.applied_to.is_empty() && !c.applies(p, &p.spec.applied_to) {
-                continue;
-            }
-            let rank = u8::from(p.kind != PolicyKind::AntreaClusterNetworkPolicy);
-            let prio = p.spec.priority.unwrap_or(0.0);
-            let rules = p
-                .spec
-                .ingress
-                .iter()
-                .map(|r| (Direction::Ingress, r))
-                .chain(p.spec.egress.iter().map(|r| (Direction::Egress, r)));
-            let mut counters = [0usize; 2];
-            for (pos, (dir, r)) in rules.enumerate() {
-                let index = counters[dir as usize];
-                counters[dir as usize] += 1;
-                if !r.applied_to.is_empty() && !c.applies(p, &r.applied_to) {
-                    continue;
+            let versions = self.versions(key, p);
+            let mut error = versions.current_error;
+            let mut compiled = None;
+            for (i, v) in versions.candidates.iter().enumerate() {
+                match c.policy_rules(key, v) {
+                    Ok(rules) => {
+                        compiled = Some((i, rules));
+                        break;
+                    }
+                    Err(e) => {
+                        error.get_or_insert(e);
+                    }
                 }
-                let rule = c.antrea_rule(key, p, &tier, dir, index, r)?;
-                antrea.push((
-                    (tier_priority, prio, rank, key, pos),
-                    tier == "baseline",
-                    rule,
-                ));
+            }
+            // The current version is the first candidate unless its tier is missing.
+            let current_ok = matches!(compiled, Some((0, _))) && error.is_none();
+            if !current_ok {
+                problems.push(Problem {
+                    key: key.clone(),
+                    error: error.unwrap_or_else(|| Error::Compile {
+                        object: key.to_string(),
+                        field: "spec".to_owned(),
+                        message: "cannot be compiled".to_owned(),
+                    }),
+                    kept_previous: compiled.is_some(),
+                });
+            }
+            if let Some((_, rules)) = compiled {
+                antrea.extend(rules);
             }
         }
         antrea.sort_by(|a, b| order(&a.0, &b.0));
@@ -375,8 +437,9 @@ impl Store {
             l7.rules = snapshot.l7.len(),
             k8s.isolating.ingress = snapshot.ingress.k8s.isolating.len(),
             k8s.isolating.egress = snapshot.egress.k8s.isolating.len(),
+            problems = problems.len(),
             "compiled policy snapshot"
         );
-        Ok(snapshot)
+        Ok(Compiled { snapshot, problems })
     }
 }

@@ -105,30 +105,15 @@ impl Store {
     /// others fail; the result lists every problem, including references between
     /// objects (e.g. a policy naming a tier that does not exist).
     pub fn add_manifests(&mut self, paths: &[PathBuf]) -> Result<(), Vec<Error>> {
-        let mut errors = Vec::new();
+        let (files, mut errors) = read_manifests(paths);
         let mut seen = std::collections::HashMap::new();
-        for file in manifest_files(paths, &mut errors) {
-            let name = file.display().to_string();
-            let text = match std::fs::read_to_string(&file) {
-                Ok(t) => t,
-                Err(source) => {
-                    errors.push(Error::Io { path: name, source });
-                    continue;
-                }
-            };
-            for (doc, value) in documents(&name, &text, &mut errors) {
-                if !value.is_object() {
-                    errors.push(Error::Parse {
-                        file: name.clone(),
-                        doc,
-                        message: "not a Kubernetes object (expected a mapping)".to_owned(),
-                    });
-                    continue;
-                }
-                match self.apply_object(&name, &value) {
+        for file in files {
+            errors.extend(file.errors);
+            for value in &file.objects {
+                match self.apply_object(&file.name, value) {
                     Ok(Some(key)) => {
-                        if let Some(first) = seen.insert(key.clone(), name.clone()) {
-                            tracing::warn!(object = %key, first = %first, again = %name, "object defined twice; the later definition wins");
+                        if let Some(first) = seen.insert(key.clone(), file.name.clone()) {
+                            tracing::warn!(object = %key, first = %first, again = %file.name, "object defined twice; the later definition wins");
                         }
                     }
                     Ok(None) => {}
@@ -143,4 +128,64 @@ impl Store {
             Err(errors)
         }
     }
+}
+
+/// The objects of one manifest file, in order, and the problems reading it.
+#[derive(Debug)]
+pub struct ManifestFile {
+    pub name: String,
+    pub objects: Vec<Value>,
+    pub errors: Vec<Error>,
+    /// `false` when the file could not be read or a syntax error hid the rest of it:
+    /// `objects` are then not all the objects it defines.
+    pub complete: bool,
+}
+
+/// Read (but do not validate) every manifest file under `paths`; the second value lists
+/// the paths that could not be walked.
+pub fn read_manifests(paths: &[PathBuf]) -> (Vec<ManifestFile>, Vec<Error>) {
+    let mut errors = Vec::new();
+    let files = manifest_files(paths, &mut errors)
+        .into_iter()
+        .map(|file| {
+            let name = file.display().to_string();
+            let mut errors = Vec::new();
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(source) => {
+                    errors.push(Error::Io {
+                        path: name.clone(),
+                        source,
+                    });
+                    return ManifestFile {
+                        name,
+                        objects: Vec::new(),
+                        errors,
+                        complete: false,
+                    };
+                }
+            };
+            let docs = documents(&name, &text, &mut errors);
+            let complete = errors.is_empty();
+            let mut objects = Vec::new();
+            for (doc, value) in docs {
+                if value.is_object() {
+                    objects.push(value);
+                } else {
+                    errors.push(Error::Parse {
+                        file: name.clone(),
+                        doc,
+                        message: "not a Kubernetes object (expected a mapping)".to_owned(),
+                    });
+                }
+            }
+            ManifestFile {
+                name,
+                objects,
+                errors,
+                complete,
+            }
+        })
+        .collect();
+    (files, errors)
 }

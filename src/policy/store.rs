@@ -274,6 +274,22 @@ impl Store {
 
     /// Checks between objects: every policy's tier exists, no two tiers share a priority.
     pub fn check_references(&self) -> Vec<Error> {
+        let mut errors = self.tier_clashes();
+        let missing = self.antrea.iter().filter_map(|(key, p)| {
+            let tier = p.spec.tier.as_deref()?;
+            self.tier_priority(tier).is_none().then(|| Error::Invalid {
+                file: p.source.clone(),
+                object: key.to_string(),
+                field: "spec.tier".to_owned(),
+                message: format!("tier {tier} does not exist"),
+            })
+        });
+        errors.extend(missing);
+        errors
+    }
+
+    /// Custom tiers whose priority another tier already has.
+    pub fn tier_clashes(&self) -> Vec<Error> {
         let mut errors = Vec::new();
         for (name, t) in &self.tiers {
             let builtin = BUILTIN_TIERS.iter().any(|(n, _)| n == name);
@@ -294,16 +310,6 @@ impl Store {
                 });
             }
         }
-        let missing = self.antrea.iter().filter_map(|(key, p)| {
-            let tier = p.spec.tier.as_deref()?;
-            self.tier_priority(tier).is_none().then(|| Error::Invalid {
-                file: p.source.clone(),
-                object: key.to_string(),
-                field: "spec.tier".to_owned(),
-                message: format!("tier {tier} does not exist"),
-            })
-        });
-        errors.extend(missing);
         errors
     }
 }

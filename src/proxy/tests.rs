@@ -103,11 +103,11 @@ async fn lab_full(
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("cluster.yaml"), CLUSTER).unwrap();
     std::fs::write(dir.path().join("policy.yaml"), rules(backend_addr.port())).unwrap();
-    let loader = Loader {
-        paths: vec![dir.path().to_owned()],
-        pod: ("default".into(), "web".into()),
-        generation: AtomicU64::new(0),
-    };
+    let loader = Loader::new(
+        vec![dir.path().to_owned()],
+        ("default".into(), "web".into()),
+        0,
+    );
     let snapshot = loader.load().unwrap();
     let opts = SocketOpts {
         mark: 0,

@@ -27,11 +27,11 @@ async fn manifest_edits_apply_within_two_seconds_and_broken_ones_are_ignored() {
     };
     let lab = lab(drop_rule, |_| {}).await;
     let port = lab.backend.local_addr().unwrap().port();
-    let loader = Loader {
-        paths: vec![lab.dir.path().to_owned()],
-        pod: ("default".into(), "web".into()),
-        generation: AtomicU64::new(100),
-    };
+    let loader = Loader::new(
+        vec![lab.dir.path().to_owned()],
+        ("default".into(), "web".into()),
+        100,
+    );
     let _watch = reload::watch(
         &[lab.dir.path().to_owned()],
         lab.shared.clone(),
