@@ -374,8 +374,9 @@ check_live_policy
 check_service_egress
 check_admission
 check_bad_object_and_upgrade
-check_apiserver_restart
 check_no_rbac
+# Last before the events: controllers (the ServiceAccount one too) take a while to catch up after it.
+check_apiserver_restart
 
 log "events"
 web_pod=$(k -n "$ns" get pod -l app=web -o jsonpath='{.items[0].metadata.name}')

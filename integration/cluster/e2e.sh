@@ -13,10 +13,18 @@ set -euo pipefail
 keep_cluster=0
 [ "${1:-}" != --keep-cluster ] || keep_cluster=1
 
+# The daemons' logs are copied here before the teardown.
+logs_dir=${L7PROXY_CLUSTER_LOGS:-$repo_root/target/cluster-logs}
+finish() {
+    rm -rf "$logs_dir"
+    mkdir -p "$logs_dir"
+    cp -a "$CLUSTER_STATE/log/." "$logs_dir/" 2>/dev/null && echo "e2e.sh: daemon logs in $logs_dir"
+    [ "$keep_cluster" -eq 1 ] || "$cluster_here/down.sh"
+}
 started=0
 if [ ! -e "$CLUSTER_STATE/config/apiserver.args" ]; then
     started=1
-    trap '[ "$keep_cluster" -eq 1 ] || "$cluster_here/down.sh"' EXIT
+    trap finish EXIT
     "$cluster_here/up.sh"
 fi
 app_version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$repo_root/charts/l7proxy/Chart.yaml")
