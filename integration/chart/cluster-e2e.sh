@@ -252,6 +252,22 @@ if [[ "$inits" == "l7proxy-init: l7proxy:Always "* ]]; then
 else
     fail "web Pod not injected as expected (init containers: '$inits')"
 fi
+# The init container ran `l7proxy redirect install` in the Pod's network namespace and exited 0;
+# the sidecar runs `l7proxy run --kubernetes` and is ready (synced with the API).
+init_exit=$(k -n "$ns" get pod "$web_pod" -o jsonpath='{.status.initContainerStatuses[?(@.name=="l7proxy-init")].state.terminated.exitCode}')
+init_args=$(k -n "$ns" get pod "$web_pod" -o jsonpath='{.spec.initContainers[?(@.name=="l7proxy-init")].args}')
+if [ "$init_exit" = 0 ] && [[ "$init_args" == *redirect*install* ]]; then
+    pass "web's init container ran l7proxy redirect install and exited 0"
+else
+    fail "web's init container: exit code '$init_exit', args $init_args"
+fi
+proxy_args=$(k -n "$ns" get pod "$web_pod" -o jsonpath='{.spec.initContainers[?(@.name=="l7proxy")].args}')
+proxy_ready=$(k -n "$ns" get pod "$web_pod" -o jsonpath='{.status.initContainerStatuses[?(@.name=="l7proxy")].ready}')
+if [ "$proxy_ready" = true ] && [[ "$proxy_args" == *--kubernetes* ]]; then
+    pass "web's proxy sidecar runs with --kubernetes and is ready"
+else
+    fail "web's proxy sidecar: ready '$proxy_ready', args $proxy_args"
+fi
 k -n "$ns" run optout --image "$curl_image" --image-pull-policy "$pull_policy" --restart Never --annotations l7proxy.io/inject=disabled \
     --command -- sleep 1 >/dev/null
 if [ -z "$(k -n "$ns" get pod optout -o jsonpath='{.spec.initContainers[*].name}')" ]; then
