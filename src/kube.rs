@@ -24,6 +24,8 @@ pub(crate) mod fake_api;
 #[path = "kube/tests.rs"]
 mod tests;
 #[cfg(test)]
+mod tests_crd;
+#[cfg(test)]
 mod tests_faults;
 
 pub use source::Source;

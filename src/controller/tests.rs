@@ -56,7 +56,8 @@ fn patched(args: &ControllerArgs, pod: &Value) -> Value {
     out
 }
 
-/// The fixture without what the injection adds: the webhook's input.
+/// The fixture without what the injection (and the API server after it) adds: the
+/// webhook's input.
 fn fixture_input() -> (Value, Value) {
     let injected: Value = serde_yaml::from_str(FIXTURE).unwrap();
     let mut pod = injected.clone();
@@ -71,10 +72,41 @@ fn fixture_input() -> (Value, Value) {
     (pod, injected)
 }
 
+/// What the API server does after the webhook (`reinvocationPolicy: IfNeeded` re-runs the
+/// in-tree ServiceAccount admission): every container without a mount at the token path
+/// gets the Pod's `kube-api-access-*` volume there.
+fn service_account_admission(mut pod: Value) -> Value {
+    const TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let volume = pod["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["name"].as_str())
+        .find(|n| n.starts_with("kube-api-access-"))
+        .map(str::to_owned);
+    let Some(volume) = volume else {
+        return pod;
+    };
+    for list in ["initContainers", "containers"] {
+        let containers = pod["spec"][list].as_array_mut().into_iter().flatten();
+        for c in containers {
+            let mounts = c["volumeMounts"].as_array().cloned().unwrap_or_default();
+            if mounts.iter().all(|m| m["mountPath"] != TOKEN_PATH) {
+                let mut mounts = mounts;
+                mounts.push(json!({"name": volume, "readOnly": true, "mountPath": TOKEN_PATH}));
+                c["volumeMounts"] = Value::Array(mounts);
+            }
+        }
+    }
+    pod
+}
+
+/// The fixture is the Pod as the API server stores it: the webhook's patch, then the
+/// ServiceAccount admission re-run.
 #[test]
 fn chart_fixture_is_reproduced() {
     let (input, expected) = fixture_input();
-    let got = patched(&chart_args(), &input);
+    let got = service_account_admission(patched(&chart_args(), &input));
     assert_eq!(
         got,
         expected,

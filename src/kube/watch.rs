@@ -52,18 +52,22 @@ impl Backoff {
     }
 }
 
-/// `true` for the API server's "your resourceVersion is too old" answers, after which the
-/// watcher has already dropped its resourceVersion and its next poll relists.
+/// `true` for the API server's "your resourceVersion is too old" answer to a watch, after
+/// which the watcher has already dropped its resourceVersion and its next poll relists.
+/// (A list that fails is retried with the backoff, whatever the status.)
 pub fn is_expired(e: &watcher::Error) -> bool {
     let status = match e {
         watcher::Error::WatchError(s) => Some(s.code),
         watcher::Error::WatchStartFailed(kube::Error::Api(s))
-        | watcher::Error::WatchFailed(kube::Error::Api(s))
-        | watcher::Error::InitialListFailed(kube::Error::Api(s)) => Some(s.code),
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.code),
         _ => None,
     };
     status == Some(410)
 }
+
+/// A second expiry this soon after the previous one is treated as a failure: a server
+/// that keeps answering 410 must not be relisted from in a tight loop.
+const EXPIRED_AGAIN: Duration = Duration::from_secs(1);
 
 pub type Message = (Kind, watcher::Event<DynamicObject>);
 
@@ -72,6 +76,7 @@ pub async fn watch_kind(client: kube::Client, kind: Kind, tx: mpsc::Sender<Messa
     let api: Api<DynamicObject> = Api::all_with(client, &kind.resource());
     let mut stream = pin!(watcher(api, watcher::Config::default()));
     let mut backoff = Backoff::default();
+    let mut last_expired: Option<tokio::time::Instant> = None;
     while let Some(item) = stream.next().await {
         match item {
             Ok(event) => {
@@ -80,7 +85,10 @@ pub async fn watch_kind(client: kube::Client, kind: Kind, tx: mpsc::Sender<Messa
                     return;
                 }
             }
-            Err(e) if is_expired(&e) => {
+            Err(e)
+                if is_expired(&e) && last_expired.is_none_or(|t| t.elapsed() >= EXPIRED_AGAIN) =>
+            {
+                last_expired = Some(tokio::time::Instant::now());
                 tracing::info!(?kind, error = %e, "watch expired; relisting now");
             }
             Err(e) => {

@@ -1,6 +1,10 @@
 //! Wire types of the policy objects, as they appear in manifests and in the Kubernetes
 //! API. Policy specs reject unknown fields: a typo such as `l7Protocol` must fail loudly
-//! instead of silently dropping a constraint and allowing traffic.
+//! instead of silently dropping a constraint and allowing traffic. For the same reason
+//! the CRD schemas generated from them keep unknown fields in every object of an Antrea
+//! policy's spec (`x-kubernetes-preserve-unknown-fields`): the API server would otherwise
+//! prune the typo (with `kubectl apply --validate=warn|false`) before the admission
+//! webhook or the proxy could see it, and store a rule without its constraint.
 //!
 //! Fields of Antrea's API that l7proxy does not implement (groups, service accounts, FQDN
 //! peers, ...) are still declared, so that using them gives a clear "not supported"
@@ -13,6 +17,7 @@ use serde::{Deserialize, Serialize};
 /// `metav1.LabelSelector`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct LabelSelector {
     #[serde(default)]
     pub match_labels: BTreeMap<String, String>,
@@ -22,6 +27,7 @@ pub struct LabelSelector {
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct LabelRequirement {
     pub key: String,
     pub operator: String,
@@ -31,6 +37,7 @@ pub struct LabelRequirement {
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct IpBlock {
     pub cidr: String,
     #[serde(default)]
@@ -48,6 +55,7 @@ pub enum IntOrString {
 /// `namespaces` of an ACNP peer.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct PeerNamespaces {
     #[serde(rename = "match")]
     pub match_: Option<String>,
@@ -58,6 +66,7 @@ pub struct PeerNamespaces {
 /// An Antrea `appliedTo` entry or rule peer (`from`/`to`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct AntreaPeer {
     pub pod_selector: Option<LabelSelector>,
     pub namespace_selector: Option<LabelSelector>,
@@ -82,6 +91,7 @@ pub struct AntreaPeer {
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct AntreaPort {
     pub protocol: Option<String>,
     pub port: Option<IntOrString>,
@@ -93,6 +103,7 @@ pub struct AntreaPort {
 /// `protocols[]` of an Antrea rule (ICMP/IGMP; never a TCP connection).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct AntreaProtocol {
     #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
     pub icmp: Option<serde_json::Value>,
@@ -102,6 +113,7 @@ pub struct AntreaProtocol {
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct HttpProtocol {
     pub host: Option<String>,
     pub method: Option<String>,
@@ -110,12 +122,14 @@ pub struct HttpProtocol {
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct TlsProtocol {
     pub sni: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct L7Protocol {
     pub http: Option<HttpProtocol>,
     pub tls: Option<TlsProtocol>,
@@ -124,6 +138,7 @@ pub struct L7Protocol {
 /// One ingress or egress rule of an Antrea policy.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct AntreaRule {
     pub name: Option<String>,
     pub action: Option<String>,
@@ -150,6 +165,7 @@ pub struct AntreaRule {
 /// Spec of both `NetworkPolicy` and `ClusterNetworkPolicy` (`crd.antrea.io/v1beta1`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct AntreaPolicySpec {
     pub tier: Option<String>,
     pub priority: Option<f64>,
