@@ -19,7 +19,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM debian:bookworm-slim
 # iptables: iptables-restore/ip6tables-restore (nft and legacy backends) for the init container;
-# iproute2: `ip rule` / `ip route` for the policy routing; libcap2-bin only for setcap below.
+# iproute2: `ip rule` / `ip route` for the policy routing; libcap2-bin for setcap below (it stays:
+# iproute2 depends on it, purging it would remove iproute2 too).
+# integration/cluster/images.sh assembles the same runtime image without a builder, reading this
+# stage (dockerfile_image.py): keep its packages, COPY, setcap, USER and ENTRYPOINT in this form.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         iptables iproute2 ca-certificates libcap2-bin \
@@ -31,8 +34,7 @@ COPY --from=build /out/l7proxy /usr/local/bin/l7proxy
 # no_new_privs voids file capabilities). A container that runs the binary must keep NET_RAW in its
 # bounding set, or the kernel refuses the exec with EPERM.
 RUN setcap cap_net_raw+ep /usr/local/bin/l7proxy \
-    && getcap /usr/local/bin/l7proxy | grep -q cap_net_raw \
-    && apt-get purge -y --auto-remove libcap2-bin
+    && getcap /usr/local/bin/l7proxy | grep -q cap_net_raw
 USER 1337:1337
 ENTRYPOINT ["/usr/local/bin/l7proxy"]
 CMD ["--help"]

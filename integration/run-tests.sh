@@ -81,6 +81,23 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 fuzz/run.sh "${FUZZ_SECONDS:-5}"
 
+# Real-cluster tests: a single-node Kubernetes (integration/cluster/up.sh: etcd, control plane,
+# kubelet, containerd, kube-proxy, all in the network namespace l7k-node with no route out), the
+# chart installed and checked with curl (integration/chart/cluster-e2e.sh), then torn down
+# (down.sh, also on failure). The image carries the release binary. Needs apt-get download and
+# pip download for its binaries on first use (cached in ~/.cache/l7proxy). Outside CI,
+# L7PROXY_SKIP_CLUSTER=1 skips it; in CI it always runs.
+if [ -n "${CI:-}" ] || [ -z "${L7PROXY_SKIP_CLUSTER:-}" ]; then
+    log "cluster tests (single-node Kubernetes)"
+    cluster_start=$SECONDS
+    cargo build --release --locked -p l7proxy --bin l7proxy
+    integration/cluster/down.sh >/dev/null # a test cluster left by an interrupted run
+    integration/cluster/e2e.sh
+    echo "cluster tests took $((SECONDS - cluster_start))s"
+else
+    log "cluster tests skipped (L7PROXY_SKIP_CLUSTER is set)"
+fi
+
 left=$(ip netns list | grep -c '^l7t-' || true)
 if [ "$left" -ne 0 ]; then
     echo "run-tests.sh: $left test network namespace(s) left behind" >&2

@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# End-to-end check of l7proxy on a real Kubernetes cluster (kind or any other, >= 1.29), with curl.
+# End-to-end check of l7proxy on a real Kubernetes cluster (>= 1.29), with curl.
 #
-#   integration/chart/cluster-e2e.sh [--image REPO:TAG] [--kind CLUSTER] [--keep]
+#   integration/chart/cluster-e2e.sh [--image REPO:TAG] [--web-image IMG] [--curl-image IMG]
+#                                    [--pull-policy P] [--restart-apiserver CMD] [--keep]
 #
-# 1. installs charts/l7proxy (with its test resources) and runs `helm test` (allowed -> 200,
-#    denied -> reset);
+# 1. installs charts/l7proxy (with its test resources; its CRDs unless the cluster has them) and
+#    runs `helm test` (allowed -> 200, denied -> reset);
 # 2. labels a fresh namespace for injection, deploys `web` (nginx: HTTP 8080, TLS 8443, health 8081)
 #    and curl clients with the labels the spec's examples select, checks they were injected;
 # 3. applies each example of the spec (integration/manifests/spec/*.yaml) on its own and probes it
 #    with curl as the example's comments say (allowed -> HTTP 200, denied -> connection reset);
-# 4. checks that an invalid L7 policy is refused at admission and that events were logged;
-# 5. uninstalls everything (unless --keep).
+# 4. live changes: a client's labels and a policy's rules change under running Pods; egress to a
+#    ClusterIP Service with and without ready endpoints;
+# 5. admission: invalid policies are refused with Antrea's messages (Drop with L7, a missing Tier,
+#    an L7 field typo sent with --validate=false);
+# 6. robustness: a bad policy stored in another namespace does not stop a new deny from being
+#    enforced; after an API-server restart (--restart-apiserver CMD) a policy change is enforced
+#    within seconds; a proxy whose ServiceAccount may not read the API stays unready and fails
+#    closed; events are logged;
+# 7. `helm upgrade` keeps the webhook CA; `helm uninstall` leaves no webhook behind.
 #
-# Needs: kubectl and helm on PATH (or KUBECTL / HELM), openssl, a kubeconfig whose current context
-# is the target cluster, nodes whose kernel has TPROXY (xt_TPROXY / nft_tproxy), the l7proxy image
-# (built from the Dockerfile) pullable by the nodes or loaded with --kind, and the crd.antrea.io
-# CRDs: when missing they are applied from ANTREA_CRDS (a file or URL of Antrea's CRD manifests).
-# Do not run it against a cluster whose CNI is Antrea with its own L7 engine enabled.
-# It cannot run on a machine without an API server; test.sh checks it statically.
+# Prints one line per check (PASS ... / FAIL ...), then "N passed, M failed"; exits non-zero on any
+# failure. Needs kubectl and helm (KUBECTL / HELM), openssl, a kubeconfig whose current context is
+# the target cluster, nodes whose kernel has TPROXY (xt_TPROXY / nft_tproxy) and the images on the
+# nodes or pullable (the l7proxy image built from the Dockerfile; a web server with nginx's
+# /etc/nginx/conf.d layout running as uid 101; an image with curl and sleep). integration/cluster/
+# runs it on a local single-node cluster (integration/cluster/e2e.sh). Do not run it against a
+# cluster whose CNI is Antrea with its own L7 engine enabled.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,22 +35,28 @@ chart="$root/charts/l7proxy"
 examples_dir="$root/integration/manifests/spec"
 KUBECTL=${KUBECTL:-kubectl}
 HELM=${HELM:-helm}
-image="l7proxy:$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$chart/Chart.yaml")"
-kind_cluster=""
+image=${E2E_IMAGE:-"l7proxy:$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$chart/Chart.yaml")"}
+web_image=${E2E_WEB_IMAGE:-nginxinc/nginx-unprivileged:1.27-alpine}
+curl_image=${E2E_CURL_IMAGE:-curlimages/curl:8.11.1}
+pull_policy=${E2E_PULL_POLICY:-IfNotPresent}
+restart_apiserver=${E2E_RESTART_APISERVER:-}
 keep=0
 release=l7proxy-e2e
 release_ns="l7proxy-e2e-$$-system"
 ns="l7proxy-e2e-$$"
+other_ns="l7proxy-e2e-$$-other"
+norbac_ns="l7proxy-e2e-$$-norbac"
 test_ns="l7proxy-test-$$"
 wait_s=${E2E_WAIT_SECONDS:-30}
-curl_image=curlimages/curl:8.11.1
-web_image=nginxinc/nginx-unprivileged:1.27-alpine
 
-usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case $1 in
         --image) image=$2; shift 2 ;;
-        --kind) kind_cluster=$2; shift 2 ;;
+        --web-image) web_image=$2; shift 2 ;;
+        --curl-image) curl_image=$2; shift 2 ;;
+        --pull-policy) pull_policy=$2; shift 2 ;;
+        --restart-apiserver) restart_apiserver=$2; shift 2 ;;
         --keep) keep=1; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "cluster-e2e.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
@@ -64,14 +79,15 @@ cleanup() {
     fi
     [ "$installed" -eq 1 ] || return "$rc"
     log "cleanup"
-    k delete namespace "$ns" --ignore-not-found --wait=false || true
+    [ "$uninstalled" -eq 1 ] || "$HELM" uninstall "$release" -n "$release_ns" --wait --timeout 3m || true
+    for n in "$ns" "$other_ns" "$norbac_ns" "$test_ns"; do k delete namespace "$n" --ignore-not-found --wait=false || true; done
     for f in "${applied_cluster_scoped[@]}"; do k delete -f "$f" --ignore-not-found || true; done
-    "$HELM" uninstall "$release" -n "$release_ns" --wait --timeout 3m || true
     k delete namespace "$release_ns" --ignore-not-found --wait=false || true
     return "$rc"
 }
 # Only what this run created is removed (all names carry this run's PID).
 installed=0
+uninstalled=0
 applied_cluster_scoped=()
 trap cleanup EXIT
 
@@ -85,15 +101,13 @@ k get nodes -o wide
 shopt -s nullglob
 examples=("$examples_dir"/*.yaml)
 [ ${#examples[@]} -gt 0 ] || die "no spec examples in $examples_dir"
-for crd in networkpolicies clusternetworkpolicies tiers; do
-    if ! k get crd "$crd.crd.antrea.io" >/dev/null 2>&1; then
-        [ -n "${ANTREA_CRDS:-}" ] || die "CRD $crd.crd.antrea.io is missing: set ANTREA_CRDS to Antrea's CRD manifests"
-        k apply --server-side -f "$ANTREA_CRDS"
-        k wait --for condition=established --timeout 60s crd/networkpolicies.crd.antrea.io \
-            crd/clusternetworkpolicies.crd.antrea.io crd/tiers.crd.antrea.io
-        break
-    fi
-done
+# The chart installs the crd.antrea.io CRDs unless the cluster has them (Antrea's, or an earlier
+# installation's: the chart keeps them on uninstall).
+crds_install=true
+if k get crd networkpolicies.crd.antrea.io clusternetworkpolicies.crd.antrea.io tiers.crd.antrea.io \
+    >/dev/null 2>&1; then
+    crds_install=false
+fi
 # Two installations would both inject the same Pods.
 if k get mutatingwebhookconfigurations -o jsonpath='{.items[*].webhooks[*].name}' | tr ' ' '\n' |
     grep -qx 'inject.l7proxy.io'; then
@@ -104,24 +118,25 @@ image_tag=${image##*:}
 if [ "$image_repo" = "$image" ] || [[ "$image_tag" == */* ]]; then
     die "--image must be REPOSITORY:TAG (got $image)"
 fi
-if [ -n "$kind_cluster" ]; then
-    command -v kind >/dev/null || die "kind not found (needed by --kind)"
-    kind load docker-image "$image" --name "$kind_cluster"
-fi
+helm_values=(
+    --set image.repository="$image_repo" --set image.tag="$image_tag"
+    --set image.pullPolicy="$pull_policy" --set crds.install="$crds_install"
+    --set tests.enabled=true --set tests.namespace="$test_ns"
+    --set tests.webImage="$web_image" --set tests.curlImage="$curl_image"
+    --set "proxy.rbac.namespaces={$ns}"
+)
 
 # ---------------------------------------------------------------------------------------------
 log "helm install $release ($image) and helm test"
 installed=1
-"$HELM" install "$release" "$chart" -n "$release_ns" --create-namespace --wait --timeout 5m \
-    --set image.repository="$image_repo" --set image.tag="$image_tag" \
-    --set crds.install=false \
-    --set tests.enabled=true --set tests.namespace="$test_ns" \
-    --set "proxy.rbac.namespaces={$ns}"
-if "$HELM" test "$release" -n "$release_ns" --logs --timeout 5m; then
+"$HELM" install "$release" "$chart" -n "$release_ns" --create-namespace --wait --timeout 5m "${helm_values[@]}"
+# Not `helm test --logs`: it also asks for logs of the test hooks that are not Pods, and fails.
+if "$HELM" test "$release" -n "$release_ns" --timeout 5m; then
     pass "helm test"
 else
     fail "helm test"
 fi
+k -n "$test_ns" logs -l l7proxy.io/test-role=client --tail=-1 2>&1 | sed 's/^/    | /' || true
 
 # ---------------------------------------------------------------------------------------------
 log "namespace $ns (labelled for injection), web and clients"
@@ -155,6 +170,7 @@ spec:
       containers:
         - name: curl
           image: $curl_image
+          imagePullPolicy: $pull_policy
           command: ["sleep", "86400"]
           securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: ["ALL"]}}
 EOF
@@ -196,6 +212,7 @@ spec:
       containers:
         - name: web
           image: $web_image
+          imagePullPolicy: $pull_policy
           ports:
             - {name: http, containerPort: 8080}
             - {name: https, containerPort: 8443}
@@ -235,7 +252,23 @@ if [[ "$inits" == "l7proxy-init: l7proxy:Always "* ]]; then
 else
     fail "web Pod not injected as expected (init containers: '$inits')"
 fi
-k -n "$ns" run optout --image "$curl_image" --restart Never --annotations l7proxy.io/inject=disabled \
+# The init container ran `l7proxy redirect install` in the Pod's network namespace and exited 0;
+# the sidecar runs `l7proxy run --kubernetes` and is ready (synced with the API).
+init_exit=$(k -n "$ns" get pod "$web_pod" -o jsonpath='{.status.initContainerStatuses[?(@.name=="l7proxy-init")].state.terminated.exitCode}')
+init_args=$(k -n "$ns" get pod "$web_pod" -o jsonpath='{.spec.initContainers[?(@.name=="l7proxy-init")].args}')
+if [ "$init_exit" = 0 ] && [[ "$init_args" == *redirect*install* ]]; then
+    pass "web's init container ran l7proxy redirect install and exited 0"
+else
+    fail "web's init container: exit code '$init_exit', args $init_args"
+fi
+proxy_args=$(k -n "$ns" get pod "$web_pod" -o jsonpath='{.spec.initContainers[?(@.name=="l7proxy")].args}')
+proxy_ready=$(k -n "$ns" get pod "$web_pod" -o jsonpath='{.status.initContainerStatuses[?(@.name=="l7proxy")].ready}')
+if [ "$proxy_ready" = true ] && [[ "$proxy_args" == *--kubernetes* ]]; then
+    pass "web's proxy sidecar runs with --kubernetes and is ready"
+else
+    fail "web's proxy sidecar: ready '$proxy_ready', args $proxy_args"
+fi
+k -n "$ns" run optout --image "$curl_image" --image-pull-policy "$pull_policy" --restart Never --annotations l7proxy.io/inject=disabled \
     --command -- sleep 1 >/dev/null
 if [ -z "$(k -n "$ns" get pod optout -o jsonpath='{.spec.initContainers[*].name}')" ]; then
     pass "a Pod annotated l7proxy.io/inject=disabled is not injected"
@@ -246,30 +279,32 @@ k -n "$ns" delete pod optout --wait=false >/dev/null
 
 # ---------------------------------------------------------------------------------------------
 # probe CLIENT allow|reset DESCRIPTION CURL-ARGS...: curl from the client's Pod, retried until it
-# gives the expected outcome (policies reach the proxies asynchronously) or E2E_WAIT_SECONDS pass.
-# allow = HTTP 200; reset = curl fails and reports "Connection reset by peer".
+# gives the expected outcome (policies reach the proxies asynchronously) or E2E_WAIT_SECONDS (or
+# $probe_limit) pass. allow = HTTP 200; reset = curl fails and reports "Connection reset by peer".
 probe() {
     local from=$1 want=$2 what=$3
     shift 3
-    local deadline=$((SECONDS + wait_s)) out rc
+    local started=$SECONDS
+    local deadline=$((SECONDS + ${probe_limit:-$wait_s})) out rc
     while :; do
         rc=0
         out=$(k -n "$ns" exec "deploy/$from" -c curl -- \
             curl -sS -k -o /dev/null -w '%{http_code}' --max-time 5 "$@" 2>&1) || rc=$?
+        out=${out//$'\n'/ }
         case $want in
             allow) [ "$rc" -eq 0 ] && [ "$out" = 200 ] && break ;;
             reset) [ "$rc" -ne 0 ] && grep -qi 'reset' <<<"$out" && break ;;
         esac
         if [ "$SECONDS" -ge "$deadline" ]; then
-            fail "$from: $what: expected $want, got curl exit $rc: $out"
+            fail "$from: $what: expected $want within ${probe_limit:-$wait_s}s, got curl exit $rc: $out"
             return 0
         fi
         sleep 1
     done
     if [ "$want" = reset ]; then
-        pass "$from: $what -> reset (curl exit $rc: $out)"
+        pass "$from: $what -> reset (curl exit $rc: $out; after $((SECONDS - started))s)"
     else
-        pass "$from: $what -> HTTP 200"
+        pass "$from: $what -> HTTP 200 (after $((SECONDS - started))s)"
     fi
 }
 http() { echo "http://web:8080$1"; }
@@ -343,25 +378,23 @@ for f in "${examples[@]}"; do
 done
 
 # ---------------------------------------------------------------------------------------------
-log "admission and events"
-bad_policy='apiVersion: crd.antrea.io/v1beta1
-kind: NetworkPolicy
-metadata: {name: l7-rule-with-drop}
-spec:
-  priority: 5
-  tier: application
-  appliedTo: [{podSelector: {matchLabels: {app: web}}}]
-  ingress:
-    - {name: bad, action: Drop, l7Protocols: [{http: {path: "/admin/*"}}]}'
-# Antrea's admission message for it, which the validating webhook reproduces.
-if out=$(k -n "$ns" apply -f - <<<"$bad_policy" 2>&1); then
-    fail "a layer 7 rule with action Drop was accepted: $out"
-    k -n "$ns" delete networkpolicies.crd.antrea.io l7-rule-with-drop --ignore-not-found
-elif grep -q 'layer 7 protocols only support Allow' <<<"$out"; then
-    pass "a layer 7 rule with action Drop is refused at admission: $out"
-else
-    fail "a layer 7 rule with action Drop was refused without Antrea's message: $out"
-fi
+checks="$root/integration/cluster/checks"
+# shellcheck source=integration/cluster/checks/live.sh
+. "$checks/live.sh"
+# shellcheck source=integration/cluster/checks/admission.sh
+. "$checks/admission.sh"
+# shellcheck source=integration/cluster/checks/robust.sh
+. "$checks/robust.sh"
+check_live_labels
+check_live_policy
+check_service_egress
+check_admission
+check_bad_object_and_upgrade
+check_no_rbac
+# Last before the events: controllers (the ServiceAccount one too) take a while to catch up after it.
+check_apiserver_restart
+
+log "events"
 web_pod=$(k -n "$ns" get pod -l app=web -o jsonpath='{.items[0].metadata.name}')
 events=$(k -n "$ns" exec "$web_pod" -c l7proxy -- sh -c 'cat /var/log/l7proxy/*.json' 2>/dev/null || true)
 for type in http alert; do
@@ -372,6 +405,8 @@ for type in http alert; do
     fi
 done
 
+check_uninstall
+
 log "summary"
-echo "cluster-e2e: $passed passed, $failed failed"
+echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
