@@ -7,6 +7,15 @@ use crate::controller::routes::answer;
 use crate::controller::tests::state;
 
 /// An AdmissionReview CREATE of a Pod with `spec`.
+/// The webhook's answer is async (it may consult the API server); these cases need no I/O.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
 fn review(spec: Value) -> Value {
     json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
@@ -28,7 +37,7 @@ fn review(spec: Value) -> Value {
 /// The review's response as the API server reads it.
 fn respond(spec: Value) -> Value {
     let body = review(spec).to_string();
-    answer(&state(), Webhook::Inject, body.as_bytes())
+    block_on(answer(&state(), Webhook::Inject, body.as_bytes()))
         .unwrap()
         .into_review()["response"]
         .clone()
@@ -132,13 +141,13 @@ fn another_proxy_uid_moves_the_check() {
     let mut st = state();
     st.args.proxy_uid = 2000;
     let body = review(json!({"containers": [app(json!({"runAsUser": 2000}))]})).to_string();
-    let resp = answer(&st, Webhook::Inject, body.as_bytes())
+    let resp = block_on(answer(&st, Webhook::Inject, body.as_bytes()))
         .unwrap()
         .into_review()["response"]
         .clone();
     refused(&resp, "runs as uid 2000");
     let body = review(json!({"containers": [app(json!({"runAsUser": 1337}))]})).to_string();
-    let resp = answer(&st, Webhook::Inject, body.as_bytes())
+    let resp = block_on(answer(&st, Webhook::Inject, body.as_bytes()))
         .unwrap()
         .into_review()["response"]
         .clone();
