@@ -21,6 +21,7 @@ printf 'GET /a/%%2e%%2E/b//c%%41%%2f%%5c HTTP/1.1\r\nHost: a..b\r\nHost: a\r\n\r
 printf '\x055\r\nhello\r\n0\r\nT: x\r\n\r\n' >seeds/chunked/body
 printf '/public/%%2e%%2e//admin?q' >seeds/canonical_path/dots
 printf 'http://Foo.bar.com./a/..;x/b#f' >seeds/canonical_path/absolute
+printf '[..12]' >seeds/canonical_path/v6literal
 status=0
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"

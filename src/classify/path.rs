@@ -184,7 +184,7 @@ fn strip_port(host: &str) -> &str {
 }
 
 /// Validate an authority as sent in Host, an absolute-form or a CONNECT target:
-/// `reg-name / IPv4 / "[" IPv6 "]"`, optional `:port` (digits, <= 65535, may be empty).
+/// `reg-name / IPv4 / "[" IPv6 "]"` (IPv6 in its RFC 5952 form), optional `:port` (digits, <= 65535, may be empty).
 /// Userinfo is not accepted. Hostname bytes are limited to `[A-Za-z0-9._-]`, and no
 /// label may be empty except after one trailing dot (`foo.bar.com.` is the same name as
 /// `foo.bar.com`; `foo.bar.com..`, `foo..bar.com` and `.foo` are refused).
@@ -193,10 +193,12 @@ pub(super) fn check_authority(auth: &str) -> Result<(), ParseError> {
         let Some((inner, rest)) = v6.split_once(']') else {
             return Err(ParseError::InvalidHost);
         };
-        let inner_ok = !inner.is_empty()
-            && inner
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        // One spelling per address: an IP-literal that is not IPv6 in its RFC 5952 text
+        // form (any letter case) could name the same host as another spelling a rule
+        // does not match, or be read as a name by a server.
+        let inner_ok = inner
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.to_string() == inner.to_ascii_lowercase());
         if !inner_ok {
             return Err(ParseError::InvalidHost);
         }
