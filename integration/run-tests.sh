@@ -15,8 +15,9 @@ fi
 log "installing packages"
 packages=(iptables iproute2 curl openssl ca-certificates python3 python3-pip)
 # Real servers of the differential tests (tests/differential.rs): Apache httpd with
-# mod_http2, nginx, Debian's python3-requests; Node 20 is on the machine.
-packages+=(apache2 nginx python3-requests)
+# mod_http2, nginx, Debian's python3-requests; Debian's Go for a net/http client; Node 20
+# is on the machine.
+packages+=(apache2 nginx python3-requests golang-go)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -49,6 +50,15 @@ if ! cmp -s "$express_src/package-lock.json" "$express_cache/package-lock.json" 
     (cd "$express_cache" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 export L7PROXY_NODE_MODULES="$express_cache/node_modules"
+# The Go net/http client of the no-false-denial checks, built once per source change.
+go_client=${L7PROXY_GO_CLIENT:-/var/cache/l7proxy-test/goclient/goclient}
+go_src=integration/realservers/goclient/main.go
+if [ ! -x "$go_client" ] || ! cmp -s "$go_src" "$(dirname "$go_client")/main.go"; then
+    mkdir -p "$(dirname "$go_client")"
+    cp "$go_src" "$(dirname "$go_client")/main.go"
+    (cd "$(dirname "$go_client")" && go build -o "$go_client" main.go)
+fi
+export L7PROXY_GO_CLIENT="$go_client"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,5 +1,6 @@
 //! No false denials: ordinary clients (curl, Python `requests`, Node 20 `fetch`, Python
-//! `http.client` with its defaults) get their 200 through the proxy from every server.
+//! `http.client`, Go `net/http`, each with its defaults) get their 200 through the proxy
+//! from every server.
 
 use l7proxy_integration::lab::Lab;
 use l7proxy_integration::realservers::PYTHON;
@@ -20,6 +21,16 @@ pub fn allowed() -> Vec<(u16, &'static str)> {
         (HOST_ONLY, "/anything"),
         (ANY_HTTP, "/anything/at/all"),
     ]
+}
+
+/// The Go `net/http` client `integration/run-tests.sh` builds from
+/// `integration/realservers/goclient/main.go` (`L7PROXY_GO_CLIENT` names it).
+fn go_client() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        std::env::var("L7PROXY_GO_CLIENT")
+            .unwrap_or_else(|_| "/var/cache/l7proxy-test/goclient/goclient".into())
+    })
 }
 
 /// `(client, program, args)` fetching `url` and printing the status code.
@@ -60,6 +71,7 @@ fn commands(url: &str, port: u16, path: &str) -> Vec<(&'static str, &'static str
                 url,
             ]),
         ),
+        ("go net/http", go_client(), s(&[url])),
         (
             "python http.client",
             PYTHON,
