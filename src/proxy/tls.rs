@@ -76,7 +76,10 @@ impl TlsCut {
     fn is_client(&self) -> bool {
         !matches!(
             self,
-            TlsCut::ServerFirst(_) | TlsCut::SecondRetry | TlsCut::Timeout(WAIT_SERVER)
+            TlsCut::ServerFirst(_)
+                | TlsCut::SecondRetry
+                | TlsCut::Timeout(WAIT_SERVER)
+                | TlsCut::TooLarge(WAIT_SERVER, _)
         )
     }
 }
