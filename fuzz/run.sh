@@ -8,9 +8,19 @@ secs="${1:-10}"
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 export RUSTC_BOOTSTRAP=1
-targets=(client_hello http_request chunked canonical_path manifest)
+targets=(client_hello http_request chunked canonical_path manifest tls_framing tls_retry)
 mkdir -p seeds/client_hello seeds/http_request seeds/chunked seeds/canonical_path seeds/manifest
+mkdir -p seeds/tls_framing seeds/tls_retry
 cp ../src/classify/testdata/*.bin seeds/client_hello/
+cp ../src/classify/testdata/*.bin seeds/tls_retry/
+# tls_framing: the first byte is where the stream is cut.
+for f in ../src/classify/testdata/*.bin; do
+    { printf '\x03'; cat "$f"; printf '\x14\x03\x03\x00\x01\x01\x17\x03\x03\x00\x02ab'; } >"seeds/tls_framing/$(basename "$f")"
+done
+printf '\x07\x16\x03\x01\x00\x01\x01GET /admin HTTP/1.1\r\n\r\n' >seeds/tls_framing/plaintext
+printf '\x02\x18\x03\x03\x00\x03\x01\x00\x00' >seeds/tls_framing/heartbeat
+# tls_retry: a HelloRetryRequest (random = SHA-256("HelloRetryRequest")), then a CCS.
+printf '\x16\x03\x03\x00\x38\x02\x00\x00\x34\x03\x03\xcf\x21\xad\x74\xe5\x9a\x61\x11\xbe\x1d\x8c\x02\x1e\x65\xb8\x91\xc2\xa2\x11\x16\x7a\xbb\x8c\x5e\x07\x9e\x09\xe2\xc8\xa8\x33\x9c\x00\x13\x01\x00\x00\x0c\x00\x2b\x00\x02\x03\x04\x00\x33\x00\x02\x00\x17\x14\x03\x03\x00\x01\x01' >seeds/tls_retry/hrr
 cp ../integration/manifests/spec/*.yaml seeds/manifest/
 printf 'GET /a/../b?x HTTP/1.1\r\nHost: a\r\n\r\n' >seeds/http_request/get
 printf 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n' >seeds/http_request/post

@@ -14,6 +14,11 @@
 //! check the head, forward `head_len` bytes, then feed the body to a [`BodyTracker`] built
 //! from `framing` until it is done — the next request starts right after. Responses go
 //! through [`parse_response`] (given the request method) and their own tracker.
+//!
+//! After an allowed ClientHello: [`parse_server_first`] on the server's first bytes says
+//! whether it asked for a second hello (HelloRetryRequest), which [`parse_retried_hello`]
+//! reads from the client; [`TlsFraming`] checks every later client byte for TLS record
+//! framing.
 
 mod chunked;
 mod detect;
@@ -31,7 +36,10 @@ pub use http::{
     BodyFraming, DEFAULT_MAX_HEADERS, RequestHead, ResponseHead, parse_request, parse_response,
 };
 pub use path::{authority_host, canonical_path, normalize_host};
-pub use tls::{MAX_HELLO_LEN, parse_client_hello};
+pub use tls::{
+    HRR_RANDOM, MAX_CIPHERTEXT, MAX_HELLO_LEN, ServerFirst, TlsFraming, parse_client_hello,
+    parse_retried_hello, parse_server_first,
+};
 
 /// What the first bytes of a connection look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

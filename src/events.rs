@@ -142,6 +142,9 @@ pub struct AlertEvent {
     /// Bytes read from the client that were denied (go into the synthesized packet).
     pub denied_bytes: Vec<u8>,
     pub counters: FlowCounters,
+    /// The ClientHello the denial is about, when there is one (EVE `tls`, as Suricata
+    /// puts the app-layer record of a TLS alert): after a HelloRetryRequest, the second.
+    pub tls: Option<TlsEvent>,
 }
 
 /// One line of Antrea's audit log (`np.log`), for rules with `enableLogging`.

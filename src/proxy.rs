@@ -7,7 +7,8 @@
 //! opaque bytes, [`service`] picks the endpoint behind a Service VIP for egress (decided
 //! on and connected to instead of the VIP), [`upstream`] connects to the original
 //! destination, [`reload`] swaps policy snapshots, [`drain`] stops gracefully, and
-//! [`report`] turns outcomes into events and metrics.
+//! [`report`] turns outcomes into events and metrics. [`tls`] follows an allowed TLS
+//! connection: a HelloRetryRequest's second hello, then the client's record framing.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ pub mod reload;
 pub mod report;
 pub mod service;
 pub mod state;
+pub mod tls;
 pub mod upstream;
 pub mod wire;
 

@@ -38,6 +38,27 @@ pub enum ParseError {
     /// server_name host_name that is empty, repeated, or has bytes outside `[A-Za-z0-9._-]`.
     #[error("invalid SNI host_name")]
     InvalidSni,
+    /// The server's first handshake message is not a ServerHello.
+    #[error("expected a ServerHello (2), got handshake type {0}")]
+    NotServerHello(u8),
+    /// A record whose content type is none of change_cipher_spec (20), alert (21),
+    /// handshake (22) and application_data (23); heartbeat (24) included.
+    #[error("TLS record content type {0} is not 20..=23")]
+    TlsContentType(u8),
+    /// A record-layer version other than 0x0301..=0x0303 (what every TLS 1.0-1.3 stack
+    /// writes there).
+    #[error("TLS record version {0:#06x} is not 0x0301..=0x0303")]
+    TlsLegacyVersion(u16),
+    /// A record longer than any protected record may be (2^14 + 2048, RFC 5246 6.2.3).
+    #[error("TLS record of {0} bytes exceeds 18432")]
+    TlsCiphertextTooLong(usize),
+    /// A zero-length record that is not application data (RFC 8446 5.1 forbids empty
+    /// handshake and alert records; an empty change_cipher_spec is malformed).
+    #[error("zero-length TLS record of content type {0}")]
+    TlsEmptyRecordOf(u8),
+    /// A change_cipher_spec record that is not the single byte 1.
+    #[error("malformed TLS change_cipher_spec record")]
+    TlsChangeCipherSpec,
 
     // ---- HTTP/1.x ----
     /// The head is larger than the configured limit and still not complete.

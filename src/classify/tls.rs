@@ -5,11 +5,20 @@
 //! several TLS records, possibly larger than one MTU) has arrived. Hot path: a hello in a
 //! single record (the usual case) is parsed in place with no allocation; only a hello
 //! fragmented over several records is reassembled into one buffer.
+//!
+//! Beyond the first hello: [`retry`] tells a HelloRetryRequest from the server's first
+//! bytes and reads the second hello it asks for; [`framing`] checks the record framing
+//! of the rest of the client's stream.
 
 use super::{HelloParse, ParseError};
 use hello::parse_body;
 
+pub use framing::{MAX_CIPHERTEXT, TlsFraming};
+pub use retry::{HRR_RANDOM, ServerFirst, parse_retried_hello, parse_server_first};
+
+mod framing;
 mod hello;
+mod retry;
 
 /// Cap on the bytes (record headers included) a ClientHello may occupy. Real hellos are
 /// 0.2–2 KB; 64 KiB leaves room for big post-quantum key shares and padding.

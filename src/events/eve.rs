@@ -115,6 +115,7 @@ impl Serialize for Record<'_> {
                 packet,
                 packet_info,
                 payload_truncated,
+                tls,
             }) => {
                 s.serialize_field("alert", alert)?;
                 s.serialize_field("app_proto", app_proto)?;
@@ -125,6 +126,9 @@ impl Serialize for Record<'_> {
                 s.serialize_field("packet_info", packet_info)?;
                 if *payload_truncated {
                     s.serialize_field("payload_truncated", &true)?;
+                }
+                if let Some(tls) = tls {
+                    s.serialize_field("tls", tls)?;
                 }
             }
             None => {}
@@ -181,6 +185,7 @@ enum Body<'a> {
         packet_info: PacketInfo,
         /// The packet carries only the first bytes of what was denied.
         payload_truncated: bool,
+        tls: Option<TlsRec<'a>>,
     },
 }
 
@@ -338,6 +343,7 @@ fn alert_body<'a>(flow: &FlowInfo, alert: &'a AlertEvent, payload_cap: usize) ->
             linktype: packet::LINKTYPE_RAW,
         },
         payload_truncated: payload.len() < denied.len(),
+        tls: alert.tls.as_ref().map(TlsRec::from),
     }
 }
 

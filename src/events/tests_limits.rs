@@ -26,6 +26,7 @@ fn denial(id: u64, bytes: Vec<u8>) -> Event {
             reason: "l7 mismatch: path \"/admin\"".into(),
             denied_bytes: bytes,
             counters: FlowCounters::default(),
+            tls: None,
         },
     }
 }

@@ -116,7 +116,19 @@ async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, client
                     buf,
                     rule,
                     hello,
-                }) => Box::pin(allow_tls(shared, rep, client, buf, &rule, &hello)).await,
+                    consumed,
+                    snapshot,
+                    l7,
+                }) => {
+                    let first = crate::proxy::tls::FirstHello {
+                        hello: &hello,
+                        consumed,
+                        rule: &rule,
+                        snapshot: &*snapshot,
+                        l7,
+                    };
+                    Box::pin(allow_tls(shared, rep, client, buf, first)).await
+                }
                 Some(Allowed::Http {
                     client,
                     buf,
@@ -138,7 +150,7 @@ async fn allow_l4<P: Policy>(
     let Some(mut up) = connect(shared, rep, AppProto::Failed).await else {
         return reset(client);
     };
-    relay_opaque(shared, rep, &mut client, &mut up).await;
+    relay_opaque(shared, rep, &mut client, &mut up, relay::Opaque).await;
 }
 
 async fn deny_l4<P: Policy>(
@@ -185,14 +197,17 @@ async fn connect<P: Policy>(
     }
 }
 
-async fn relay_opaque<P: Policy>(
+/// Relay opaque bytes to the end, the client's passing `check`, and count them. A refusal
+/// is left to the caller to report (its check knows what it refused).
+pub(crate) async fn relay_opaque<P: Policy, C: relay::Check>(
     shared: &Arc<Shared<P>>,
     rep: &Reporter<'_, P>,
     client: &mut TcpStream,
     up: &mut TcpStream,
+    check: C,
 ) {
     let cfg = &shared.config;
-    match relay::relay(client, up, cfg.relay, cfg.idle_timeout).await {
+    match relay::relay(client, up, cfg.relay, cfg.idle_timeout, check).await {
         Ok(stats) => {
             shared
                 .metrics
@@ -224,7 +239,7 @@ pub fn reset(stream: TcpStream) {
     drop(stream);
 }
 
-fn reset_both(client: TcpStream, upstream: TcpStream) {
+pub(crate) fn reset_both(client: TcpStream, upstream: TcpStream) {
     reset(upstream);
     reset(client);
 }

@@ -16,7 +16,11 @@ use crate::proxy::wire::{self, RequestHead, WireError};
 #[derive(Debug)]
 pub enum Classified {
     Http(RequestHead),
-    Tls(ClientHello),
+    /// A complete ClientHello, whose records are the first `consumed` bytes read.
+    Tls {
+        hello: ClientHello,
+        consumed: usize,
+    },
 }
 
 /// Why a connection could not be classified (each is a denial).
@@ -61,7 +65,9 @@ pub async fn classify(
         if !buf.is_empty() {
             match classify::detect(buf.filled()) {
                 Detection::Tls => match classify::parse_client_hello(buf.filled()) {
-                    Ok(HelloParse::Done { hello, .. }) => return Ok(Classified::Tls(hello)),
+                    Ok(HelloParse::Done { hello, consumed }) => {
+                        return Ok(Classified::Tls { hello, consumed });
+                    }
                     Ok(HelloParse::Incomplete { at_least }) if at_least > max => {
                         return Err(Unclassified::TooLarge);
                     }

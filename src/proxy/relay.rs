@@ -13,6 +13,10 @@
 //! A reset of one side is passed on to the other as a reset, but only after what the
 //! proxy already accepted for that other side has reached it ([`deliver`]): a server that
 //! wrote a whole response and then reset must not reach a slow client truncated.
+//!
+//! A direction may [`Check`] what it relays before writing it (TLS record framing from a
+//! client); a refused chunk is never written and both sides are reset. Callers that do
+//! not look at the bytes pass [`Opaque`], which compiles to nothing.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,6 +56,53 @@ pub struct RelayStats {
     /// One side reset the connection; both sockets are set to reset on close, so the
     /// other side sees a reset too, not a clean end.
     pub reset: bool,
+    /// The client-to-server [`Check`] refused a chunk (what it refused it knows); both
+    /// sockets are set to reset on close.
+    pub refused: bool,
+}
+
+/// What one direction of the relay requires of its bytes before it writes them.
+pub trait Check: Send {
+    /// False for a check that accepts everything unseen ([`Opaque`]): only then may the
+    /// bytes bypass user space (`--relay splice`).
+    const INSPECTS: bool;
+
+    /// The next bytes of the direction, in order. False refuses them: they are not
+    /// written and the relay ends with both sides reset.
+    fn accept(&mut self, chunk: &[u8]) -> bool;
+}
+
+/// No check: L4 allows and upgraded HTTP connections, whose bytes the proxy does not
+/// interpret.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Opaque;
+
+/// A check lent to the relay (the caller keeps what it learnt).
+impl<C: Check> Check for &mut C {
+    const INSPECTS: bool = C::INSPECTS;
+
+    fn accept(&mut self, chunk: &[u8]) -> bool {
+        (**self).accept(chunk)
+    }
+}
+
+impl Check for Opaque {
+    const INSPECTS: bool = false;
+
+    #[inline]
+    fn accept(&mut self, _: &[u8]) -> bool {
+        true
+    }
+}
+
+/// The error a refused chunk ends its direction with (told apart from socket errors by
+/// its type, see [`is_refusal`]).
+#[derive(Debug, thiserror::Error)]
+#[error("bytes refused by the relay check")]
+struct Refusal;
+
+fn is_refusal(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Refusal>())
 }
 
 /// The side of the relay whose socket is still alive after the other one reset.
@@ -61,14 +112,21 @@ enum Live {
     Upstream,
 }
 
-/// A reset of the socket one direction reads from: ends the relay (the other direction
-/// only writes to that dead socket). The socket still alive is named.
-struct PeerReset(Live);
+/// What ends the relay at once, whatever the other direction is doing.
+enum Cut {
+    /// A reset of the socket one direction reads from (the other direction only writes
+    /// to that dead socket). The socket still alive is named.
+    PeerReset(Live),
+    /// The check refused a chunk.
+    Refused,
+}
 
-/// How one direction ended, with a reset of its source set apart from other ends.
-fn split_reset<T>(r: io::Result<T>, live: Live) -> Result<io::Result<()>, PeerReset> {
+/// How one direction ended, with a reset of its source or a refusal set apart from
+/// other ends.
+fn split_reset<T>(r: io::Result<T>, live: Live) -> Result<io::Result<()>, Cut> {
     match r {
-        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Err(PeerReset(live)),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Err(Cut::PeerReset(live)),
+        Err(e) if is_refusal(&e) => Err(Cut::Refused),
         r => Ok(r.map(drop).or_else(normal_close)),
     }
 }
@@ -126,12 +184,18 @@ const SIZES: [usize; 3] = [1024, 16 * 1024, 256 * 1024];
 const GROW_AFTER: u32 = 4;
 
 /// Relay until both directions reached end of stream (or failed), or nothing moved for
-/// `idle`. Resets and broken pipes count as a normal end.
-pub async fn relay(
+/// `idle`. Resets and broken pipes count as a normal end. What the client sends passes
+/// `check` before it is written.
+///
+/// A check that inspects needs the bytes in user space: with such a check `mode` is
+/// ignored and the copy path is used (a spliced TLS connection would carry any bytes
+/// after its hello unseen).
+pub async fn relay<C: Check>(
     client: &mut TcpStream,
     upstream: &mut TcpStream,
     mode: RelayMode,
     idle: Duration,
+    check: C,
 ) -> io::Result<RelayStats> {
     let activity = Activity::new();
     let to_server = AtomicU64::new(0);
@@ -164,13 +228,18 @@ pub async fn relay(
         },
     );
     let work = async {
-        let joined = match mode {
-            RelayMode::Copy => {
-                let a = async { split_reset(copy_one_way(c, u, &way_up).await, Live::Upstream) };
-                let b = async { split_reset(copy_one_way(u, c, &way_down).await, Live::Client) };
+        // A check that inspects forces the copy path: spliced bytes are never seen.
+        let splice = mode == RelayMode::Splice && !C::INSPECTS;
+        let joined = match splice {
+            false => {
+                let a =
+                    async { split_reset(copy_one_way(c, u, &way_up, check).await, Live::Upstream) };
+                let b = async {
+                    split_reset(copy_one_way(u, c, &way_down, Opaque).await, Live::Client)
+                };
                 tokio::try_join!(a, b)
             }
-            RelayMode::Splice => {
+            true => {
                 let (p1, p2) = (Pipe::new()?, Pipe::new()?);
                 let a =
                     async { split_reset(splice_one_way(c, u, &p1, &way_up).await, Live::Upstream) };
@@ -181,10 +250,10 @@ pub async fn relay(
         };
         match joined {
             Ok((a, b)) => a.and(b).map(|()| None),
-            Err(PeerReset(live)) => Ok(Some(live)),
+            Err(cut) => Ok(Some(cut)),
         }
     };
-    let (idle_timeout, reset) = tokio::select! {
+    let (idle_timeout, cut) = tokio::select! {
         r = work => (false, r?),
         () = activity.idle(idle) => (true, None),
     };
@@ -193,9 +262,17 @@ pub async fn relay(
         to_client: to_client.load(Ordering::Relaxed),
         lost: 0,
         idle_timeout,
-        reset: reset.is_some(),
+        reset: matches!(cut, Some(Cut::PeerReset(_))),
+        refused: matches!(cut, Some(Cut::Refused)),
     };
-    if let Some(live) = reset {
+    if stats.refused {
+        // No delivery wait: a client that broke the framing gets nothing more, and the
+        // server must see a reset, not a clean end.
+        for s in [c, u] {
+            let _ = crate::socket::set_reset_on_close(s);
+        }
+    }
+    if let Some(Cut::PeerReset(live)) = cut {
         // What was written to the live side is delivered before the reset overtakes it.
         let (sock, count) = match live {
             Live::Client => (c, &mut stats.to_client),
@@ -258,9 +335,17 @@ impl Default for Activity {
 ///
 /// The buffer exists only while bytes flow: it is taken when `src` becomes readable and
 /// given back when a read finds nothing more (while still at the smallest size), so an
-/// idle connection holds no relay memory. Reads that keep filling it grow it.
-async fn copy_one_way(src: &TcpStream, dst: &TcpStream, way: &Way<'_>) -> io::Result<()> {
-    let result = async {
+/// idle connection holds no relay memory. Reads that keep filling it grow it. Each chunk
+/// read passes `check` before it is written; a refused one ends the direction with
+/// [`Refusal`] and without a FIN.
+async fn copy_one_way<C: Check>(
+    src: &TcpStream,
+    dst: &TcpStream,
+    way: &Way<'_>,
+    mut check: C,
+) -> io::Result<()> {
+    // `move`: a borrowed check would cost a pointer even when it is zero-sized.
+    let result = async move {
         let mut level = 0;
         let mut buf: Vec<u8> = Vec::new();
         let mut full_reads = 0u32;
@@ -288,6 +373,9 @@ async fn copy_one_way(src: &TcpStream, dst: &TcpStream, way: &Way<'_>) -> io::Re
                 shutdown_write(dst)?;
                 return Ok(());
             }
+            if C::INSPECTS && !check.accept(&buf[..n]) {
+                return Err(io::Error::other(Refusal));
+            }
             if let Err(e) = write_all(dst, &buf[..n]).await {
                 return way.seen.on_write_error(e);
             }
@@ -307,9 +395,10 @@ async fn copy_one_way(src: &TcpStream, dst: &TcpStream, way: &Way<'_>) -> io::Re
     .await;
     if let Err(e) = &result
         && e.kind() != io::ErrorKind::ConnectionReset
+        && !is_refusal(e)
     {
         // Pass the end on even when this side failed, or the peer would wait forever.
-        // A reset is passed on as a reset by the caller, never as a FIN.
+        // A reset (or a refusal) is passed on as a reset by the caller, never as a FIN.
         let _ = shutdown_write(dst);
     }
     result

@@ -60,6 +60,31 @@ impl<'a, P> Reporter<'a, P> {
         reason: String,
         denied_bytes: &[u8],
     ) {
+        self.deny_with(client, rule, app_proto, reason, denied_bytes, None);
+    }
+
+    /// A denial of a TLS connection about `hello` (the alert carries its `tls` record).
+    pub fn deny_tls(
+        &self,
+        client: Option<&TcpStream>,
+        rule: Option<&Arc<RuleRef>>,
+        hello: &ClientHello,
+        reason: String,
+        denied_bytes: &[u8],
+    ) {
+        let tls = tls_event(hello);
+        self.deny_with(client, rule, AppProto::Tls, reason, denied_bytes, Some(tls));
+    }
+
+    fn deny_with(
+        &self,
+        client: Option<&TcpStream>,
+        rule: Option<&Arc<RuleRef>>,
+        app_proto: AppProto,
+        reason: String,
+        denied_bytes: &[u8],
+        tls: Option<TlsEvent>,
+    ) {
         let proto = match app_proto {
             AppProto::Http => "http",
             AppProto::Tls => "tls",
@@ -77,7 +102,7 @@ impl<'a, P> Reporter<'a, P> {
             reason = %reason,
             "denied"
         );
-        self.alert(client, rule, app_proto, reason, denied_bytes);
+        self.alert(client, rule, app_proto, reason, denied_bytes, tls);
     }
 
     /// A connection cut for a reason other than policy (the upstream refused or reset it, a
@@ -92,7 +117,7 @@ impl<'a, P> Reporter<'a, P> {
             reason = %reason,
             "connection aborted"
         );
-        self.alert(client, None, app_proto, reason, &[]);
+        self.alert(client, None, app_proto, reason, &[], None);
     }
 
     fn alert(
@@ -102,6 +127,7 @@ impl<'a, P> Reporter<'a, P> {
         app_proto: AppProto,
         reason: String,
         denied_bytes: &[u8],
+        tls: Option<TlsEvent>,
     ) {
         if !self.shared.config.events.alerts() {
             return;
@@ -123,6 +149,7 @@ impl<'a, P> Reporter<'a, P> {
                 reason,
                 denied_bytes: denied_bytes.to_vec(),
                 counters,
+                tls,
             },
         });
     }
@@ -177,11 +204,15 @@ impl<'a, P> Reporter<'a, P> {
         self.shared.sink.emit(Event::Tls {
             flow: self.flow.clone(),
             rule: rule.cloned(),
-            tls: TlsEvent {
-                sni: hello.sni.clone(),
-                version: hello.version,
-                alpn: hello.alpn.clone(),
-            },
+            tls: tls_event(hello),
         });
+    }
+}
+
+fn tls_event(hello: &ClientHello) -> TlsEvent {
+    TlsEvent {
+        sni: hello.sni.clone(),
+        version: hello.version,
+        alpn: hello.alpn.clone(),
     }
 }

@@ -474,3 +474,6 @@ mod lifecycle;
 
 #[path = "tests_service.rs"]
 mod service;
+
+#[path = "tests_tls.rs"]
+mod tls;

@@ -110,7 +110,13 @@ fn connection_state_machines_stay_small() {
         );
         assert!(size(&f) <= 2048, "connection future is {} bytes", size(&f));
         let (mut c, mut d) = crate::proxy::testutil::pair().await;
-        let r = relay::relay(&mut c, &mut d, RelayMode::Copy, Duration::from_secs(1));
+        let r = relay::relay(
+            &mut c,
+            &mut d,
+            RelayMode::Copy,
+            Duration::from_secs(1),
+            relay::Opaque,
+        );
         assert!(size(&r) <= 1280, "relay future is {} bytes", size(&r));
     });
 }

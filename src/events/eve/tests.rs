@@ -263,6 +263,7 @@ fn alert(rule: Option<Arc<RuleRef>>, reason: &str, bytes: &[u8]) -> Event {
                 bytes_toserver: 307,
                 bytes_toclient: 78,
             },
+            tls: None,
         },
     }
 }
@@ -316,6 +317,24 @@ fn alert_event_fields() {
     assert_eq!(&pkt[12..16], &[10, 10, 1, 4]);
     assert_eq!(&pkt[16..20], &[10, 10, 1, 3]);
     assert!(pkt.ends_with(req), "packet carries the denied bytes");
+}
+
+#[test]
+fn a_tls_alert_names_the_hello() {
+    let mut ev = alert(Some(rule()), "tls: second ClientHello changes the SNI", b"");
+    if let Event::Alert { alert, .. } = &mut ev {
+        alert.app_proto = AppProto::Tls;
+        alert.tls = Some(TlsEvent {
+            sni: Some("evil.com".into()),
+            version: 0x0304,
+            alpn: vec![],
+        });
+    }
+    let v = parse(&ev);
+    assert_eq!(v["app_proto"], "tls");
+    assert_eq!(v["tls"], json!({"sni": "evil.com", "version": "TLS 1.3"}));
+    // Other alerts have no `tls`.
+    assert!(parse(&alert(None, "x", b"")).get("tls").is_none());
 }
 
 #[test]

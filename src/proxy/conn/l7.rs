@@ -1,6 +1,7 @@
 //! The L7 path of a connection: classify the first bytes, decide the first request or
-//! ClientHello, then serve what was allowed (TLS relayed opaquely after the hello, HTTP
-//! request by request).
+//! ClientHello, then serve what was allowed (TLS through [`crate::proxy::tls`]: a retried
+//! hello decided again, the rest relayed with its record framing checked; HTTP request by
+//! request).
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use crate::proxy::inspect::{self, Classified};
 use crate::proxy::relay::{self, Activity};
 use crate::proxy::report::Reporter;
 use crate::proxy::state::{Policy, Shared};
+use crate::proxy::tls;
 use crate::proxy::wire::RequestHead;
 
 /// A connection whose first request or ClientHello was allowed, ready to be served.
@@ -31,6 +33,11 @@ pub(super) enum Allowed<P> {
         buf: ReadBuf,
         rule: Arc<RuleRef>,
         hello: ClientHello,
+        /// Bytes of the hello at the front of `buf`.
+        consumed: usize,
+        /// What decided it, to decide a second hello (after a HelloRetryRequest) alike.
+        snapshot: Arc<P>,
+        l7: L7Id,
     },
     Http {
         client: TcpStream,
@@ -87,7 +94,7 @@ pub(super) async fn inspect<P: Policy>(
             reset(client);
             None
         }
-        Ok(Classified::Tls(hello)) => {
+        Ok(Classified::Tls { hello, consumed }) => {
             shared.metrics.classified("tls", started.elapsed());
             let verdict = if wants.tls {
                 let sni = hello.normalized_sni();
@@ -104,10 +111,10 @@ pub(super) async fn inspect<P: Policy>(
                 }
             };
             if !verdict.allowed {
-                rep.deny(
+                rep.deny_tls(
                     Some(&client),
                     Some(&rule),
-                    AppProto::Tls,
+                    &hello,
                     verdict.detail,
                     buf.filled(),
                 );
@@ -119,6 +126,9 @@ pub(super) async fn inspect<P: Policy>(
                 buf,
                 rule,
                 hello,
+                consumed,
+                snapshot,
+                l7,
             })
         }
         Ok(Classified::Http(head)) => {
@@ -163,20 +173,15 @@ pub(super) async fn inspect<P: Policy>(
 pub(super) async fn allow_tls<P: Policy>(
     shared: &Arc<Shared<P>>,
     rep: &Reporter<'_, P>,
-    mut client: TcpStream,
+    client: TcpStream,
     buf: ReadBuf,
-    rule: &Arc<RuleRef>,
-    hello: &ClientHello,
+    first: tls::FirstHello<'_, P>,
 ) {
-    let Some(mut up) = connect(shared, rep, AppProto::Tls).await else {
+    let Some(up) = connect(shared, rep, AppProto::Tls).await else {
         return reset(client);
     };
-    rep.tls(Some(rule), hello);
-    if up.write_all(buf.filled()).await.is_err() {
-        return reset_both(client, up);
-    }
-    drop(buf);
-    relay_opaque(shared, rep, &mut client, &mut up).await;
+    rep.tls(Some(first.rule), first.hello);
+    tls::serve(shared, rep, client, up, buf, first).await;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -231,7 +236,14 @@ pub(super) async fn allow_http<P: Policy>(
             {
                 return reset_both(client, up);
             }
-            Box::pin(relay_opaque(shared, rep, &mut client, &mut up)).await;
+            Box::pin(relay_opaque(
+                shared,
+                rep,
+                &mut client,
+                &mut up,
+                relay::Opaque,
+            ))
+            .await;
         }
         Outcome::Denied(d) => {
             rep.deny(

@@ -16,7 +16,7 @@ async fn relayed(
 ) {
     let (client, mut pc) = pair().await;
     let (mut pu, server) = pair().await;
-    let task = tokio::spawn(async move { relay(&mut pc, &mut pu, mode, idle).await });
+    let task = tokio::spawn(async move { relay(&mut pc, &mut pu, mode, idle, Opaque).await });
     (client, server, task)
 }
 
