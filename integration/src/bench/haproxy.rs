@@ -45,4 +45,28 @@ mod tests {
         assert!(cfg.contains("bind 127.0.0.1:15006 transparent"));
         assert!(!cfg.contains('@'), "unfilled placeholder in:\n{cfg}");
     }
+
+    /// The settings that make H's keep-alive honest: HTTP handled in the frontend, one
+    /// server connection per client connection for all its requests.
+    #[test]
+    fn http_is_upgraded_in_the_frontend_and_kept_alive_upstream() {
+        let lines: Vec<&str> = TEMPLATE
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#'))
+            .collect();
+        for want in [
+            "tcp-request content switch-mode http if port_http HTTP",
+            "option http-keep-alive",
+            "http-reuse never",
+            "source 0.0.0.0 usesrc clientip",
+        ] {
+            assert!(lines.contains(&want), "haproxy.cfg lacks {want:?}");
+        }
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.starts_with("option http-server-close"))
+        );
+    }
 }

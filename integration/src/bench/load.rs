@@ -217,6 +217,8 @@ pub struct Latency {
     pub p99_us: f64,
     pub achieved_rps: f64,
     pub errors: u64,
+    /// Requests answered over the whole probe, warm-up included (for CPU per request).
+    pub requests: u64,
 }
 
 /// Open-loop probe: `conns` keep-alive connections each send on their own fixed schedule,
@@ -257,18 +259,20 @@ pub fn latency_probe(
         let mut all = Vec::new();
         let mut errors = 0;
         let mut sent = 0u64;
+        let mut requests = 0u64;
         for h in handles {
             match h.join() {
-                Ok(Ok((lat, n))) => {
+                Ok(Ok((lat, n, total))) => {
                     all.extend(lat);
                     sent += n;
+                    requests += total;
                 }
                 _ => errors += 1,
             }
         }
-        (all, errors, sent)
+        (all, errors, sent, requests)
     })?;
-    let (mut all, errors, sent) = res;
+    let (mut all, errors, sent, requests) = res;
     if all.is_empty() {
         return Err(Error::Other("latency probe got no responses".into()));
     }
@@ -278,10 +282,12 @@ pub fn latency_probe(
         p99_us: percentile(&all, 0.99),
         achieved_rps: sent as f64 / duration.as_secs_f64(),
         errors,
+        requests,
     })
 }
 
-/// One connection of the probe: returns recorded latencies (µs) and requests sent.
+/// One connection of the probe: returns recorded latencies (µs), requests sent after the
+/// warm-up, and requests answered in all.
 fn probe_conn(
     dst: SocketAddr,
     req: &[u8],
@@ -289,7 +295,7 @@ fn probe_conn(
     period: Duration,
     duration: Duration,
     warmup: Duration,
-) -> std::io::Result<(Vec<f64>, u64)> {
+) -> std::io::Result<(Vec<f64>, u64, u64)> {
     let mut s = TcpStream::connect_timeout(&dst, Duration::from_secs(2))?;
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
@@ -299,6 +305,7 @@ fn probe_conn(
     let mut buf = vec![0u8; 8192];
     let mut due = first;
     let mut sent = 0;
+    let mut answered = 0;
     while due < end {
         let now = Instant::now();
         if due > now {
@@ -306,6 +313,7 @@ fn probe_conn(
         }
         s.write_all(req)?;
         read_response(&mut s, &mut buf)?;
+        answered += 1;
         let done = Instant::now();
         if due >= record_from {
             lat.push(done.duration_since(due).as_secs_f64() * 1e6);
@@ -313,7 +321,7 @@ fn probe_conn(
         }
         due += period;
     }
-    Ok((lat, sent))
+    Ok((lat, sent, answered))
 }
 
 /// Read one HTTP/1.1 response with a Content-Length body.

@@ -96,19 +96,36 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
                 }
             };
             let profiler = profile(PerfStep::KeepAlive)?;
+            let accepted0 = topo.http_accepted()?;
             let ka = load::wrk(&topo, &http_url, opts.conns, d, false)?;
+            let accepted = topo.http_accepted()?.saturating_sub(accepted0);
             finish_perf(profiler, opts);
             check_wrk(&ka, mode, "keep-alive")?;
             samples.add(Metric::KeepAliveRps, v, ka.requests_per_sec);
             if let Some(us) = cpu_us_per_request(&active, cpu0, &ka, d) {
                 samples.add(Metric::KeepAliveCpuUsPerReq, v, us);
             }
+            // The origin's accepted connections over the step: wrk's 32 for D, and as few
+            // for a proxy that keeps one server connection per client connection.
+            let ka_requests = ka.requests_per_sec * d.as_secs_f64();
+            log(format!(
+                "  {mode} keep-alive: {ka_requests:.0} requests over {accepted} upstream connections"
+            ));
+            samples.add(
+                Metric::KeepAliveUpstreamConnsPer1k,
+                v,
+                accepted as f64 * 1000.0 / ka_requests.max(1.0),
+            );
             stop::check()?;
             let profiler = profile(PerfStep::Close)?;
+            let cpu0 = active.proxy_pid().and_then(topo::cpu_seconds);
             let close = load::wrk(&topo, &http_url, opts.conns, d, true)?;
             finish_perf(profiler, opts);
             check_wrk(&close, mode, "close")?;
             samples.add(Metric::CloseCps, v, close.requests_per_sec);
+            if let Some(us) = cpu_us_per_request(&active, cpu0, &close, d) {
+                samples.add(Metric::CloseCpuUsPerConn, v, us);
+            }
             if !opts.no_tls {
                 stop::check()?;
                 let tls = load::wrk(&topo, &https_url, opts.conns, d, true)?;
@@ -216,10 +233,20 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
         for mode in rotated(round, &opts.modes) {
             stop::check()?;
             let mut active = mode::setup(&topo, mode, &p10)?;
+            let cpu0 = active.proxy_pid().and_then(topo::cpu_seconds);
             let lat = load::latency_probe(&topo, rate, 16, d, Duration::from_millis(500))?;
             log(format!("  {mode}: {lat:?}"));
             samples.add(Metric::LatencyP50Us, mode.letter(), lat.p50_us);
             samples.add(Metric::LatencyP99Us, mode.letter(), lat.p99_us);
+            // CPU at the same offered load for both proxies: what a request costs when
+            // neither is saturated (the keep-alive row is at each one's own maximum).
+            if let (Some(c0), Some(c1)) = (cpu0, active.proxy_pid().and_then(topo::cpu_seconds)) {
+                samples.add(
+                    Metric::FixedRateCpuUsPerReq,
+                    mode.letter(),
+                    (c1 - c0) * 1e6 / lat.requests.max(1) as f64,
+                );
+            }
             active.check_alive()?;
             if mode == Mode::L7proxy {
                 drop(active);
@@ -269,8 +296,8 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
     Ok(samples)
 }
 
-/// The proxy's CPU time per request over a keep-alive step of `d` that started when the
-/// proxy had used `cpu0` seconds; `None` without a proxy (D).
+/// The proxy's CPU time per request (per connection in close mode) over a wrk step of `d`
+/// that started when the proxy had used `cpu0` seconds; `None` without a proxy (D).
 fn cpu_us_per_request(
     active: &mode::Active<'_>,
     cpu0: Option<f64>,

@@ -2,20 +2,31 @@
 //! can do, so that direct mode measures the network path and not the server. It answers every
 //! HTTP/1.1 request with a fixed 200 response (keep-alive unless the client asks to close),
 //! serves the same over TLS, and sends bulk objects from a static buffer.
+//!
+//! It also counts the plain-HTTP connections it accepted and tells that count to whoever
+//! connects to its stats address (loopback inside the workload namespace, so no client
+//! reaches it): the runner reads it before and after a step to see how many upstream
+//! connections a proxy opened for the step's requests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Body size of every HTTP response.
 pub const BODY_BYTES: usize = 1024;
 
-/// Serve forever on the given addresses (plain HTTP, HTTPS, bulk).
+/// Plain-HTTP connections accepted since the server started.
+static HTTP_ACCEPTED: AtomicU64 = AtomicU64::new(0);
+
+/// Serve forever on the given addresses (plain HTTP, HTTPS, bulk); each connection to a
+/// `stats` address gets the accepted plain-HTTP connection count as one decimal line.
 pub async fn serve(
     http: Vec<SocketAddr>,
     https: Vec<SocketAddr>,
     bulk: Vec<SocketAddr>,
+    stats: Vec<SocketAddr>,
 ) -> std::io::Result<()> {
     let response = Responses {
         keep_alive: response(false).into(),
@@ -28,6 +39,7 @@ pub async fn serve(
         tasks.spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await?;
+                HTTP_ACCEPTED.fetch_add(1, Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(http_conn(stream, response.clone()));
             }
@@ -61,6 +73,19 @@ pub async fn serve(
             loop {
                 let (stream, _) = listener.accept().await?;
                 tokio::spawn(bulk_conn(stream));
+            }
+        });
+    }
+    for addr in stats {
+        let listener = crate::servers::listen(addr)?;
+        tasks.spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await?;
+                let line = format!("{}\n", HTTP_ACCEPTED.load(Ordering::Relaxed));
+                tokio::spawn(async move {
+                    let _ = stream.write_all(line.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
             }
         });
     }

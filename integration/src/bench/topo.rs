@@ -31,6 +31,8 @@ pub const WEB_HOST: &str = "web.bench";
 pub const HTTP_PORT: u16 = 80;
 pub const HTTPS_PORT: u16 = 443;
 pub const BULK_PORT: u16 = 9000;
+/// The origin server's stats port (loopback of the workload namespace, never captured).
+pub const STATS_PORT: u16 = 9099;
 
 /// CPUs: the proxy gets one, the load generator and the origin server share the other.
 #[derive(Clone, Copy, Debug)]
@@ -117,12 +119,30 @@ impl Topology {
             .args(["--http", &format!("0.0.0.0:{HTTP_PORT}")])
             .args(["--https", &format!("0.0.0.0:{HTTPS_PORT}")])
             .args(["--bulk", &format!("0.0.0.0:{BULK_PORT}")])
+            .args(["--stats", &format!("127.0.0.1:{STATS_PORT}")])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.path("server.stderr"))?);
         self.server = Some(self.web.spawn(cmd)?);
         self.web
             .wait_tcp_listen(IpAddr::V4(WEB_IP), BULK_PORT, Duration::from_secs(10))
             .map_err(|e| Error::Other(format!("origin server not up: {e}")))
+    }
+
+    /// Plain-HTTP connections the origin server has accepted so far: the difference over a
+    /// step is how many upstream connections the step's requests took.
+    pub fn http_accepted(&self) -> Result<u64> {
+        let text = self.web.run_in(|| -> std::io::Result<String> {
+            use std::io::Read;
+            let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), STATS_PORT);
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        })??;
+        text.trim()
+            .parse()
+            .map_err(|_| Error::Other(format!("origin server stats: {text:?}")))
     }
 
     /// A file in the working directory.

@@ -42,6 +42,9 @@ enum Command {
         https: Vec<SocketAddr>,
         #[arg(long)]
         bulk: Vec<SocketAddr>,
+        /// Answers each connection with the count of accepted `--http` connections.
+        #[arg(long)]
+        stats: Vec<SocketAddr>,
     },
 }
 
@@ -93,7 +96,12 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve { http, https, bulk } => serve(http, https, bulk),
+        Command::Serve {
+            http,
+            https,
+            bulk,
+            stats,
+        } => serve(http, https, bulk, stats),
         Command::Run(args) => run(args),
         Command::Policy { rules, dir } => match bench::policy::write(&dir, rules.max(1)) {
             Ok(()) => ExitCode::SUCCESS,
@@ -105,7 +113,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(http: Vec<SocketAddr>, https: Vec<SocketAddr>, bulk: Vec<SocketAddr>) -> ExitCode {
+fn serve(
+    http: Vec<SocketAddr>,
+    https: Vec<SocketAddr>,
+    bulk: Vec<SocketAddr>,
+    stats: Vec<SocketAddr>,
+) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -116,7 +129,7 @@ fn serve(http: Vec<SocketAddr>, https: Vec<SocketAddr>, bulk: Vec<SocketAddr>) -
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(bench::server::serve(http, https, bulk)) {
+    match rt.block_on(bench::server::serve(http, https, bulk, stats)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lab-bench serve: {e}");
