@@ -157,6 +157,8 @@ pub enum Error {
     Tls(#[from] tls::TlsError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Signal(#[from] crate::signal::Error),
 }
 
 /// Entry point of `l7proxy controller`: serves until SIGTERM/SIGINT.

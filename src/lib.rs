@@ -6,6 +6,7 @@
 //! for a decision on each connection (and, for L7 rules, on what [`classify`] read off the
 //! wire), relays allowed bytes through [`socket`], and reports to [`events`].
 
+pub mod app;
 pub mod classify;
 pub mod cli;
 pub mod controller;
@@ -15,4 +16,5 @@ pub mod matcher;
 pub mod policy;
 pub mod proxy;
 pub mod redirect;
+pub mod signal;
 pub mod socket;

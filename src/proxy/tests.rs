@@ -2,15 +2,19 @@
 //! manifests on disk, a fixed original destination instead of TPROXY.
 
 use std::io::ErrorKind;
-use std::sync::Mutex;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::events::Event;
+use crate::events::{Event, Metrics};
+use crate::policy::{Direction, Snapshot};
 use crate::proxy::drain::Drain;
 use crate::proxy::listener::{OrigDst, accept_loop};
+use crate::proxy::reload::Manifests as Loader;
 use crate::proxy::state::{Shared, Sink};
 use crate::proxy::testutil::payload;
 use crate::socket::SocketOpts;
