@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::args::{CaptureArgs, PodRef};
 use crate::events::{EventSink, Metrics};
 use crate::policy::{Direction, Snapshot};
 use crate::proxy::reload::{self, Manifests};
-use crate::proxy::{Config, Error, config, drain, fds, listener, service, state};
+use crate::proxy::{Config, Error, drain, fds, listener, service, state};
 use crate::signal::Shutdown;
+use crate::socket::SocketFactory;
 
 pub mod admin;
 mod run_args;
@@ -50,15 +52,16 @@ type Cluster = (crate::kube::Source, tokio::sync::mpsc::Receiver<Snapshot>);
 
 async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut shutdown = Shutdown::install()?;
-    let pod = crate::kube::pod_from_env(args.pod.as_deref())?;
+    let pod = PodRef::or_from_env(args.pod.clone())?;
+    let sockets = SocketFactory::proxy(args.capture.mark);
     let metrics = Arc::new(Metrics::default());
     let loader = Manifests::new(
         args.manifests.clone(),
-        config::parse_pod(&pod).map_err(anyhow::Error::msg)?,
+        (pod.namespace.clone(), pod.name.clone()),
         0,
     )
     .with_metrics(metrics.clone());
-    let ready = admin::serve(args.metrics_addr, args.mark, metrics.clone())?;
+    let ready = admin::serve(args.metrics_addr, sockets, metrics.clone())?;
     // The cluster source hands over its first snapshot after the first full sync.
     let (snapshot, cluster) = if args.kubernetes {
         let (source, mut snapshots) = crate::kube::Source::spawn(
@@ -88,11 +91,11 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     metrics.snapshot_loaded(snapshot.generation());
     let sink = start_sink(&args, &pod, metrics.clone())?;
-    let listeners = bind_listeners(&args)?;
+    let listeners = bind_listeners(&args.capture, sockets)?;
     // After the listeners and logs are open, so the descriptors they hold are counted.
     let config = Config {
         listeners: listeners.iter().map(|(a, _, _)| *a).collect(),
-        ..proxy_config(&args)
+        ..proxy_config(&args, sockets)
     };
     let flush_sink = sink.clone();
     let (drain, watch) = drain::Drain::new();
@@ -152,10 +155,10 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The EVE log, np.log and their writer thread.
-fn start_sink(args: &RunArgs, pod: &str, metrics: Arc<Metrics>) -> Result<EventSink, Error> {
+fn start_sink(args: &RunArgs, pod: &PodRef, metrics: Arc<Metrics>) -> Result<EventSink, Error> {
     let sink = EventSink::start_with(
         crate::events::SinkOptions {
-            applied_to: Some(pod.to_owned()),
+            applied_to: Some(pod.to_string()),
             alert_payload_bytes: args.alert_payload_bytes,
             alert_rate: args.alert_rate,
             rotation: crate::events::Rotation {
@@ -172,23 +175,20 @@ fn start_sink(args: &RunArgs, pod: &str, metrics: Arc<Metrics>) -> Result<EventS
 /// The inbound and outbound TPROXY listeners on both loopbacks; IPv6 is skipped when the
 /// namespace has no `::1`.
 fn bind_listeners(
-    args: &RunArgs,
+    capture: &CaptureArgs,
+    sockets: SocketFactory,
 ) -> Result<Vec<(SocketAddr, Direction, std::net::TcpListener)>, Error> {
-    let opts = crate::socket::SocketOpts {
-        mark: args.mark,
-        transparent: true,
-    };
     let mut listeners = Vec::new();
     for (port, direction) in [
-        (args.inbound_port, Direction::Ingress),
-        (args.outbound_port, Direction::Egress),
+        (capture.inbound_port, Direction::Ingress),
+        (capture.outbound_port, Direction::Egress),
     ] {
         for ip in [
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(Ipv6Addr::LOCALHOST),
         ] {
             let addr = SocketAddr::new(ip, port);
-            match crate::socket::bind_listener(addr, opts, BACKLOG) {
+            match sockets.listener(addr, BACKLOG) {
                 Ok(l) => listeners.push((addr, direction, l)),
                 Err(e) if ip.is_ipv6() && e.kind() == std::io::ErrorKind::AddrNotAvailable => {
                     tracing::warn!(listen.addr = %addr, "IPv6 loopback unavailable; IPv4 only");
@@ -201,10 +201,9 @@ fn bind_listeners(
 }
 
 /// The data path's settings from the command line (without its listeners).
-fn proxy_config(args: &RunArgs) -> Config {
+fn proxy_config(args: &RunArgs, sockets: SocketFactory) -> Config {
     Config {
-        mark: args.mark,
-        transparent: true,
+        sockets,
         preserve_client_ip: args.preserve_client_ip,
         upstream_ports: args.upstream_port_range.clone(),
         classify_timeout: args.classify_timeout,

@@ -43,9 +43,6 @@ pub enum Error {
     /// The client could not be built from the configuration.
     #[error("kubernetes client: {0}")]
     Client(#[from] kube::Error),
-    /// The protected Pod is not named by `--pod` nor by POD_NAMESPACE/POD_NAME.
-    #[error("the protected Pod is unknown: pass --pod NS/NAME or set POD_NAMESPACE and POD_NAME")]
-    NoPod,
     /// The source stopped before the first snapshot (all watchers ended).
     #[error("the kubernetes source stopped before its first full sync")]
     Stopped,
@@ -65,16 +62,4 @@ pub async fn client() -> Result<kube::Client, Error> {
 /// uses aws-lc-rs everywhere (the controller's webhook server too). Idempotent.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
-
-/// The protected Pod from `--pod`, or else from the downward API's POD_NAMESPACE and
-/// POD_NAME.
-pub fn pod_from_env(pod: Option<&str>) -> Result<String, Error> {
-    if let Some(p) = pod {
-        return Ok(p.to_owned());
-    }
-    match (std::env::var("POD_NAMESPACE"), std::env::var("POD_NAME")) {
-        (Ok(ns), Ok(name)) if !ns.is_empty() && !name.is_empty() => Ok(format!("{ns}/{name}")),
-        _ => Err(Error::NoPod),
-    }
 }

@@ -7,6 +7,7 @@
 //! wire), relays allowed bytes through [`socket`], and reports to [`events`].
 
 pub mod app;
+pub mod args;
 pub mod classify;
 pub mod cli;
 pub mod controller;

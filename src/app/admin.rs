@@ -13,16 +13,20 @@ use std::sync::atomic::AtomicBool;
 
 use crate::events::Metrics;
 use crate::proxy::Error;
-use crate::socket::{self, SocketOpts};
+use crate::socket::SocketFactory;
 
 /// Pending connections of the admin listener (probes and scrapes: few).
 const BACKLOG: i32 = 128;
 
 /// Binds the endpoint and serves it on the runtime. The returned flag is `/readyz`:
 /// false until the caller stores true (listeners bound, a policy loaded).
-pub fn serve(addr: SocketAddr, mark: u32, metrics: Arc<Metrics>) -> Result<Arc<AtomicBool>, Error> {
+pub fn serve(
+    addr: SocketAddr,
+    sockets: SocketFactory,
+    metrics: Arc<Metrics>,
+) -> Result<Arc<AtomicBool>, Error> {
     let ready = Arc::new(AtomicBool::new(false));
-    for (addr, l) in bind(addr, mark)? {
+    for (addr, l) in bind(addr, sockets)? {
         let l =
             tokio::net::TcpListener::from_std(l).map_err(|source| Error::listen(addr, source))?;
         let (metrics, ready) = (metrics.clone(), ready.clone());
@@ -53,17 +57,14 @@ pub fn companion(addr: SocketAddr) -> Option<SocketAddr> {
 /// companion is skipped with a warning when its family is unavailable (IPv6 disabled).
 pub fn bind(
     addr: SocketAddr,
-    mark: u32,
+    sockets: SocketFactory,
 ) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, Error> {
-    let opts = SocketOpts {
-        mark,
-        transparent: true,
-    };
-    let first =
-        socket::bind_listener(addr, opts, BACKLOG).map_err(|source| Error::listen(addr, source))?;
+    let first = sockets
+        .listener(addr, BACKLOG)
+        .map_err(|source| Error::listen(addr, source))?;
     let mut out = vec![(addr, first)];
     if let Some(other) = companion(addr) {
-        match socket::bind_listener(other, opts, BACKLOG) {
+        match sockets.listener(other, BACKLOG) {
             Ok(l) => out.push((other, l)),
             Err(e) if is_family_missing(&e) => {
                 tracing::warn!(listen.addr = %other, error = %e, "admin endpoint: family unavailable");

@@ -2,11 +2,12 @@
 //! where events go, and the data path's limits. Turned into a [`crate::proxy::Config`] by
 //! [`super::serve`].
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::proxy::{RelayMode, config};
+use crate::args::{self, CaptureArgs, METRICS_PORT, PodRef, parse_duration, parse_port_range};
+use crate::proxy::RelayMode;
 
 /// `l7proxy run` arguments.
 #[derive(Debug, clap::Args)]
@@ -21,36 +22,29 @@ pub struct RunArgs {
     pub kubernetes: bool,
     /// The protected Pod, `NAMESPACE/NAME`: inbound is its ingress, outbound its egress.
     /// Defaults to `$POD_NAMESPACE/$POD_NAME` (the downward API).
-    #[arg(long, value_name = "NS/NAME", value_parser = config::parse_pod_arg)]
-    pub pod: Option<String>,
+    #[arg(long, value_name = "NS/NAME")]
+    pub pod: Option<PodRef>,
     /// Directory of the EVE log (`eve-YYYY-MM-DD.json`) and the audit log (`np.log`).
-    #[arg(long, default_value = "/var/log/l7proxy", value_name = "DIR")]
+    #[arg(long, default_value = args::LOG_DIR, value_name = "DIR")]
     pub log_dir: PathBuf,
-    /// Port of the inbound (ingress) TPROXY listener on 127.0.0.1 and ::1.
-    #[arg(long, default_value_t = 15006)]
-    pub inbound_port: u16,
-    /// Port of the outbound (egress) TPROXY listener on 127.0.0.1 and ::1.
-    #[arg(long, default_value_t = 15001)]
-    pub outbound_port: u16,
-    /// SO_MARK on every proxy socket, so capture rules let the proxy's traffic through.
-    #[arg(long, default_value = "0x539", value_parser = config::parse_mark)]
-    pub mark: u32,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
     /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint (transparent, so the
     /// capture rules can hand it `PodIP:PORT`); a loopback or wildcard address is also
     /// listened on in the other family.
-    #[arg(long, default_value = "127.0.0.1:15020")]
+    #[arg(long, default_value_t = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), METRICS_PORT))]
     pub metrics_addr: SocketAddr,
     /// How opaque bytes are relayed.
     #[arg(long, value_enum, default_value_t = RelayMode::Copy)]
     pub relay: RelayMode,
     /// Total time allowed to read the first request head or TLS ClientHello.
-    #[arg(long, default_value = "5s", value_parser = config::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub classify_timeout: Duration,
     /// Close a connection after this long without any byte moving.
-    #[arg(long, default_value = "1h", value_parser = config::parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub idle_timeout: Duration,
     /// Grace period for open connections after SIGTERM/SIGINT.
-    #[arg(long, default_value = "5s", value_parser = config::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
     /// Largest HTTP request/response head or TLS ClientHello, in bytes.
     #[arg(long, default_value_t = 64 * 1024)]
@@ -67,7 +61,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub preserve_client_ip: bool,
     /// Source ports of client-IP-preserving upstreams (outside the clients' range).
-    #[arg(long, default_value = "61000-65535", value_parser = config::parse_port_range)]
+    #[arg(long, default_value = "61000-65535", value_parser = parse_port_range)]
     pub upstream_port_range: std::ops::RangeInclusive<u16>,
     /// EVE events written: all (http, tls and alerts), alerts, or none. np.log follows
     /// each rule's enableLogging regardless.

@@ -247,7 +247,7 @@ fn injected_command_lines_parse() {
             panic!("not redirect")
         };
         let cfg = redirect.config().unwrap();
-        assert_eq!(cfg.proxy_mark, args.mark);
+        assert_eq!(cfg.proxy_mark, args.capture.mark.get());
         assert!(cfg.exclude_inbound_ports.contains(&PortRange::single(8081)));
         // As the kubelet expands them. `--kubernetes` is the cluster source; where this
         // parser does not have it yet, check the rest with a manifest source.
@@ -272,7 +272,7 @@ fn injected_command_lines_parse() {
         let Command::Run(run) = run.command else {
             panic!("not run")
         };
-        assert_eq!(run.mark, args.mark);
+        assert_eq!(run.capture.mark, args.capture.mark);
         assert_eq!(run.metrics_addr.port(), args.metrics_port);
         assert!(run.metrics_addr.ip().is_unspecified());
     }

@@ -17,7 +17,7 @@ use crate::proxy::listener::{OrigDst, accept_loop};
 use crate::proxy::reload::Manifests as Loader;
 use crate::proxy::state::{Shared, Sink};
 use crate::proxy::testutil::payload;
-use crate::socket::SocketOpts;
+use crate::socket::SocketFactory;
 
 #[derive(Default)]
 struct Collector(Mutex<Vec<Event>>);
@@ -113,11 +113,9 @@ async fn lab_full(
         0,
     );
     let snapshot = loader.load().unwrap();
-    let opts = SocketOpts {
-        mark: 0,
-        transparent: false,
-    };
-    let l = crate::socket::bind_listener("127.0.0.1:0".parse().unwrap(), opts, 128).unwrap();
+    let l = SocketFactory::plain()
+        .listener("127.0.0.1:0".parse().unwrap(), 128)
+        .unwrap();
     let proxy = l.local_addr().unwrap();
     let mut config = Config {
         listeners: vec![proxy],
