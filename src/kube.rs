@@ -30,6 +30,8 @@ mod tests_faults;
 
 pub use source::Source;
 
+use kube::api::ApiResource;
+
 /// Quiet time after the last change before recompiling: a `kubectl apply` of several
 /// objects arrives as a burst of events and should cost one compile.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -62,4 +64,54 @@ pub async fn client() -> Result<kube::Client, Error> {
 /// uses aws-lc-rs everywhere (the controller's webhook server too). Idempotent.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Every kind the cluster source watches: the vocabulary its watchers ([`watch`]), its
+/// store task ([`source`]), the service index ([`services`]) and the reports
+/// ([`report`]) share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Namespace,
+    Pod,
+    Tier,
+    AntreaNetworkPolicy,
+    AntreaClusterNetworkPolicy,
+    K8sNetworkPolicy,
+    Service,
+    EndpointSlice,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Namespace,
+        Kind::Pod,
+        Kind::Tier,
+        Kind::AntreaNetworkPolicy,
+        Kind::AntreaClusterNetworkPolicy,
+        Kind::K8sNetworkPolicy,
+        Kind::Service,
+        Kind::EndpointSlice,
+    ];
+
+    /// Group, version, kind and plural of the watched resource.
+    pub fn resource(self) -> ApiResource {
+        use k8s_openapi::api::{core::v1, discovery::v1 as discovery, networking::v1 as net};
+        match self {
+            Kind::Namespace => ApiResource::erase::<v1::Namespace>(&()),
+            Kind::Pod => ApiResource::erase::<v1::Pod>(&()),
+            Kind::Tier => ApiResource::erase::<crd::Tier>(&()),
+            Kind::AntreaNetworkPolicy => ApiResource::erase::<crd::NetworkPolicy>(&()),
+            Kind::AntreaClusterNetworkPolicy => {
+                ApiResource::erase::<crd::ClusterNetworkPolicy>(&())
+            }
+            Kind::K8sNetworkPolicy => ApiResource::erase::<net::NetworkPolicy>(&()),
+            Kind::Service => ApiResource::erase::<v1::Service>(&()),
+            Kind::EndpointSlice => ApiResource::erase::<discovery::EndpointSlice>(&()),
+        }
+    }
+
+    /// Kinds that go into the policy store (the others feed the service index).
+    pub(crate) fn is_policy_input(self) -> bool {
+        !matches!(self, Kind::Service | Kind::EndpointSlice)
+    }
 }

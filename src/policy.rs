@@ -365,7 +365,8 @@ pub struct ObjectKey {
 
 pub use compile::{Compiled, Problem};
 pub use load::{ManifestFile, read_manifests};
-pub use store::{BUILTIN_TIERS, object_key};
+pub use model::BUILTIN_TIERS;
+pub use store::object_key;
 
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

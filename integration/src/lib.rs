@@ -27,4 +27,3 @@ pub mod pods;
 pub mod probe;
 pub mod realservers;
 pub mod servers;
-pub mod steps;

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::crd;
 use super::fake_api::{FakeApi, Session, Step, collection_path};
-use super::source::{Kind, Source};
+use super::{Kind, Source};
 use crate::events::Metrics;
 use crate::policy::{
     Direction, Flow, HttpRequestMeta, L4Verdict, Protocol, Snapshot, Store, TlsMeta,

@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::fake_api::{FakeApi, Session, Step, collection_path};
-use super::source::{Kind, Source};
 use super::tests::{CHANGES, CLUSTER, by_kind, docs, name, reload_errors, served};
+use super::{Kind, Source};
 use crate::events::Metrics;
 use crate::policy::{Direction, Flow, L4Verdict, Protocol, Snapshot};
 
