@@ -29,8 +29,6 @@ pub mod validate;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_tiers;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

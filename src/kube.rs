@@ -18,15 +18,9 @@ pub mod source;
 pub mod watch;
 
 #[cfg(test)]
-#[path = "kube/fake_api.rs"]
 pub(crate) mod fake_api;
 #[cfg(test)]
-#[path = "kube/tests.rs"]
 mod tests;
-#[cfg(test)]
-mod tests_crd;
-#[cfg(test)]
-mod tests_faults;
 
 pub use source::Source;
 

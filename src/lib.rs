@@ -6,6 +6,8 @@
 //! for a decision on each connection (and, for L7 rules, on what [`classify`] read off the
 //! wire), relays allowed bytes through [`socket`], and reports to [`events`].
 
+#![deny(unsafe_code)]
+
 pub mod app;
 pub mod args;
 pub mod classify;
@@ -18,4 +20,5 @@ pub mod policy;
 pub mod proxy;
 pub mod redirect;
 pub mod signal;
+#[allow(unsafe_code)]
 pub mod socket;

@@ -32,7 +32,6 @@ pub mod upstream;
 pub mod wire;
 
 #[cfg(test)]
-#[path = "proxy/tests.rs"]
 mod tests;
 #[cfg(test)]
 mod testutil;

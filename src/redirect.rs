@@ -185,5 +185,4 @@ pub fn main(args: RedirectArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[cfg(test)]
-#[path = "redirect/tests.rs"]
 mod tests;

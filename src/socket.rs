@@ -277,5 +277,4 @@ pub fn open_fds() -> io::Result<u64> {
 }
 
 #[cfg(test)]
-#[path = "socket/tests.rs"]
 mod tests;

@@ -17,6 +17,7 @@ pub mod bench;
 pub mod bulk;
 pub mod case;
 pub mod certs;
+pub mod chart;
 pub mod clients;
 pub mod demo;
 pub mod escape;

@@ -326,5 +326,4 @@ impl ServiceIndex {
 }
 
 #[cfg(test)]
-#[path = "services_tests.rs"]
 mod tests;

@@ -444,3 +444,6 @@ fn services_without_a_matching_port_or_slice_resolve_to_nothing() {
         "spec": {"clusterIP": "not-an-ip", "ports": [{"port": 80}]}});
     assert!(index.apply(Kind::Service, &bad).is_err());
 }
+
+mod crd_schema;
+mod faults;

@@ -471,8 +471,6 @@ async fn a_client_leaving_without_a_byte_is_not_an_alert() {
     );
 }
 
-#[path = "tests_lifecycle.rs"]
 mod lifecycle;
 
-#[path = "tests_service.rs"]
 mod service;

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::cli::{ExplainArgs, OutputFormat, explain_flow, render};
-use super::test_support::CLUSTER;
+use super::super::cli::{ExplainArgs, OutputFormat, explain_flow, render};
+use super::super::test_support::CLUSTER;
 
 fn spec_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("integration/manifests/spec")
