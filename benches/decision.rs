@@ -7,8 +7,8 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use l7proxy::kube::Kind;
 use l7proxy::kube::services::ServiceIndex;
-use l7proxy::kube::source::Kind;
 use l7proxy::policy::{
     Direction, Flow, HttpRequestMeta, L4Verdict, L7Id, Protocol, Snapshot, Store, TlsMeta,
 };

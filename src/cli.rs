@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{policy, proxy, redirect};
+use crate::{app, policy, redirect};
 
 /// Transparent enforcer of Antrea-style Layer 7 NetworkPolicy.
 #[derive(Debug, Parser)]
@@ -24,7 +24,7 @@ pub enum Command {
     /// Show which rule decides a connection, and why.
     Explain(policy::cli::ExplainArgs),
     /// Run the proxy inside the Pod's network namespace.
-    Run(proxy::RunArgs),
+    Run(app::RunArgs),
     /// Install, remove or print the TPROXY capture rules (init container).
     Redirect(redirect::RedirectArgs),
     /// Print the CustomResourceDefinitions of the policy kinds (YAML), as the chart ships them.
@@ -39,7 +39,7 @@ pub fn main() -> ExitCode {
         Command::Controller(args) => crate::controller::main(args),
         Command::Check(args) => policy::cli::check(args),
         Command::Explain(args) => policy::cli::explain(args),
-        Command::Run(args) => proxy::run(args),
+        Command::Run(args) => app::run(args),
         Command::Redirect(args) => redirect::main(args),
         Command::Crds => crate::kube::crd::print(),
     };

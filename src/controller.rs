@@ -29,15 +29,14 @@ pub mod validate;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_tiers;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::Value;
 
+use crate::args::{self, CaptureArgs};
 use crate::redirect::{Ipv6Mode, PortRange, config};
 
 /// `imagePullPolicy` of the injected containers.
@@ -84,14 +83,14 @@ pub struct ControllerArgs {
     #[arg(long, default_value = "10s", value_parser = parse_interval, value_name = "DURATION")]
     pub cert_reload_interval: std::time::Duration,
     /// After SIGTERM: how long to keep answering (not ready) before exiting.
-    #[arg(long, default_value = "5s", value_parser = crate::proxy::config::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = args::parse_duration, value_name = "DURATION")]
     pub drain_timeout: std::time::Duration,
     /// Plain HTTP address of `/metrics`, `/healthz` and `/readyz`, named like `l7proxy run`'s.
     /// `--metrics-listen` is accepted too (earlier charts pass it).
     #[arg(
         long,
         alias = "metrics-listen",
-        default_value = "0.0.0.0:15020",
+        default_value_t = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), args::METRICS_PORT),
         value_name = "ADDR"
     )]
     pub metrics_addr: SocketAddr,
@@ -104,23 +103,17 @@ pub struct ControllerArgs {
     /// `imagePullPolicy` of the injected containers.
     #[arg(long, value_enum, default_value_t = PullPolicy::IfNotPresent)]
     pub proxy_image_pull_policy: PullPolicy,
-    /// Inbound TPROXY listener port of the sidecar.
-    #[arg(long, default_value_t = 15006)]
-    pub inbound_port: u16,
-    /// Outbound TPROXY listener port of the sidecar.
-    #[arg(long, default_value_t = 15001)]
-    pub outbound_port: u16,
+    /// The sidecar's listeners and mark, passed to both injected containers.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
     /// Metrics and health port of the sidecar (`/readyz` is its readiness probe).
-    #[arg(long, default_value_t = 15020, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = args::METRICS_PORT, value_parser = clap::value_parser!(u16).range(1..))]
     pub metrics_port: u16,
-    /// SO_MARK of the proxy's sockets (hex `0x539` or decimal).
-    #[arg(long, default_value = "0x539", value_parser = config::parse_mark)]
-    pub mark: u32,
     /// UID (and GID) of the sidecar; its traffic is never captured.
-    #[arg(long, default_value_t = 1337, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = args::PROXY_UID, value_parser = clap::value_parser!(u32).range(1..))]
     pub proxy_uid: u32,
     /// Event log directory inside the sidecar (an emptyDir volume).
-    #[arg(long, default_value = "/var/log/l7proxy", value_parser = parse_abs_path)]
+    #[arg(long, default_value = args::LOG_DIR, value_parser = parse_abs_path)]
     pub log_dir: String,
     /// `RUST_LOG` of the sidecar.
     #[arg(long, default_value = "info")]
@@ -157,6 +150,8 @@ pub enum Error {
     Tls(#[from] tls::TlsError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Signal(#[from] crate::signal::Error),
 }
 
 /// Entry point of `l7proxy controller`: serves until SIGTERM/SIGINT.
@@ -200,7 +195,7 @@ fn parse_resources(s: &str) -> Result<Value, String> {
 
 /// A duration such as `10s`; zero would spin.
 fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
-    match crate::proxy::config::parse_duration(s)? {
+    match args::parse_duration(s).map_err(|e| e.to_string())? {
         d if d.is_zero() => Err("the interval must be positive".to_owned()),
         d => Ok(d),
     }

@@ -344,7 +344,4 @@ impl EventSink {
 }
 
 #[cfg(test)]
-#[path = "events/tests.rs"]
 mod tests;
-#[cfg(test)]
-mod tests_limits;

@@ -18,17 +18,13 @@ pub mod source;
 pub mod watch;
 
 #[cfg(test)]
-#[path = "kube/fake_api.rs"]
 pub(crate) mod fake_api;
 #[cfg(test)]
-#[path = "kube/tests.rs"]
 mod tests;
-#[cfg(test)]
-mod tests_crd;
-#[cfg(test)]
-mod tests_faults;
 
 pub use source::Source;
+
+use kube::api::ApiResource;
 
 /// Quiet time after the last change before recompiling: a `kubectl apply` of several
 /// objects arrives as a burst of events and should cost one compile.
@@ -43,9 +39,6 @@ pub enum Error {
     /// The client could not be built from the configuration.
     #[error("kubernetes client: {0}")]
     Client(#[from] kube::Error),
-    /// The protected Pod is not named by `--pod` nor by POD_NAMESPACE/POD_NAME.
-    #[error("the protected Pod is unknown: pass --pod NS/NAME or set POD_NAMESPACE and POD_NAME")]
-    NoPod,
     /// The source stopped before the first snapshot (all watchers ended).
     #[error("the kubernetes source stopped before its first full sync")]
     Stopped,
@@ -67,14 +60,52 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// The protected Pod from `--pod`, or else from the downward API's POD_NAMESPACE and
-/// POD_NAME.
-pub fn pod_from_env(pod: Option<&str>) -> Result<String, Error> {
-    if let Some(p) = pod {
-        return Ok(p.to_owned());
+/// Every kind the cluster source watches: the vocabulary its watchers ([`watch`]), its
+/// store task ([`source`]), the service index ([`services`]) and the reports
+/// ([`report`]) share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Namespace,
+    Pod,
+    Tier,
+    AntreaNetworkPolicy,
+    AntreaClusterNetworkPolicy,
+    K8sNetworkPolicy,
+    Service,
+    EndpointSlice,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Namespace,
+        Kind::Pod,
+        Kind::Tier,
+        Kind::AntreaNetworkPolicy,
+        Kind::AntreaClusterNetworkPolicy,
+        Kind::K8sNetworkPolicy,
+        Kind::Service,
+        Kind::EndpointSlice,
+    ];
+
+    /// Group, version, kind and plural of the watched resource.
+    pub fn resource(self) -> ApiResource {
+        use k8s_openapi::api::{core::v1, discovery::v1 as discovery, networking::v1 as net};
+        match self {
+            Kind::Namespace => ApiResource::erase::<v1::Namespace>(&()),
+            Kind::Pod => ApiResource::erase::<v1::Pod>(&()),
+            Kind::Tier => ApiResource::erase::<crd::Tier>(&()),
+            Kind::AntreaNetworkPolicy => ApiResource::erase::<crd::NetworkPolicy>(&()),
+            Kind::AntreaClusterNetworkPolicy => {
+                ApiResource::erase::<crd::ClusterNetworkPolicy>(&())
+            }
+            Kind::K8sNetworkPolicy => ApiResource::erase::<net::NetworkPolicy>(&()),
+            Kind::Service => ApiResource::erase::<v1::Service>(&()),
+            Kind::EndpointSlice => ApiResource::erase::<discovery::EndpointSlice>(&()),
+        }
     }
-    match (std::env::var("POD_NAMESPACE"), std::env::var("POD_NAME")) {
-        (Ok(ns), Ok(name)) if !ns.is_empty() && !name.is_empty() => Ok(format!("{ns}/{name}")),
-        _ => Err(Error::NoPod),
+
+    /// Kinds that go into the policy store (the others feed the service index).
+    pub(crate) fn is_policy_input(self) -> bool {
+        !matches!(self, Kind::Service | Kind::EndpointSlice)
     }
 }

@@ -19,5 +19,4 @@ pub use index::PatternIndex;
 pub use l7::{HttpEntry, HttpMatcher, L7Outcome, TlsEntry, TlsMatcher};
 
 #[cfg(test)]
-#[path = "matcher/tests.rs"]
 mod tests;

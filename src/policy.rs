@@ -38,23 +38,9 @@ mod store;
 mod validate;
 
 #[cfg(test)]
-#[path = "policy/test_support.rs"]
 mod test_support;
 #[cfg(test)]
-#[path = "policy/tests_cli.rs"]
-mod tests_cli;
-#[cfg(test)]
-#[path = "policy/tests_peers.rs"]
-mod tests_peers;
-#[cfg(test)]
-#[path = "policy/tests_semantics.rs"]
-mod tests_semantics;
-#[cfg(test)]
-#[path = "policy/tests_spec.rs"]
-mod tests_spec;
-#[cfg(test)]
-#[path = "policy/tests_validation.rs"]
-mod tests_validation;
+mod tests;
 
 /// Which way a connection crosses the protected Pod's boundary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -365,7 +351,8 @@ pub struct ObjectKey {
 
 pub use compile::{Compiled, Problem};
 pub use load::{ManifestFile, read_manifests};
-pub use store::{BUILTIN_TIERS, object_key};
+pub use model::BUILTIN_TIERS;
+pub use store::object_key;
 
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -12,6 +12,8 @@ pub mod render;
 
 use std::process::ExitCode;
 
+use crate::args::{CaptureArgs, METRICS_PORT, PROXY_UID};
+
 pub use config::{Config, Family, PortRange};
 pub use detect::{Backend, BackendChoice, Tools};
 pub use error::RedirectError;
@@ -44,21 +46,14 @@ pub struct RedirectArgs {
     /// install | uninstall | render.
     #[arg(value_enum)]
     pub action: Action,
-    /// Port of the proxy's inbound TPROXY listener (127.0.0.1 and ::1).
-    #[arg(long, default_value_t = 15006)]
-    pub inbound_port: u16,
-    /// Port of the proxy's outbound TPROXY listener (127.0.0.1 and ::1).
-    #[arg(long, default_value_t = 15001)]
-    pub outbound_port: u16,
-    /// SO_MARK carried by every proxy socket; its traffic is never captured.
-    #[arg(long, default_value = "0x539", value_parser = config::parse_mark)]
-    pub mark: u32,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
     /// UID the proxy runs as; its traffic is never captured (backstop for the mark).
-    #[arg(long, default_value_t = 1337)]
+    #[arg(long, default_value_t = PROXY_UID)]
     pub proxy_uid: u32,
     /// The proxy's metrics port: captured and handed to the proxy's own admin listener
     /// (`run --metrics-addr`), so nothing else answers on it from outside the Pod.
-    #[arg(long, default_value_t = 15020, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = METRICS_PORT, value_parser = clap::value_parser!(u16).range(1..))]
     pub metrics_port: u16,
     /// Inbound ports that reach the app directly (comma-separated; ranges as 8000-8100).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
@@ -87,10 +82,10 @@ impl RedirectArgs {
                 .collect()
         };
         let cfg = Config {
-            inbound_port: self.inbound_port,
-            outbound_port: self.outbound_port,
+            inbound_port: self.capture.inbound_port,
+            outbound_port: self.capture.outbound_port,
             metrics_port: self.metrics_port,
-            proxy_mark: self.mark,
+            proxy_mark: self.capture.mark.get(),
             proxy_uid: self.proxy_uid,
             exclude_inbound_ports: ports(&self.exclude_inbound_ports)?,
             exclude_outbound_ports: ports(&self.exclude_outbound_ports)?,
@@ -190,5 +185,4 @@ pub fn main(args: RedirectArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[cfg(test)]
-#[path = "redirect/tests.rs"]
 mod tests;

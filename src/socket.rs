@@ -11,92 +11,100 @@ use std::time::Duration;
 
 use socket2::{Domain, SockRef, Socket, Type};
 
+use crate::args::Mark;
+
 pub mod splice;
 
-/// Options of a proxy-owned socket: every socket the proxy opens carries `mark` so the
-/// capture rules never redirect it again.
-#[derive(Clone, Copy, Debug)]
-pub struct SocketOpts {
-    /// `SO_MARK` value; 0 leaves the mark unset (unit tests without privileges).
-    pub mark: u32,
-    /// Set `IP_TRANSPARENT` / `IPV6_TRANSPARENT` (needed for TPROXY listeners and for
-    /// binding a non-local source address upstream).
-    pub transparent: bool,
+/// Makes every socket the proxy opens, and marks it: the one place `SO_MARK` and
+/// `IP_TRANSPARENT` are set (as ztunnel's `MarkSocketFactory`), so no call site can
+/// forget the mark that keeps the capture rules from redirecting the proxy's own
+/// traffic back into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketFactory {
+    /// `SO_MARK` of every socket; `None` leaves it unset (unit tests without privileges).
+    mark: Option<Mark>,
+    /// `IP_TRANSPARENT` / `IPV6_TRANSPARENT` on listeners (TPROXY hands connections only
+    /// to transparent sockets) and on upstreams bound to a non-local source.
+    transparent: bool,
 }
 
-/// Create a listening socket on `addr` (IPv6 sockets are V6ONLY so `::1` and
-/// `127.0.0.1` can share a port), transparent and marked as requested.
-pub fn bind_listener(
-    addr: SocketAddr,
-    opts: SocketOpts,
-    backlog: i32,
-) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    apply(&socket, addr.ip(), opts)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
-    Ok(socket.into())
-}
-
-/// Set mark and transparency on `socket` whose family is the one of `ip`.
-fn apply(socket: &Socket, ip: IpAddr, opts: SocketOpts) -> io::Result<()> {
-    if opts.mark != 0 {
-        socket.set_mark(opts.mark)?;
-    }
-    if opts.transparent {
-        match ip {
-            IpAddr::V4(_) => socket.set_ip_transparent_v4(true)?,
-            IpAddr::V6(_) => socket.set_ip_transparent_v6(true)?,
+impl SocketFactory {
+    /// The running proxy's sockets: marked and transparent.
+    pub fn proxy(mark: Mark) -> SocketFactory {
+        SocketFactory {
+            mark: Some(mark),
+            transparent: true,
         }
     }
-    Ok(())
-}
 
-/// A not yet connected upstream socket: marked, `TCP_NODELAY`, non-blocking, and when
-/// `source` is given bound to that (possibly non-local) address transparently.
-///
-/// `source` with port 0 uses `IP_BIND_ADDRESS_NO_PORT` so the kernel picks the port at
-/// connect time from the 4-tuple; an explicit port is bound as is (the caller picks it
-/// from a range clients do not use and retries on `EADDRINUSE`).
-pub fn upstream_socket(
-    dst: SocketAddr,
-    source: Option<SocketAddr>,
-    opts: SocketOpts,
-) -> io::Result<Socket> {
-    // Non-blocking from creation: one syscall instead of socket + two fcntl, per
-    // connection.
-    let socket = Socket::new(Domain::for_address(dst), Type::STREAM.nonblocking(), None)?;
-    socket.set_tcp_nodelay(true)?;
-    let transparent = opts.transparent && source.is_some();
-    apply(
-        &socket,
-        dst.ip(),
-        SocketOpts {
-            mark: opts.mark,
-            transparent,
-        },
-    )?;
-    if let Some(src) = source {
-        // IP_TRANSPARENT (set by `apply`) already allows binding a non-local address.
-        if src.port() == 0 && src.is_ipv4() {
-            nix::sys::socket::setsockopt(
-                &socket,
-                nix::sys::socket::sockopt::IpBindAddressNoPort,
-                &true,
-            )
-            .map_err(io::Error::from)?;
-        } else {
-            // Several upstreams may share a source port towards different destinations.
-            socket.set_reuse_address(true)?;
+    /// Ordinary sockets, for tests without `CAP_NET_RAW`/`CAP_NET_ADMIN`.
+    pub fn plain() -> SocketFactory {
+        SocketFactory {
+            mark: None,
+            transparent: false,
         }
-        socket.bind(&src.into())?;
     }
-    Ok(socket)
+
+    /// A listening socket on `addr` (IPv6 sockets are V6ONLY so `::1` and `127.0.0.1` can
+    /// share a port), non-blocking.
+    pub fn listener(&self, addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        self.apply(&socket, addr.ip(), self.transparent)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(backlog)?;
+        Ok(socket.into())
+    }
+
+    /// A not yet connected upstream socket to `dst`: marked, `TCP_NODELAY`, non-blocking,
+    /// and when `source` is given bound to that (possibly non-local) address
+    /// transparently.
+    ///
+    /// `source` with port 0 uses `IP_BIND_ADDRESS_NO_PORT` so the kernel picks the port at
+    /// connect time from the 4-tuple; an explicit port is bound as is (the caller picks it
+    /// from a range clients do not use and retries on `EADDRINUSE`).
+    pub fn upstream(&self, dst: SocketAddr, source: Option<SocketAddr>) -> io::Result<Socket> {
+        // Non-blocking from creation: one syscall instead of socket + two fcntl, per
+        // connection.
+        let socket = Socket::new(Domain::for_address(dst), Type::STREAM.nonblocking(), None)?;
+        socket.set_tcp_nodelay(true)?;
+        self.apply(&socket, dst.ip(), self.transparent && source.is_some())?;
+        if let Some(src) = source {
+            // IP_TRANSPARENT (set by `apply`) already allows binding a non-local address.
+            if src.port() == 0 && src.is_ipv4() {
+                nix::sys::socket::setsockopt(
+                    &socket,
+                    nix::sys::socket::sockopt::IpBindAddressNoPort,
+                    &true,
+                )
+                .map_err(io::Error::from)?;
+            } else {
+                // Several upstreams may share a source port towards different destinations.
+                socket.set_reuse_address(true)?;
+            }
+            socket.bind(&src.into())?;
+        }
+        Ok(socket)
+    }
+
+    /// Set the mark, and transparency when asked, on `socket` whose family is the one of
+    /// `ip`.
+    fn apply(&self, socket: &Socket, ip: IpAddr, transparent: bool) -> io::Result<()> {
+        if let Some(mark) = self.mark {
+            socket.set_mark(mark.get())?;
+        }
+        if transparent {
+            match ip {
+                IpAddr::V4(_) => socket.set_ip_transparent_v4(true)?,
+                IpAddr::V6(_) => socket.set_ip_transparent_v6(true)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Make the next close of this socket send a TCP RST instead of a FIN
@@ -269,5 +277,4 @@ pub fn open_fds() -> io::Result<u64> {
 }
 
 #[cfg(test)]
-#[path = "socket/tests.rs"]
 mod tests;

@@ -14,8 +14,7 @@ use crate::error::{Error, Result};
 use crate::eve;
 use crate::lab::Lab;
 use crate::pods::{Family, Host};
-use crate::probe::{EVENT_WAIT, Expect, Probe, Tool};
-use crate::steps;
+use crate::probe::{EVENT_WAIT, Expect, Probe, Step, Tool};
 
 /// Where a policy manifest comes from.
 #[derive(Clone, Debug, Deserialize)]
@@ -120,6 +119,27 @@ impl Case {
     }
 }
 
+/// Take a step between probes: edit the proxy's manifests while it runs (live reload,
+/// broken files) or stop the proxy (capture must then fail closed).
+fn take_step(lab: &mut Lab, step: &Step, mode: Mode) -> Result<()> {
+    for file in &step.write {
+        lab.add_manifest(&file.name, &file.content)?;
+    }
+    for name in &step.remove {
+        let path = lab.manifests_dir().join(name);
+        if path.exists() {
+            std::fs::remove_file(path)?;
+        }
+    }
+    if step.stop_proxy && mode == Mode::Proxy {
+        lab.stop_proxy();
+    }
+    if let Some(ms) = step.settle_ms {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    Ok(())
+}
+
 /// Build a lab for `case`, run its probes, and return one line per probe run; `Err` lists
 /// every mismatch (with the proxy's log) so one failing probe does not hide the others.
 pub fn run(case: &Case, mode: Mode, prefix: &str) -> Result<Vec<String>> {
@@ -143,7 +163,7 @@ pub fn run(case: &Case, mode: Mode, prefix: &str) -> Result<Vec<String>> {
     let mut failures = Vec::new();
     for probe in &case.probes {
         if let Some(step) = &probe.before {
-            steps::apply(&mut lab, step, mode)?;
+            take_step(&mut lab, step, mode)?;
         }
         for &family in &probe.family {
             let ProbeReport { line, problems, .. } = run_probe_within(&lab, probe, family, mode)?;

@@ -29,7 +29,7 @@ pub enum Error {
 impl Error {
     pub(crate) fn spawn(cmd: &Command, source: std::io::Error) -> Error {
         Error::Spawn {
-            cmd: crate::netns::describe(cmd),
+            cmd: crate::process::describe(cmd),
             source,
         }
     }

@@ -21,7 +21,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
-use crate::process::ChildGuard;
+use crate::process::{ChildGuard, describe};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -285,13 +285,4 @@ pub fn run_checked(cmd: &mut Command) -> Result<Output> {
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         })
     }
-}
-
-/// `program arg arg...` for error messages.
-pub fn describe(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|s| s.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
 }

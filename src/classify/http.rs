@@ -359,5 +359,3 @@ fn resolve_host(
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_differential;

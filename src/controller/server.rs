@@ -18,6 +18,7 @@ use super::metrics::Metrics;
 use super::routes::{self, State};
 use super::tls::CertStore;
 use super::{ControllerArgs, Error};
+use crate::signal::Shutdown;
 
 /// A client that does not finish the TLS handshake in this time is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,6 +37,7 @@ fn http1_builder() -> http1::Builder {
 
 /// Serves until SIGTERM or SIGINT.
 pub async fn run(args: ControllerArgs) -> Result<(), Error> {
+    let mut shutdown = Shutdown::install()?;
     let certs = Arc::new(CertStore::load(&args.tls_cert_file, &args.tls_key_file)?);
     let reload_every = args.cert_reload_interval;
     let acceptor = TlsAcceptor::from(Arc::new(certs.server_config()?));
@@ -51,8 +53,6 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     log_listening(&plain, "metrics and health (HTTP) listening");
     state.ready.store(true, Ordering::Release);
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(Error::Runtime)?;
     let drain = state.args.drain_timeout;
     let serving = async {
         tokio::join!(
@@ -64,8 +64,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), Error> {
     tokio::pin!(serving);
     tokio::select! {
         _ = &mut serving => {}
-        _ = term.recv() => tracing::info!("SIGTERM"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+        _ = shutdown.requested() => {}
     }
     // The Pod is being removed from the Service's endpoints while the API server may still
     // route reviews here: report not ready and keep answering for the drain period, so no

@@ -11,27 +11,23 @@ use super::template::{INIT_NAME, SIDECAR_NAME, VOLUMES};
 use super::*;
 use crate::cli::{Cli, Command};
 
-/// The arguments `charts/l7proxy/templates/deployment.yaml` renders with default values.
-pub(crate) const CHART_DEFAULT_ARGS: &[&str] = &[
-    "controller",
-    "--webhook-listen=0.0.0.0:9443",
-    "--tls-cert-file=/etc/l7proxy/webhook-tls/tls.crt",
-    "--tls-key-file=/etc/l7proxy/webhook-tls/tls.key",
-    "--metrics-listen=0.0.0.0:15020",
-    "--opt-out-key=l7proxy.io/inject",
-    "--proxy-image=l7proxy:0.1.0",
-    "--proxy-image-pull-policy=IfNotPresent",
-    "--inbound-port=15006",
-    "--outbound-port=15001",
-    "--metrics-port=15020",
-    "--mark=0x539",
-    "--proxy-uid=1337",
-    "--log-dir=/var/log/l7proxy",
-    "--proxy-log-level=info",
-    "--ipv6=auto",
-    r#"--proxy-resources={"limits":{"memory":"256Mi"},"requests":{"cpu":"50m","memory":"64Mi"}}"#,
-    r#"--init-resources={"limits":{"memory":"64Mi"},"requests":{"cpu":"10m","memory":"16Mi"}}"#,
-];
+/// The flags `charts/l7proxy/templates/deployment.yaml` passes with default values, as
+/// the webhook end-to-end tests use them too (`integration/src/chart.rs`).
+const CHART_FLAGS: &str = include_str!("../../integration/chart/fixtures/controller-flags.txt");
+
+/// The arguments the chart renders with default values: its listen addresses and
+/// certificate paths, then [`CHART_FLAGS`].
+pub(crate) fn chart_default_args() -> Vec<&'static str> {
+    let listen = [
+        "controller",
+        "--webhook-listen=0.0.0.0:9443",
+        "--tls-cert-file=/etc/l7proxy/webhook-tls/tls.crt",
+        "--tls-key-file=/etc/l7proxy/webhook-tls/tls.key",
+        "--metrics-listen=0.0.0.0:15020",
+    ];
+    let flags = CHART_FLAGS.lines().filter(|l| !l.trim().is_empty());
+    listen.into_iter().chain(flags).collect()
+}
 
 const FIXTURE: &str = include_str!("../../integration/chart/fixtures/injected-pod.yaml");
 
@@ -44,7 +40,7 @@ fn parse(args: &[&str]) -> Result<ControllerArgs, clap::Error> {
 }
 
 pub(crate) fn chart_args() -> ControllerArgs {
-    parse(CHART_DEFAULT_ARGS).unwrap()
+    parse(&chart_default_args()).unwrap()
 }
 
 fn patched(args: &ControllerArgs, pod: &Value) -> Value {
@@ -247,7 +243,7 @@ fn injected_command_lines_parse() {
             panic!("not redirect")
         };
         let cfg = redirect.config().unwrap();
-        assert_eq!(cfg.proxy_mark, args.mark);
+        assert_eq!(cfg.proxy_mark, args.capture.mark.get());
         assert!(cfg.exclude_inbound_ports.contains(&PortRange::single(8081)));
         // As the kubelet expands them. `--kubernetes` is the cluster source; where this
         // parser does not have it yet, check the rest with a manifest source.
@@ -272,7 +268,7 @@ fn injected_command_lines_parse() {
         let Command::Run(run) = run.command else {
             panic!("not run")
         };
-        assert_eq!(run.mark, args.mark);
+        assert_eq!(run.capture.mark, args.capture.mark);
         assert_eq!(run.metrics_addr.port(), args.metrics_port);
         assert!(run.metrics_addr.ip().is_unspecified());
     }
@@ -378,8 +374,7 @@ async fn review_round_trip() {
     }
 }
 
-#[path = "tests_tls.rs"]
-mod tls_tests;
+mod tls;
 
 #[tokio::test]
 async fn unresolved_probe_ports_are_warnings_in_the_response() {
@@ -401,3 +396,5 @@ async fn unresolved_probe_ports_are_warnings_in_the_response() {
     assert_eq!(resp.warnings.len(), 1, "{:?}", resp.warnings);
     assert!(resp.warnings[0].contains("nope"));
 }
+
+mod tiers;

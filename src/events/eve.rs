@@ -351,5 +351,4 @@ mod line;
 pub use line::{LineWriter, to_line};
 
 #[cfg(test)]
-#[path = "eve/tests.rs"]
 mod tests;

@@ -271,5 +271,4 @@ fn latency_histogram() -> Histogram {
 }
 
 #[cfg(test)]
-#[path = "metrics/tests.rs"]
 mod tests;

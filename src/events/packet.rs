@@ -143,5 +143,4 @@ pub(crate) fn checksum(data: &[u8], initial: u32) -> u16 {
 }
 
 #[cfg(test)]
-#[path = "packet/tests.rs"]
 mod tests;

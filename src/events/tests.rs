@@ -369,3 +369,5 @@ fn write_failures_are_counted() {
     assert_eq!(counter(&text, "l7proxy_events_write_failed_total"), 4);
     assert_eq!(counter(&text, "l7proxy_events_dropped_total"), 0);
 }
+
+mod limits;

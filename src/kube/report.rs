@@ -8,7 +8,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter as EventReporter};
 
-use super::source::Kind;
+use super::Kind;
 use crate::events::Metrics;
 
 /// Event reasons (the `REASON` column of `kubectl get events`).

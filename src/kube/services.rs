@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::Value;
 
-use super::source::Kind;
+use super::Kind;
 
 /// Label of an EndpointSlice that names its Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -326,5 +326,4 @@ impl ServiceIndex {
 }
 
 #[cfg(test)]
-#[path = "services_tests.rs"]
 mod tests;

@@ -20,61 +20,13 @@ use tokio::time::Instant;
 use super::report::{Reports, Subject, reason};
 use super::services::ServiceIndex;
 use super::watch::{Message, watch_kind};
-use super::{DEBOUNCE, crd};
+use super::{DEBOUNCE, Kind};
 use crate::events::Metrics;
 use crate::policy::{ObjectKind, Snapshot, Store, object_key};
 
 /// While changes keep arriving, compile at least this often anyway (Pod churn in a busy
 /// cluster must not postpone a policy change forever).
 const MAX_DELAY: Duration = Duration::from_secs(1);
-
-/// Every kind the source watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    Namespace,
-    Pod,
-    Tier,
-    AntreaNetworkPolicy,
-    AntreaClusterNetworkPolicy,
-    K8sNetworkPolicy,
-    Service,
-    EndpointSlice,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::Namespace,
-        Kind::Pod,
-        Kind::Tier,
-        Kind::AntreaNetworkPolicy,
-        Kind::AntreaClusterNetworkPolicy,
-        Kind::K8sNetworkPolicy,
-        Kind::Service,
-        Kind::EndpointSlice,
-    ];
-
-    /// Group, version, kind and plural of the watched resource.
-    pub fn resource(self) -> ApiResource {
-        use k8s_openapi::api::{core::v1, discovery::v1 as discovery, networking::v1 as net};
-        match self {
-            Kind::Namespace => ApiResource::erase::<v1::Namespace>(&()),
-            Kind::Pod => ApiResource::erase::<v1::Pod>(&()),
-            Kind::Tier => ApiResource::erase::<crd::Tier>(&()),
-            Kind::AntreaNetworkPolicy => ApiResource::erase::<crd::NetworkPolicy>(&()),
-            Kind::AntreaClusterNetworkPolicy => {
-                ApiResource::erase::<crd::ClusterNetworkPolicy>(&())
-            }
-            Kind::K8sNetworkPolicy => ApiResource::erase::<net::NetworkPolicy>(&()),
-            Kind::Service => ApiResource::erase::<v1::Service>(&()),
-            Kind::EndpointSlice => ApiResource::erase::<discovery::EndpointSlice>(&()),
-        }
-    }
-
-    /// Kinds that go into the policy store (the others feed the service index).
-    fn is_policy_input(self) -> bool {
-        !matches!(self, Kind::Service | Kind::EndpointSlice)
-    }
-}
 
 /// Identity of a watched object within its kind: namespace (if namespaced) and name.
 type Key = (Option<String>, String);

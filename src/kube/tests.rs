@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::crd;
 use super::fake_api::{FakeApi, Session, Step, collection_path};
-use super::source::{Kind, Source};
+use super::{Kind, Source};
 use crate::events::Metrics;
 use crate::policy::{
     Direction, Flow, HttpRequestMeta, L4Verdict, Protocol, Snapshot, Store, TlsMeta,
@@ -444,3 +444,6 @@ fn services_without_a_matching_port_or_slice_resolve_to_nothing() {
         "spec": {"clusterIP": "not-an-ip", "ports": [{"port": 80}]}});
     assert!(index.apply(Kind::Service, &bad).is_err());
 }
+
+mod crd_schema;
+mod faults;

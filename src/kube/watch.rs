@@ -19,7 +19,7 @@ use kube::api::{Api, DynamicObject};
 use kube::runtime::watcher;
 use tokio::sync::mpsc;
 
-use super::source::Kind;
+use super::Kind;
 
 /// First retry delay after a failure.
 pub const MIN_DELAY: Duration = Duration::from_millis(250);

@@ -5,12 +5,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::Serialize;
 
 use super::{
     Direction, Flow, HttpRequestMeta, L4Verdict, L7Verdict, Protocol, RuleRef, Store, TlsMeta,
 };
+use crate::args::PodRef;
 use crate::classify;
 
 /// Validate manifests.
@@ -36,7 +37,7 @@ pub struct ExplainArgs {
     pub manifests: Vec<PathBuf>,
     /// The protected Pod, `NAMESPACE/NAME`.
     #[arg(long, value_name = "NS/NAME")]
-    pub pod: String,
+    pub pod: PodRef,
     /// Ingress: the client's IP.
     #[arg(
         long,
@@ -183,10 +184,10 @@ fn parse_http(
 }
 
 pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
-    let (ns, name) = args
-        .pod
-        .split_once('/')
-        .context("--pod must be NAMESPACE/NAME")?;
+    let PodRef {
+        namespace: ns,
+        name,
+    } = &args.pod;
     let protocol = match args.protocol.to_ascii_uppercase().as_str() {
         "TCP" => Protocol::Tcp,
         "UDP" => Protocol::Udp,

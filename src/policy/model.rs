@@ -255,3 +255,13 @@ pub struct Namespace {
     pub name: String,
     pub labels: BTreeMap<String, String>,
 }
+
+/// Built-in Antrea tiers and their priorities (lower is evaluated first).
+pub const BUILTIN_TIERS: &[(&str, i64)] = &[
+    ("emergency", 50),
+    ("securityops", 100),
+    ("networkops", 150),
+    ("platform", 200),
+    ("application", 250),
+    ("baseline", 253),
+];

@@ -126,5 +126,4 @@ impl RuleTable {
 }
 
 #[cfg(test)]
-#[path = "rule_index_tests.rs"]
 mod tests;

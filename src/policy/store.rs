@@ -8,7 +8,10 @@ use std::net::IpAddr;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::model::{AntreaPolicySpec, ContainerPort, K8sPolicySpec, Namespace, Pod, TierSpec};
+use super::model::{
+    AntreaPolicySpec, BUILTIN_TIERS, ContainerPort, K8sPolicySpec, Namespace, Pod, TierSpec,
+};
+use super::validate::Ctx;
 use super::{Error, ObjectKey, ObjectKind, PolicyKind, Protocol, Store, validate};
 
 /// A custom `Tier`.
@@ -35,33 +38,6 @@ pub struct K8sPolicy {
     pub namespace: String,
     pub name: String,
     pub spec: K8sPolicySpec,
-}
-
-/// Built-in Antrea tiers and their priorities (lower is evaluated first).
-pub const BUILTIN_TIERS: &[(&str, i64)] = &[
-    ("emergency", 50),
-    ("securityops", 100),
-    ("networkops", 150),
-    ("platform", 200),
-    ("application", 250),
-    ("baseline", 253),
-];
-
-/// Where a problem was found, to build [`Error::Invalid`].
-pub(crate) struct Ctx<'a> {
-    pub source: &'a str,
-    pub object: String,
-}
-
-impl Ctx<'_> {
-    pub fn err(&self, field: impl Into<String>, message: impl Into<String>) -> Error {
-        Error::Invalid {
-            file: self.source.to_owned(),
-            object: self.object.clone(),
-            field: field.into(),
-            message: message.into(),
-        }
-    }
 }
 
 fn str_at<'v>(v: &'v Value, path: &[&str]) -> Option<&'v str> {

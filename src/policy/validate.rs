@@ -4,13 +4,30 @@
 
 use std::collections::HashSet;
 
-use super::model::{AntreaPolicySpec, AntreaRule, K8sPolicySpec, TierSpec};
-use super::store::{BUILTIN_TIERS, Ctx};
+use super::model::{AntreaPolicySpec, AntreaRule, BUILTIN_TIERS, K8sPolicySpec, TierSpec};
 use super::{Error, PolicyKind};
 
 mod check;
 mod service;
 use check::Check;
+
+/// Where a problem was found (file and object), to build [`Error::Invalid`]: what every
+/// check is handed, and what the store decodes with.
+pub(crate) struct Ctx<'a> {
+    pub source: &'a str,
+    pub object: String,
+}
+
+impl Ctx<'_> {
+    pub fn err(&self, field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            file: self.source.to_owned(),
+            object: self.object.clone(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
 
 /// Something valid that l7proxy does not enforce, reported by `check`, `explain` and the
 /// proxy's log, named like an [`Error::Invalid`].

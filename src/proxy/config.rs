@@ -5,14 +5,14 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::proxy::relay::RelayMode;
+use crate::socket::SocketFactory;
 
 /// Everything a connection task needs to know about limits and socket options.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `SO_MARK` on every proxy socket (0: unset, for unprivileged tests).
-    pub mark: u32,
-    /// Listeners and client-IP-preserving upstreams are transparent.
-    pub transparent: bool,
+    /// Makes the upstream sockets: marked, and transparent for client-IP-preserving
+    /// upstreams (plain in unprivileged tests).
+    pub sockets: SocketFactory,
     /// Inbound upstream connections use the client's IP as source.
     pub preserve_client_ip: bool,
     /// Source ports for client-IP-preserving upstreams; outside the range clients use
@@ -40,8 +40,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            mark: 0,
-            transparent: false,
+            sockets: SocketFactory::plain(),
             preserve_client_ip: false,
             upstream_ports: 61000..=65535,
             classify_timeout: Duration::from_secs(5),
@@ -67,84 +66,9 @@ impl Config {
     }
 }
 
-/// Parse `5s`, `250ms`, `2m`, `1h` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (examples: 5s, 250ms, 2m)"))?;
-    match unit {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!(
-            "invalid duration unit in {s:?} (use ms, s, m or h)"
-        )),
-    }
-}
-
-/// Parse a mark as hex (`0x539`) or decimal.
-pub fn parse_mark(s: &str) -> Result<u32, String> {
-    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16),
-        None => s.parse(),
-    };
-    r.map_err(|_| format!("invalid mark {s:?} (examples: 0x539, 1337)"))
-}
-
-/// Parse a port range `LO-HI`.
-pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
-    let err = || format!("invalid port range {s:?} (example: 61000-65535)");
-    let (lo, hi) = s.split_once('-').ok_or_else(err)?;
-    let lo: u16 = lo.trim().parse().map_err(|_| err())?;
-    let hi: u16 = hi.trim().parse().map_err(|_| err())?;
-    if lo == 0 || lo > hi {
-        return Err(err());
-    }
-    Ok(lo..=hi)
-}
-
-/// Validate `NAMESPACE/NAME` on the command line.
-pub fn parse_pod_arg(s: &str) -> Result<String, String> {
-    parse_pod(s).map(|_| s.to_owned())
-}
-
-/// Parse `NAMESPACE/NAME`.
-pub fn parse_pod(s: &str) -> Result<(String, String), String> {
-    match s.split_once('/') {
-        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
-            Ok((ns.to_owned(), name.to_owned()))
-        }
-        _ => Err(format!("invalid pod {s:?}: expected NAMESPACE/NAME")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_flags() {
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("s").is_err());
-        assert_eq!(parse_mark("0x539"), Ok(1337));
-        assert_eq!(parse_mark("1337"), Ok(1337));
-        assert!(parse_mark("0xzz").is_err());
-        assert_eq!(parse_port_range("61000-65535"), Ok(61000..=65535));
-        assert!(parse_port_range("9-1").is_err());
-        assert_eq!(
-            parse_pod("default/web"),
-            Ok(("default".to_owned(), "web".to_owned()))
-        );
-        assert!(parse_pod("web").is_err());
-        assert!(parse_pod("a/b/c").is_err());
-    }
 
     #[test]
     fn own_listener_detection() {

@@ -279,7 +279,4 @@ where
 }
 
 #[cfg(test)]
-#[path = "http/tests.rs"]
 mod tests;
-#[cfg(test)]
-mod tests_pairing;

@@ -101,7 +101,7 @@ impl Balancer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::source::Kind;
+    use crate::kube::Kind;
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()

@@ -2,18 +2,22 @@
 //! manifests on disk, a fixed original destination instead of TPROXY.
 
 use std::io::ErrorKind;
-use std::sync::Mutex;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::events::Event;
+use crate::events::{Event, Metrics};
+use crate::policy::{Direction, Snapshot};
 use crate::proxy::drain::Drain;
 use crate::proxy::listener::{OrigDst, accept_loop};
+use crate::proxy::reload::Manifests as Loader;
 use crate::proxy::state::{Shared, Sink};
 use crate::proxy::testutil::payload;
-use crate::socket::SocketOpts;
+use crate::socket::SocketFactory;
 
 #[derive(Default)]
 struct Collector(Mutex<Vec<Event>>);
@@ -109,11 +113,9 @@ async fn lab_full(
         0,
     );
     let snapshot = loader.load().unwrap();
-    let opts = SocketOpts {
-        mark: 0,
-        transparent: false,
-    };
-    let l = crate::socket::bind_listener("127.0.0.1:0".parse().unwrap(), opts, 128).unwrap();
+    let l = SocketFactory::plain()
+        .listener("127.0.0.1:0".parse().unwrap(), 128)
+        .unwrap();
     let proxy = l.local_addr().unwrap();
     let mut config = Config {
         listeners: vec![proxy],
@@ -469,10 +471,8 @@ async fn a_client_leaving_without_a_byte_is_not_an_alert() {
     );
 }
 
-#[path = "tests_lifecycle.rs"]
 mod lifecycle;
 
-#[path = "tests_service.rs"]
 mod service;
 
 #[path = "tests_tls.rs"]

@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::proxy::state::{Policy, Shared};
-use crate::socket::{self, SocketOpts};
+use crate::socket::SocketFactory;
 
 /// Source ports tried from the range before letting the kernel choose.
 const PORT_ATTEMPTS: usize = 16;
@@ -25,25 +25,22 @@ pub async fn connect<P: Policy>(
     client_port: u16,
 ) -> io::Result<TcpStream> {
     let cfg = &shared.config;
-    let opts = SocketOpts {
-        mark: cfg.mark,
-        transparent: cfg.transparent,
-    };
+    let sockets = cfg.sockets;
     let attempt = async {
         let Some(ip) = source else {
-            return connect_from(dst, None, opts).await;
+            return connect_from(sockets, dst, None).await;
         };
         for _ in 0..PORT_ATTEMPTS {
             let port = shared.next_upstream_port();
             if port == client_port {
                 continue;
             }
-            match connect_from(dst, Some(SocketAddr::new(ip, port)), opts).await {
+            match connect_from(sockets, dst, Some(SocketAddr::new(ip, port))).await {
                 Err(e) if in_use(&e) => continue,
                 r => return r,
             }
         }
-        connect_from(dst, Some(SocketAddr::new(ip, 0)), opts).await
+        connect_from(sockets, dst, Some(SocketAddr::new(ip, 0))).await
     };
     tokio::time::timeout(cfg.connect_timeout, attempt)
         .await
@@ -59,11 +56,11 @@ fn in_use(e: &io::Error) -> bool {
 }
 
 async fn connect_from(
+    sockets: SocketFactory,
     dst: SocketAddr,
     source: Option<SocketAddr>,
-    opts: SocketOpts,
 ) -> io::Result<TcpStream> {
-    let sock = socket::upstream_socket(dst, source, opts)?;
+    let sock = sockets.upstream(dst, source)?;
     let std: std::net::TcpStream = sock.into();
     TcpSocket::from_std_stream(std).connect(dst).await
 }

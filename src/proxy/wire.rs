@@ -75,5 +75,4 @@ impl Body {
 }
 
 #[cfg(test)]
-#[path = "wire/tests.rs"]
 mod tests;

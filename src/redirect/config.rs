@@ -8,6 +8,7 @@ use std::str::FromStr;
 use ipnet::IpNet;
 
 use super::error::RedirectError;
+use crate::args;
 
 /// Routing mark put on the app's new outbound connections (and on replies to the proxy's
 /// spoofed-source connections) so that policy routing sends them to `lo`. Its bits under
@@ -152,22 +153,6 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, RedirectError> {
         })
 }
 
-/// Parses a mark as hex (`0x539`) or decimal (`1337`).
-pub fn parse_mark(s: &str) -> Result<u32, String> {
-    let s = s.trim();
-    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16),
-        None => s.parse::<u32>(),
-    };
-    match parsed {
-        Ok(0) => Err("mark 0 cannot identify the proxy's sockets".to_owned()),
-        Ok(m) => Ok(m),
-        Err(_) => Err(format!(
-            "{s:?} is not a 32-bit mark (hex 0x539 or decimal 1337)"
-        )),
-    }
-}
-
 /// Everything the rule set depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -198,11 +183,11 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            inbound_port: 15006,
-            outbound_port: 15001,
-            metrics_port: 15020,
-            proxy_mark: 0x539,
-            proxy_uid: 1337,
+            inbound_port: args::INBOUND_PORT,
+            outbound_port: args::OUTBOUND_PORT,
+            metrics_port: args::METRICS_PORT,
+            proxy_mark: args::PROXY_MARK.get(),
+            proxy_uid: args::PROXY_UID,
             route_mark: ROUTE_MARK,
             route_mask: ROUTE_MASK,
             route_table: ROUTE_TABLE,

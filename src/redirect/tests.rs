@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::config::{Config, Family, PortRange, parse_cidr, parse_mark};
+use super::config::{Config, Family, PortRange, parse_cidr};
 use super::detect::{Backend, parse_backend};
 use super::render::{self, Existing};
 use super::{Action, Ipv6Mode, RedirectArgs, RedirectError};
@@ -149,10 +149,11 @@ fn cidrs_and_marks_parse() {
     assert_eq!(parse_cidr("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
     assert_eq!(parse_cidr("fd00::1").unwrap().to_string(), "fd00::1/128");
     assert!(parse_cidr("bogus").is_err());
-    assert_eq!(parse_mark("0x539"), Ok(0x539));
-    assert_eq!(parse_mark("1337"), Ok(1337));
-    assert!(parse_mark("0").is_err());
-    assert!(parse_mark("0x1_0000_0000").is_err());
+    let mark = |s: &str| s.parse::<crate::args::Mark>().map(|m| m.get());
+    assert_eq!(mark("0x539"), Ok(0x539));
+    assert_eq!(mark("1337"), Ok(1337));
+    assert!(mark("0").is_err());
+    assert!(mark("0x1_0000_0000").is_err());
 }
 
 #[test]

@@ -5,15 +5,9 @@ use super::*;
 
 #[test]
 fn reset_on_close_sends_rst() {
-    let l = bind_listener(
-        "127.0.0.1:0".parse().unwrap(),
-        SocketOpts {
-            mark: 0,
-            transparent: false,
-        },
-        16,
-    )
-    .unwrap();
+    let l = SocketFactory::plain()
+        .listener("127.0.0.1:0".parse().unwrap(), 16)
+        .unwrap();
     l.set_nonblocking(false).unwrap();
     let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
     let (accepted, _) = l.accept().unwrap();
@@ -29,13 +23,12 @@ fn reset_on_close_sends_rst() {
 
 #[test]
 fn v6_listener_is_v6_only_and_shares_port_with_v4() {
-    let opts = SocketOpts {
-        mark: 0,
-        transparent: false,
-    };
-    let v4 = bind_listener("127.0.0.1:0".parse().unwrap(), opts, 16).unwrap();
+    let sockets = SocketFactory::plain();
+    let v4 = sockets
+        .listener("127.0.0.1:0".parse().unwrap(), 16)
+        .unwrap();
     let port = v4.local_addr().unwrap().port();
-    match bind_listener(SocketAddr::new("::1".parse().unwrap(), port), opts, 16) {
+    match sockets.listener(SocketAddr::new("::1".parse().unwrap(), port), 16) {
         Ok(v6) => {
             let s = SockRef::from(&v6);
             assert!(s.only_v6().unwrap());
@@ -49,11 +42,8 @@ fn v6_listener_is_v6_only_and_shares_port_with_v4() {
 fn marks_and_transparency_apply_when_privileged() {
     // SO_MARK and IP_TRANSPARENT need CAP_NET_ADMIN/CAP_NET_RAW; the proxy runs with it,
     // and so do these tests in the lab. Verify the options really land on the socket.
-    let opts = SocketOpts {
-        mark: 0x539,
-        transparent: true,
-    };
-    let l = match bind_listener("127.0.0.1:0".parse().unwrap(), opts, 16) {
+    let sockets = SocketFactory::proxy(crate::args::PROXY_MARK);
+    let l = match sockets.listener("127.0.0.1:0".parse().unwrap(), 16) {
         Ok(l) => l,
         Err(e) if e.kind() == ErrorKind::PermissionDenied => return,
         Err(e) => panic!("{e}"),
@@ -66,18 +56,19 @@ fn marks_and_transparency_apply_when_privileged() {
 #[test]
 fn upstream_socket_binds_requested_source() {
     let dst: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let opts = SocketOpts {
-        mark: 0,
-        transparent: false,
-    };
-    let s = upstream_socket(dst, Some("127.0.0.1:0".parse().unwrap()), opts).unwrap();
+    let sockets = SocketFactory::plain();
+    let s = sockets
+        .upstream(dst, Some("127.0.0.1:0".parse().unwrap()))
+        .unwrap();
     let local = s.local_addr().unwrap().as_socket().unwrap();
     assert_eq!(local.ip(), dst.ip());
     assert!(s.tcp_nodelay().unwrap());
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = probe.local_addr().unwrap().port();
     drop(probe);
-    let s = upstream_socket(dst, Some(SocketAddr::new(dst.ip(), port)), opts).unwrap();
+    let s = sockets
+        .upstream(dst, Some(SocketAddr::new(dst.ip(), port)))
+        .unwrap();
     assert_eq!(s.local_addr().unwrap().as_socket().unwrap().port(), port);
 }
 

@@ -17,23 +17,7 @@ use l7proxy_integration::env::{l7proxy_bin, workspace_dir};
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 
-/// The flags `charts/l7proxy/templates/deployment.yaml` passes with default values (the
-/// listen addresses and certificate paths are the test's).
-pub const CHART_FLAGS: &[&str] = &[
-    "--opt-out-key=l7proxy.io/inject",
-    "--proxy-image=l7proxy:0.1.0",
-    "--proxy-image-pull-policy=IfNotPresent",
-    "--inbound-port=15006",
-    "--outbound-port=15001",
-    "--metrics-port=15020",
-    "--mark=0x539",
-    "--proxy-uid=1337",
-    "--log-dir=/var/log/l7proxy",
-    "--proxy-log-level=info",
-    "--ipv6=auto",
-    r#"--proxy-resources={"limits":{"memory":"256Mi"},"requests":{"cpu":"50m","memory":"64Mi"}}"#,
-    r#"--init-resources={"limits":{"memory":"64Mi"},"requests":{"cpu":"10m","memory":"16Mi"}}"#,
-];
+pub use l7proxy_integration::chart::CHART_FLAGS;
 
 /// A running controller, killed (by PID) when dropped.
 pub struct Controller {

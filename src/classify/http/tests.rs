@@ -520,3 +520,5 @@ fn response_every_prefix_is_incomplete() {
     assert_eq!(h.content_type.as_deref(), Some("text/html"));
     assert_eq!((h.framing, h.head_len), (BodyFraming::Chunked, raw.len()));
 }
+
+mod differential;

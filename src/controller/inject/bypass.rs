@@ -94,7 +94,7 @@ fn container(args: &ControllerArgs, pod_sc: Option<&Value>, c: &Value) -> Vec<Fi
             .unwrap_or_default()
     };
     let (add, drop) = (caps("add"), caps("drop"));
-    let mark = format!("{:#x}", args.mark);
+    let mark = args.capture.mark.to_string();
     if let Some(cap) = add.iter().find(|c| *c == "NET_ADMIN" || *c == "ALL") {
         out.push(Finding::Refuse(format!(
             "adds {cap}: it could change the capture rules or set the proxy's mark {mark}"

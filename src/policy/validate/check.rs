@@ -5,8 +5,8 @@ use ipnet::IpNet;
 use super::super::model::{
     AntreaPeer, AntreaPort, AntreaRule, IntOrString, IpBlock, K8sPeer, K8sPort, LabelSelector,
 };
-use super::super::store::Ctx;
 use super::super::{Error, PolicyKind};
+use super::Ctx;
 use super::{HTTP_METHODS, valid_port_name};
 
 const ACTIONS: &[&str] = &["Allow", "Drop", "Reject", "Pass"];

@@ -454,3 +454,5 @@ async fn an_upstream_that_ended_first_is_reset_once_the_client_finishes() {
         (0, Some(std::io::ErrorKind::ConnectionReset))
     );
 }
+
+mod pairing;

@@ -178,7 +178,7 @@ fn explain_names_the_warning_and_ignores_the_policy() {
     .unwrap();
     let args = ExplainArgs {
         manifests: vec![dir.path().to_path_buf()],
-        pod: "default/web".into(),
+        pod: "default/web".parse().unwrap(),
         from: Some("10.0.0.2".parse().unwrap()),
         to: None,
         port: 80,

@@ -4,9 +4,9 @@
 
 use serde_json::{Value, json};
 
-use super::lookup::Lookups;
-use super::metrics::{Metrics, Webhook};
-use super::routes::{State, answer};
+use super::super::lookup::Lookups;
+use super::super::metrics::{Metrics, Webhook};
+use super::super::routes::{State, answer};
 use crate::kube::crd;
 use crate::kube::fake_api::FakeApi;
 
@@ -49,7 +49,7 @@ async fn state(api: Option<&FakeApi>) -> State {
         }
         None => Lookups::default(),
     };
-    let args = super::tests::chart_args();
+    let args = super::chart_args();
     State {
         args,
         metrics: Metrics::new(),

@@ -1,4 +1,5 @@
-//! Binding the admin endpoint (`/metrics`, `/healthz`, `/readyz`).
+//! The admin endpoint of `l7proxy run` (`/metrics`, `/healthz`, `/readyz`): bound here,
+//! answered by [`crate::events::serve_listener`].
 //!
 //! The capture rules send every new connection to the Pod's metrics port to this listener
 //! with TPROXY (an app binding the Pod IP on that port must not receive clients past the
@@ -7,11 +8,36 @@
 //! rule targets `127.0.0.1`, the IPv6 rule `::1`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use crate::socket::{self, SocketOpts};
+use crate::events::Metrics;
+use crate::proxy::Error;
+use crate::socket::SocketFactory;
 
 /// Pending connections of the admin listener (probes and scrapes: few).
 const BACKLOG: i32 = 128;
+
+/// Binds the endpoint and serves it on the runtime. The returned flag is `/readyz`:
+/// false until the caller stores true (listeners bound, a policy loaded).
+pub fn serve(
+    addr: SocketAddr,
+    sockets: SocketFactory,
+    metrics: Arc<Metrics>,
+) -> Result<Arc<AtomicBool>, Error> {
+    let ready = Arc::new(AtomicBool::new(false));
+    for (addr, l) in bind(addr, sockets)? {
+        let l =
+            tokio::net::TcpListener::from_std(l).map_err(|source| Error::listen(addr, source))?;
+        let (metrics, ready) = (metrics.clone(), ready.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::events::serve_listener(l, metrics, ready).await {
+                tracing::error!(error = %e, addr = %addr, "metrics endpoint failed");
+            }
+        });
+    }
+    Ok(ready)
+}
 
 /// The address of the other family that serves the same clients as `addr`: the other
 /// loopback for a loopback address, the other wildcard for a wildcard. A specific
@@ -31,22 +57,19 @@ pub fn companion(addr: SocketAddr) -> Option<SocketAddr> {
 /// companion is skipped with a warning when its family is unavailable (IPv6 disabled).
 pub fn bind(
     addr: SocketAddr,
-    mark: u32,
-) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, super::Error> {
-    let opts = SocketOpts {
-        mark,
-        transparent: true,
-    };
-    let first = socket::bind_listener(addr, opts, BACKLOG)
-        .map_err(|source| super::Error::listen(addr, source))?;
+    sockets: SocketFactory,
+) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, Error> {
+    let first = sockets
+        .listener(addr, BACKLOG)
+        .map_err(|source| Error::listen(addr, source))?;
     let mut out = vec![(addr, first)];
     if let Some(other) = companion(addr) {
-        match socket::bind_listener(other, opts, BACKLOG) {
+        match sockets.listener(other, BACKLOG) {
             Ok(l) => out.push((other, l)),
             Err(e) if is_family_missing(&e) => {
                 tracing::warn!(listen.addr = %other, error = %e, "admin endpoint: family unavailable");
             }
-            Err(source) => return Err(super::Error::listen(other, source)),
+            Err(source) => return Err(Error::listen(other, source)),
         }
     }
     Ok(out)

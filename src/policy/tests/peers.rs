@@ -1,8 +1,8 @@
 //! Peers, selectors, appliedTo, ports and named ports, L7 finality and wildcards, and
 //! store updates, each checked through a compiled snapshot.
 
-use super::test_support::*;
-use super::*;
+use super::super::test_support::*;
+use super::super::*;
 
 #[test]
 fn peer_selectors() {

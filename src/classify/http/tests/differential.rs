@@ -2,7 +2,7 @@
 //! read once, upgrades, override fields, host labels, canonical targets, bodies that
 //! servers would read as a second request.
 
-use super::*;
+use super::super::*;
 
 const MAX: usize = 8192;
 

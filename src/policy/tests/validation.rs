@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::cli::check_report;
-use super::test_support::*;
+use super::super::cli::check_report;
+use super::super::test_support::*;
 
 /// An ANNP for app=web in `default` with one ingress rule given as YAML lines (indented
 /// for the rule's mapping).
@@ -265,7 +265,7 @@ fn all_problems_are_reported() {
 
 #[test]
 fn invalid_objects_are_not_stored() {
-    let mut s = super::Store::new();
+    let mut s = super::super::Store::new();
     apply(&mut s, CLUSTER).unwrap();
     let before = s.len();
     assert!(apply(&mut s, &annp("{action: Drop, l7Protocols: [{http: {}}]}")).is_err());

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::crd;
+use super::super::crd;
 use crate::policy::Store;
 
 /// Kubernetes' pruning of `v` by a structural `schema`: object fields not declared in

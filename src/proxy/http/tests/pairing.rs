@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use super::Outcome;
-use super::tests::{OK, read_exactly, read_rest, start};
+use super::super::Outcome;
+use super::{OK, read_exactly, read_rest, start};
 
 /// A server that ignores a GET body runs the request hidden in it and answers twice in
 /// one write: the second answer must not be kept for the client's next request.

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::fake_api::{FakeApi, Session, Step, collection_path};
-use super::source::{Kind, Source};
-use super::tests::{CHANGES, CLUSTER, by_kind, docs, name, reload_errors, served};
+use super::super::fake_api::{FakeApi, Session, Step, collection_path};
+use super::super::{Kind, Source};
+use super::{CHANGES, CLUSTER, by_kind, docs, name, reload_errors, served};
 use crate::events::Metrics;
 use crate::policy::{Direction, Flow, L4Verdict, Protocol, Snapshot};
 
@@ -54,7 +54,7 @@ fn annp(name: &str, tier: &str, peer_labels: Value) -> (String, Value) {
 }
 
 fn client(api: &FakeApi) -> kube::Client {
-    super::install_crypto_provider();
+    super::super::install_crypto_provider();
     let config = kube::Config::new(format!("http://{}", api.addr).parse().unwrap());
     kube::Client::try_from(config).unwrap()
 }

@@ -1,20 +1,20 @@
 //! Each example of the user spec, loaded verbatim, behaves as its prose says.
 
-use super::test_support::*;
-use super::*;
+use super::super::test_support::*;
+use super::super::*;
 
 const SPEC1: &str =
-    include_str!("../../integration/manifests/spec/1-ingress-allow-http-request-to-api-v2.yaml");
+    include_str!("../../../integration/manifests/spec/1-ingress-allow-http-request-to-api-v2.yaml");
 const SPEC2: &str =
-    include_str!("../../integration/manifests/spec/2-allow-privileged-url-to-admin-role.yaml");
+    include_str!("../../../integration/manifests/spec/2-allow-privileged-url-to-admin-role.yaml");
 const SPEC3: &str =
-    include_str!("../../integration/manifests/spec/3-allow-web-access-to-internal-domain.yaml");
-const SPEC4: &str = include_str!("../../integration/manifests/spec/4-allow-http-only.yaml");
+    include_str!("../../../integration/manifests/spec/3-allow-web-access-to-internal-domain.yaml");
+const SPEC4: &str = include_str!("../../../integration/manifests/spec/4-allow-http-only.yaml");
 const SPEC5: &str =
-    include_str!("../../integration/manifests/spec/5-ingress-allow-tls-handshake.yaml");
+    include_str!("../../../integration/manifests/spec/5-ingress-allow-tls-handshake.yaml");
 const SPEC6: &str =
-    include_str!("../../integration/manifests/spec/6-allow-tls-handshake-to-internal.yaml");
-const SPEC7: &str = include_str!("../../integration/manifests/spec/7-allow-tls-only.yaml");
+    include_str!("../../../integration/manifests/spec/6-allow-tls-handshake-to-internal.yaml");
+const SPEC7: &str = include_str!("../../../integration/manifests/spec/7-allow-tls-only.yaml");
 
 /// Inbound HTTP GET to "/api/v2/*" on host foo.bar.com from app=client; everything else
 /// from those Pods dropped by the L7 rule; all other inbound traffic dropped by drop-other.

@@ -7,8 +7,8 @@ use std::time::Instant;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::tests::{FLUSH, eve_path, http, lines, rule};
-use super::*;
+use super::super::*;
+use super::{FLUSH, eve_path, http, lines, rule};
 
 /// A denial carrying `bytes`, as the data path reports one.
 fn denial(id: u64, bytes: Vec<u8>) -> Event {

@@ -173,11 +173,9 @@ async fn svc_lab(
         l7,
         seen: Mutex::new(Vec::new()),
     };
-    let opts = SocketOpts {
-        mark: 0,
-        transparent: false,
-    };
-    let l = crate::socket::bind_listener("127.0.0.1:0".parse().unwrap(), opts, 128).unwrap();
+    let l = SocketFactory::plain()
+        .listener("127.0.0.1:0".parse().unwrap(), 128)
+        .unwrap();
     let proxy = l.local_addr().unwrap();
     let config = Config {
         listeners: vec![proxy],

@@ -1,8 +1,8 @@
 //! Ordering, Pass, Baseline, Kubernetes NetworkPolicy isolation, selectors, peers, ports
 //! and the finality of L7 rules.
 
-use super::test_support::*;
-use super::*;
+use super::super::test_support::*;
+use super::super::*;
 
 #[test]
 fn tier_then_priority_then_rule_order() {

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::cli::{ExplainArgs, OutputFormat, explain_flow, render};
-use super::test_support::CLUSTER;
+use super::super::cli::{ExplainArgs, OutputFormat, explain_flow, render};
+use super::super::test_support::CLUSTER;
 
 fn spec_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("integration/manifests/spec")
@@ -12,7 +12,7 @@ fn spec_dir() -> PathBuf {
 fn args(dir: &std::path::Path, spec: &str) -> ExplainArgs {
     ExplainArgs {
         manifests: vec![dir.join("cluster.yaml"), spec_dir().join(spec)],
-        pod: "default/web".into(),
+        pod: "default/web".parse().unwrap(),
         from: None,
         to: None,
         port: 443,
@@ -90,7 +90,7 @@ fn explain_tls_without_sni() {
 fn explain_json_and_default_allow() {
     let dir = cluster();
     let mut a = args(dir.path(), "3-allow-web-access-to-internal-domain.yaml");
-    a.pod = "default/restricted".into();
+    a.pod = "default/restricted".parse().unwrap();
     a.to = Some("10.96.0.10".parse().unwrap());
     a.port = 53;
     a.protocol = "udp".into();
@@ -101,14 +101,12 @@ fn explain_json_and_default_allow() {
     assert_eq!(json["rule"]["rule"], "allow-dns");
     assert_eq!(json["rule"]["tier"], "securityops");
     // A Pod no policy applies to: allowed, no rule.
-    a.pod = "default/client".into();
+    a.pod = "default/client".parse().unwrap();
     let e = explain_flow(&a).unwrap();
     assert!(e.rule.is_none());
     assert!(render(&e).contains("default allow"));
     // Unknown Pod and bad protocol are errors, not panics.
-    a.pod = "default/nope".into();
-    assert!(explain_flow(&a).is_err());
-    a.pod = "nope".into();
+    a.pod = "default/nope".parse().unwrap();
     assert!(explain_flow(&a).is_err());
 }
 
