@@ -432,5 +432,4 @@ pub fn normal_close(e: io::Error) -> io::Result<()> {
 }
 
 #[cfg(test)]
-#[path = "relay/tests.rs"]
 mod tests;

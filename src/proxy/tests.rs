@@ -475,5 +475,4 @@ mod lifecycle;
 
 mod service;
 
-#[path = "tests_tls.rs"]
 mod tls;
