@@ -32,12 +32,12 @@ async fn manifest_edits_apply_within_two_seconds_and_broken_ones_are_ignored() {
         ("default".into(), "web".into()),
         100,
     );
-    let _watch = reload::watch(
-        &[lab.dir.path().to_owned()],
-        lab.shared.clone(),
-        move || loader.load().map_err(|e| e.to_string()),
-    )
+    let (updates, follow) = tokio::sync::mpsc::channel(1);
+    let _watch = reload::watch(&[lab.dir.path().to_owned()], updates, move || {
+        loader.load().map_err(|e| e.to_string())
+    })
     .unwrap();
+    reload::follow(follow, lab.shared.clone());
     connect_expect_reset(lab.proxy).await;
 
     // Drop -> Allow: a new connection gets through within 2 s.
