@@ -8,7 +8,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -47,6 +46,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+/// How long forced connections get to end once the grace period is over (they end at
+/// their next poll; this only bounds a stuck task).
+const FORCED_WAIT: Duration = Duration::from_millis(500);
+
 /// Updates a policy source sends while the follower is busy with the last one.
 const UPDATES: usize = 1;
 
@@ -72,7 +75,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         0,
     )
     .with_metrics(metrics.clone());
-    let ready = admin::serve(args.metrics_addr, sockets, metrics.clone())?;
+    let (mut drain, watcher) = drain::Drain::new();
+    let ready = admin::serve(
+        args.metrics_addr,
+        sockets,
+        metrics.clone(),
+        watcher.signal(),
+    )?;
     // The cluster source hands over its first snapshot after the first full sync.
     let (snapshot, cluster) = if args.kubernetes {
         let (source, mut updates) = crate::kube::Source::spawn(
@@ -109,7 +118,6 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..proxy_config(&args, sockets)
     };
     let flush_sink = sink.clone();
-    let (drain, watch) = drain::Drain::new();
     // With the cluster source, egress to a Service VIP goes to an endpoint it lists.
     let services = cluster
         .as_ref()
@@ -120,7 +128,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             Arc::new(sink),
             metrics.clone(),
             config,
-            watch.clone(),
+            watcher.signal(),
         )
         .with_services(services),
     );
@@ -137,10 +145,12 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             direction,
             shared.clone(),
             orig.clone(),
-            watch.clone(),
+            watcher.clone(),
         )));
     }
-    ready.store(true, Ordering::Release);
+    // Only the accept loops and their connections hold the drain up.
+    drop(watcher);
+    ready.set();
 
     shutdown.requested().await;
     tracing::info!(grace = ?args.drain_timeout, "draining");
@@ -148,12 +158,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     for l in loops {
         let _ = l.await;
     }
-    let left = drain::wait_idle(|| shared.active(), args.drain_timeout).await;
-    if left > 0 {
+    if !drain.finished(args.drain_timeout).await {
         tracing::warn!(
-            connections = left,
+            connections = shared.active(),
             "grace period over; closing remaining connections"
         );
+        drain.force();
+        let _ = drain.finished(FORCED_WAIT).await;
     }
     // Events of the last connections must reach the log before the process exits.
     let flushed = tokio::task::spawn_blocking(move || flush_sink.flush(Duration::from_secs(2)))

@@ -185,6 +185,29 @@ async fn draining_closes_idle_keep_alive_connections_cleanly() {
 }
 
 #[tokio::test]
+async fn a_forced_drain_ends_an_open_opaque_relay() {
+    let mut lab = lab(|_| String::new(), |_| {}).await;
+    let mut client = TcpStream::connect(lab.proxy).await.unwrap();
+    let (mut server, _) = lab.backend.accept().await.unwrap();
+    client.write_all(b"x").await.unwrap();
+    let mut b = [0u8; 1];
+    server.read_exact(&mut b).await.unwrap();
+    lab.drain.start();
+    // A relay does not end by itself when draining starts: the grace period runs out.
+    assert!(!lab.drain.finished(Duration::from_millis(200)).await);
+    assert_eq!(lab.shared.active(), 1);
+    lab.drain.force();
+    assert!(lab.drain.finished(Duration::from_secs(5)).await);
+    assert_eq!(lab.shared.active(), 0);
+    // Both sides see the end (a clean end or a reset, as the sockets close).
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the client's connection stayed open");
+    let ended = tokio::time::timeout(Duration::from_secs(5), server.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the upstream connection stayed open");
+}
+
+#[tokio::test]
 async fn rules_with_enable_logging_write_audit_records() {
     let lab = lab(
         |p| {
