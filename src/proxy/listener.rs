@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::events::AppProto;
 use crate::policy::Direction;
 use crate::proxy::conn;
-use crate::proxy::drain::DrainWatch;
+use crate::proxy::drain::Watcher;
 use crate::proxy::report::Reporter;
 use crate::proxy::state::{Policy, Shared};
 
@@ -31,13 +31,14 @@ impl OrigDst for LocalAddr {
     }
 }
 
-/// Accept until draining starts; each connection runs in its own task.
+/// Accept until draining starts; each connection runs in its own task, holding a clone
+/// of `drain` until it ends, and is cut when the drain is forced.
 pub async fn accept_loop<P: Policy>(
     listener: TcpListener,
     direction: Direction,
     shared: Arc<Shared<P>>,
     orig: Arc<dyn OrigDst>,
-    mut drain: DrainWatch,
+    mut drain: Watcher,
 ) {
     let mut failures = AcceptFailures::new();
     loop {
@@ -81,14 +82,25 @@ pub async fn accept_loop<P: Policy>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(conn::handle(
-            shared.clone(),
-            stream,
-            direction,
-            src,
-            dst,
-            admitted,
-        ));
+        let handle = conn::handle(shared.clone(), stream, direction, src, dst, admitted);
+        tokio::spawn(until_forced(handle, drain.clone(), src, dst));
+    }
+}
+
+/// Run one connection to its end, or until the grace period of a drain is over: then its
+/// sockets are closed wherever it is (an opaque relay may never end by itself). The
+/// watcher is dropped with the task, which is what ends the drain.
+async fn until_forced(
+    handle: impl Future<Output = ()>,
+    mut drain: Watcher,
+    src: SocketAddr,
+    dst: SocketAddr,
+) {
+    tokio::select! {
+        () = handle => {}
+        () = drain.forced() => {
+            tracing::debug!(client.addr = %src, dst.addr = %dst, "grace period over; connection closed");
+        }
     }
 }
 
