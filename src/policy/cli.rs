@@ -72,37 +72,57 @@ pub struct ExplainArgs {
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let (code, text) = check_report(&args.paths);
-    print!("{text}");
+    let report = check_report(&args.paths);
+    print!("{}", report.stdout);
     std::io::stdout().flush().ok();
-    Ok(code)
+    // Errors on stderr: a script that keeps the summary (`check ... > out`) still shows them.
+    eprint!("{}", report.stderr);
+    Ok(report.code)
 }
 
-/// The text `check` prints and its exit code (separate for tests).
-pub fn check_report(paths: &[PathBuf]) -> (ExitCode, String) {
+/// What `check` prints and its exit code (separate for tests).
+#[derive(Debug)]
+pub struct CheckReport {
+    pub code: ExitCode,
+    /// Warnings and the `ok:` summary.
+    pub stdout: String,
+    /// Each error and their count.
+    pub stderr: String,
+}
+
+pub fn check_report(paths: &[PathBuf]) -> CheckReport {
     let mut store = Store::new();
     let result = store.add_manifests(paths);
     // Warnings (valid but not enforced here) never change the exit code.
     let warnings = store.warnings();
-    let mut out = String::new();
+    let mut stdout = String::new();
     for w in &warnings {
-        out.push_str(&format!("warning: {w}\n"));
+        stdout.push_str(&format!("warning: {w}\n"));
     }
     match result {
         Ok(()) => {
-            out.push_str(&format!("ok: {} objects valid", store.len()));
+            stdout.push_str(&format!("ok: {} objects valid", store.len()));
             if !warnings.is_empty() {
-                out.push_str(&format!(", {} warning(s)", warnings.len()));
+                stdout.push_str(&format!(", {} warning(s)", warnings.len()));
             }
-            out.push('\n');
-            (ExitCode::SUCCESS, out)
+            stdout.push('\n');
+            CheckReport {
+                code: ExitCode::SUCCESS,
+                stdout,
+                stderr: String::new(),
+            }
         }
         Err(errors) => {
+            let mut stderr = String::new();
             for e in &errors {
-                out.push_str(&format!("error: {e}\n"));
+                stderr.push_str(&format!("error: {e}\n"));
             }
-            out.push_str(&format!("{} error(s)\n", errors.len()));
-            (ExitCode::FAILURE, out)
+            stderr.push_str(&format!("{} error(s)\n", errors.len()));
+            CheckReport {
+                code: ExitCode::FAILURE,
+                stdout,
+                stderr,
+            }
         }
     }
 }
