@@ -1,7 +1,7 @@
 //! `l7proxy check` and `l7proxy explain`.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -219,27 +219,21 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
         anyhow::anyhow!("invalid manifests:\n{}", list.join("\n"))
     })?;
     let snapshot = store.compile(ns, name, 0)?;
-    // The protected Pod's address of the same family as the peer, for display.
-    let peer = args.from.or(args.to);
-    let ips = store.pod_ips(ns, name);
-    let pod_ip = ips
-        .iter()
-        .find(|ip| Some(ip.is_ipv4()) == peer.map(|p| p.is_ipv4()))
-        .or(ips.first())
-        .copied()
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let (direction, src, dst) = match (args.from, args.to) {
-        (Some(from), _) => (
-            Direction::Ingress,
-            SocketAddr::new(from, 40000),
+    let (direction, peer, flag) = match (args.from, args.to) {
+        (Some(from), _) => (Direction::Ingress, from, "--from"),
+        (None, Some(to)) => (Direction::Egress, to, "--to"),
+        (None, None) => bail!("one of --from or --to is required"),
+    };
+    let pod_ip = pod_address(&store.pod_ips(ns, name), peer, flag, &args.pod)?;
+    let (src, dst) = match direction {
+        Direction::Ingress => (
+            SocketAddr::new(peer, 40000),
             SocketAddr::new(pod_ip, args.port),
         ),
-        (None, Some(to)) => (
-            Direction::Egress,
+        Direction::Egress => (
             SocketAddr::new(pod_ip, 40000),
-            SocketAddr::new(to, args.port),
+            SocketAddr::new(peer, args.port),
         ),
-        (None, None) => bail!("one of --from or --to is required"),
     };
     let flow = Flow {
         direction,
@@ -327,6 +321,33 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
         }
     }
     Ok(e)
+}
+
+/// The protected Pod's address of the peer's family. A connection never mixes IPv4 and
+/// IPv6, so when the Pod only has addresses of the other family the question has no answer
+/// the proxy could ever give: an error, not a flow from an IPv6 client to an IPv4 Pod.
+/// A Pod without addresses (no status yet) gets the unspecified address of the peer's
+/// family, for display.
+fn pod_address(ips: &[IpAddr], peer: IpAddr, flag: &str, pod: &PodRef) -> anyhow::Result<IpAddr> {
+    if let Some(ip) = ips.iter().find(|ip| ip.is_ipv4() == peer.is_ipv4()) {
+        return Ok(*ip);
+    }
+    if ips.is_empty() {
+        return Ok(match peer {
+            IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+            IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+        });
+    }
+    let (family, other) = if peer.is_ipv4() {
+        ("IPv4", "IPv6")
+    } else {
+        ("IPv6", "IPv4")
+    };
+    let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
+    bail!(
+        "{flag} {peer} is {family} but Pod {pod} has only {other} addresses ({}): give an {other} address",
+        list.join(", ")
+    )
 }
 
 /// Human-readable form of an [`Explanation`].
