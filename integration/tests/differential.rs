@@ -12,7 +12,6 @@
 //! differential -- --nocapture`. Needs `apache2`, `nginx`, `python3-requests`, Node 20 and
 //! Express (installed by `integration/run-tests.sh`).
 
-#[path = "support/lab.rs"]
 mod support;
 
 mod differential {

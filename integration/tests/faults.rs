@@ -4,7 +4,6 @@
 //!
 //! Run as root: `cargo test -p l7proxy-integration --test faults`.
 
-#[path = "support/lab.rs"]
 mod support;
 
 use std::io::{Read, Write};

@@ -5,7 +5,6 @@
 //!
 //! Run as root: `cargo test -p l7proxy-integration --test privilege`.
 
-#[path = "support/lab.rs"]
 mod support;
 
 use std::os::unix::fs::PermissionsExt;

@@ -14,7 +14,6 @@
 //! Run as root: `cargo build -p l7proxy && cargo test -p l7proxy-integration --test
 //! tls_differential -- --nocapture`. Needs Debian's `python3` and `openssl`.
 
-#[path = "support/lab.rs"]
 mod support;
 
 use std::io::{Read, Write};
