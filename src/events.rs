@@ -20,15 +20,13 @@ use crate::policy::{Direction, RuleRef};
 
 pub mod audit;
 pub mod eve;
-mod http;
 pub mod limit;
 mod metrics;
 pub mod packet;
 pub mod rotate;
 mod writer;
 
-pub use http::{serve_http, serve_listener};
-pub use metrics::Metrics;
+pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics};
 pub use rotate::Rotation;
 pub use writer::{Clock, SystemClock};
 
@@ -194,11 +192,6 @@ pub enum Error {
     },
     #[error("cannot start the event writer thread: {0}")]
     Spawn(std::io::Error),
-    #[error("cannot bind the metrics endpoint to {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
     #[error("metrics endpoint stopped accepting: {0}")]
     Accept(std::io::Error),
 }

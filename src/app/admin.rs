@@ -1,5 +1,5 @@
 //! The admin endpoint of `l7proxy run` (`/metrics`, `/healthz`, `/readyz`): bound here,
-//! answered by [`crate::events::serve_listener`].
+//! answered by [`http::serve_listener`].
 //!
 //! The capture rules send every new connection to the Pod's metrics port to this listener
 //! with TPROXY (an app binding the Pod IP on that port must not receive clients past the
@@ -15,6 +15,8 @@ use crate::events::Metrics;
 use crate::proxy::Error;
 use crate::proxy::drain::DrainWatch;
 use crate::socket::SocketFactory;
+
+mod http;
 
 /// Pending connections of the admin listener (probes and scrapes: few).
 const BACKLOG: i32 = 128;
@@ -63,7 +65,7 @@ fn serve_on(
     for (addr, l) in listeners {
         let (metrics, flag) = (metrics.clone(), flag.clone());
         tokio::spawn(async move {
-            if let Err(e) = crate::events::serve_listener(l, metrics, flag).await {
+            if let Err(e) = http::serve_listener(l, metrics, flag).await {
                 tracing::error!(error = %e, addr = %addr, "metrics endpoint failed");
             }
         });

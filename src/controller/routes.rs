@@ -16,6 +16,7 @@ use super::inject::{self, Outcome as InjectOutcome};
 use super::metrics::{Metrics, Outcome, Webhook};
 use super::review::{self, AdmissionRequest, AdmissionResponse, ReviewError};
 use super::validate::{self, Verdict};
+use crate::events::METRICS_CONTENT_TYPE;
 
 /// Largest AdmissionReview accepted. The API server's own request limit is 3 MiB and a
 /// review carries the object (and, on UPDATE, the old one) plus some envelope.
@@ -24,9 +25,6 @@ pub const MAX_BODY_BYTES: usize = 8 << 20;
 /// The API server waits at most 30 s for a webhook (`timeoutSeconds`); a body still arriving
 /// after that is from a client that stalled.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// OpenMetrics text, as `prometheus-client` writes it.
-pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What every request handler shares.
 pub struct State {

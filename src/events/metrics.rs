@@ -22,6 +22,10 @@ use prometheus_client::registry::Registry;
 
 use crate::policy::{Direction, RuleRef};
 
+/// Content type of the OpenMetrics text format `prometheus-client` writes; Prometheus
+/// negotiates it and parses the `# EOF` terminator.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 mod verdicts;
 use verdicts::Verdicts;
 

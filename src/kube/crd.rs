@@ -105,24 +105,6 @@ impl JsonSchema for IntOrString {
     }
 }
 
-/// Any JSON value, kept as is: the schema of Antrea fields l7proxy declares only to
-/// reject them with a clear message. A structural schema needs the explicit marker.
-pub struct AnyValue;
-
-impl JsonSchema for AnyValue {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "AnyValue".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "nullable": true, "x-kubernetes-preserve-unknown-fields": true })
-    }
-}
-
 /// `l7proxy crds`: print [`crds_yaml`] to stdout.
 pub fn print() -> anyhow::Result<std::process::ExitCode> {
     use std::io::Write;

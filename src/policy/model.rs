@@ -59,7 +59,7 @@ pub enum IntOrString {
 pub struct PeerNamespaces {
     #[serde(rename = "match")]
     pub match_: Option<String>,
-    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
+    #[schemars(with = "Option<AnyValue>")]
     pub same_labels: Option<serde_json::Value>,
 }
 
@@ -73,19 +73,19 @@ pub struct AntreaPeer {
     pub namespaces: Option<PeerNamespaces>,
     pub ip_block: Option<IpBlock>,
     // Declared so they are reported as unsupported, not as unknown.
-    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
+    #[schemars(with = "Option<AnyValue>")]
     pub group: Option<serde_json::Value>,
-    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
+    #[schemars(with = "Option<AnyValue>")]
     pub service_account: Option<serde_json::Value>,
-    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
+    #[schemars(with = "Option<AnyValue>")]
     pub service: Option<serde_json::Value>,
-    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
+    #[schemars(with = "Option<AnyValue>")]
     pub node_selector: Option<serde_json::Value>,
-    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
+    #[schemars(with = "Option<AnyValue>")]
     pub external_entity_selector: Option<serde_json::Value>,
-    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
+    #[schemars(with = "Option<AnyValue>")]
     pub fqdn: Option<serde_json::Value>,
-    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
+    #[schemars(with = "Option<AnyValue>")]
     pub scope: Option<serde_json::Value>,
 }
 
@@ -105,9 +105,9 @@ pub struct AntreaPort {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct AntreaProtocol {
-    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
+    #[schemars(with = "Option<AnyValue>")]
     pub icmp: Option<serde_json::Value>,
-    #[schemars(with = "Option<crate::kube::crd::AnyValue>")]
+    #[schemars(with = "Option<AnyValue>")]
     pub igmp: Option<serde_json::Value>,
 }
 
@@ -153,7 +153,7 @@ pub struct AntreaRule {
     #[serde(default)]
     pub to: Vec<AntreaPeer>,
     #[serde(default)]
-    #[schemars(with = "Vec<crate::kube::crd::AnyValue>")]
+    #[schemars(with = "Vec<AnyValue>")]
     pub to_services: Vec<serde_json::Value>,
     #[serde(default)]
     pub applied_to: Vec<AntreaPeer>,
@@ -265,3 +265,21 @@ pub const BUILTIN_TIERS: &[(&str, i64)] = &[
     ("application", 250),
     ("baseline", 253),
 ];
+
+/// Any JSON value, kept as is: the schema of Antrea fields l7proxy declares only to
+/// reject them with a clear message. A structural schema needs the explicit marker.
+pub struct AnyValue;
+
+impl schemars::JsonSchema for AnyValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AnyValue".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "nullable": true, "x-kubernetes-preserve-unknown-fields": true })
+    }
+}

@@ -6,7 +6,6 @@
 //! without being subject to the policy it enforces.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -21,26 +20,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use super::{Error, Metrics};
+use crate::events::{Error, METRICS_CONTENT_TYPE, Metrics};
 
-/// Content type of the OpenMetrics text format `prometheus-client` writes; Prometheus
-/// negotiates it and parses the `# EOF` terminator.
-pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// Serve `/metrics`, `/healthz` and `/readyz` (ready when `ready` is true) until the
-/// returned future is dropped.
-pub async fn serve_http(
-    addr: SocketAddr,
-    metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
-) -> Result<(), Error> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Bind { addr, source })?;
-    serve_listener(listener, metrics, ready).await
-}
-
-/// [`serve_http`] on an already bound listener (tests bind port 0 and read the address).
+/// Serve `/metrics`, `/healthz` and `/readyz` (ready when `ready` is true) on `listener`
+/// until the returned future is dropped.
 /// Connections are tasks owned by this future: dropping it closes them too.
 pub async fn serve_listener(
     listener: TcpListener,
@@ -132,6 +115,7 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     /// One request over a real loopback connection; returns (status line, headers+body).
@@ -188,20 +172,6 @@ mod tests {
         assert!(body(&rest).contains("l7proxy_events_dropped_total 1"));
 
         server.abort();
-    }
-
-    #[tokio::test]
-    async fn bind_error_names_the_address() {
-        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = taken.local_addr().unwrap();
-        let err = serve_http(
-            addr,
-            Arc::new(Metrics::new()),
-            Arc::new(AtomicBool::new(true)),
-        )
-        .await
-        .unwrap_err();
-        assert!(err.to_string().contains(&addr.to_string()), "{err}");
     }
 
     use crate::policy::Direction;
