@@ -22,7 +22,7 @@ pub mod audit;
 pub mod eve;
 mod http;
 pub mod limit;
-mod metrics;
+pub mod metrics;
 pub mod packet;
 pub mod rotate;
 mod writer;

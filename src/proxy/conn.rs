@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
+use crate::events::metrics::{ProtoLabel, Verdict};
 use crate::events::{AppProto, FlowInfo};
 use crate::policy::{DenyAction, Direction, Flow, L4Verdict, Protocol, RuleRef};
 use crate::proxy::buf::ReadBuf;
@@ -95,7 +96,9 @@ async fn serve<P: Policy>(shared: &Arc<Shared<P>>, rep: &Reporter<'_, P>, client
     let snapshot = shared.policy.load_full();
     match snapshot.decide(&flow) {
         L4Verdict::Allow(rule) => {
-            shared.metrics.verdict(rule.as_deref(), "allow", "none");
+            shared
+                .metrics
+                .verdict(rule.as_deref(), Verdict::Allow, ProtoLabel::None);
             if let Some(rule) = &rule {
                 rep.audit(rule, "Allow", 0);
             }

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use tokio::net::TcpStream;
 
 use crate::classify::ClientHello;
+use crate::events::metrics::{ProtoLabel, Verdict};
 use crate::events::{
     AlertEvent, AppProto, AuditRecord, Event, FlowCounters, FlowInfo, HttpEvent, TlsEvent,
 };
@@ -86,13 +87,13 @@ impl<'a, P> Reporter<'a, P> {
         tls: Option<TlsEvent>,
     ) {
         let proto = match app_proto {
-            AppProto::Http => "http",
-            AppProto::Tls => "tls",
-            AppProto::Failed => "failed",
+            AppProto::Http => ProtoLabel::Http,
+            AppProto::Tls => ProtoLabel::Tls,
+            AppProto::Failed => ProtoLabel::Failed,
         };
         self.shared
             .metrics
-            .verdict(rule.map(Arc::as_ref), "deny", proto);
+            .verdict(rule.map(Arc::as_ref), Verdict::Deny, proto);
         tracing::info!(
             flow.id = self.flow.flow_id,
             client.addr = %self.flow.src,
@@ -170,7 +171,7 @@ impl<'a, P> Reporter<'a, P> {
     pub fn http(&self, x: Exchange) {
         self.shared
             .metrics
-            .verdict(x.rule.as_deref(), "allow", "http");
+            .verdict(x.rule.as_deref(), Verdict::Allow, ProtoLabel::Http);
         if !self.shared.config.events.allowed() {
             return;
         }
@@ -197,7 +198,7 @@ impl<'a, P> Reporter<'a, P> {
     pub fn tls(&self, rule: Option<&Arc<RuleRef>>, hello: &ClientHello) {
         self.shared
             .metrics
-            .verdict(rule.map(Arc::as_ref), "allow", "tls");
+            .verdict(rule.map(Arc::as_ref), Verdict::Allow, ProtoLabel::Tls);
         if !self.shared.config.events.allowed() {
             return;
         }

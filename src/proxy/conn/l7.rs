@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::{connect, relay_opaque, reset, reset_both};
 use crate::classify::ClientHello;
 use crate::events::AppProto;
+use crate::events::metrics::Classification;
 use crate::policy::{Flow, L7Id, RuleRef, TlsMeta};
 use crate::proxy::buf::ReadBuf;
 use crate::proxy::gate::PolicyGate;
@@ -95,7 +96,9 @@ pub(super) async fn inspect<P: Policy>(
             None
         }
         Ok(Classified::Tls { hello, consumed }) => {
-            shared.metrics.classified("tls", started.elapsed());
+            shared
+                .metrics
+                .classified(Classification::Tls, started.elapsed());
             let verdict = if wants.tls {
                 let sni = hello.normalized_sni();
                 snapshot.check_tls(
@@ -132,7 +135,9 @@ pub(super) async fn inspect<P: Policy>(
             })
         }
         Ok(Classified::Http(head)) => {
-            shared.metrics.classified("http", started.elapsed());
+            shared
+                .metrics
+                .classified(Classification::Http, started.elapsed());
             let mut gate = PolicyGate {
                 shared: shared.clone(),
                 flow,
