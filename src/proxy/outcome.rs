@@ -158,3 +158,6 @@ impl Denied {
         matches!(self, Denied::IdleTimeout | Denied::HttpFailed(_))
     }
 }
+
+#[cfg(test)]
+mod tests;

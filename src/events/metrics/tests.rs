@@ -144,3 +144,29 @@ fn metric_cost() {
         "open+close+bytes: {per_dir:?}/conn; verdict: {per_verdict:?}; classified: {per_classified:?}"
     );
 }
+
+/// The label values dashboards and alerts select on.
+#[test]
+fn label_values_are_fixed() {
+    assert_eq!(
+        [Verdict::Allow, Verdict::Deny].map(Verdict::as_str),
+        ["allow", "deny"]
+    );
+    assert_eq!(
+        [
+            ProtoLabel::Http,
+            ProtoLabel::Tls,
+            ProtoLabel::None,
+            ProtoLabel::Failed
+        ]
+        .map(ProtoLabel::as_str),
+        ["http", "tls", "none", "failed"]
+    );
+    assert_eq!(
+        Classification::ALL.map(Classification::as_str),
+        ["http", "tls", "http2", "other", "timeout", "too_large"]
+    );
+    for (i, c) in Classification::ALL.into_iter().enumerate() {
+        assert_eq!(c.index(), i);
+    }
+}
