@@ -8,14 +8,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::args::{CaptureArgs, PodRef};
 use crate::events::{EventSink, Metrics};
-use crate::policy::{Direction, Snapshot};
+use crate::policy::{Direction, Snapshot, Update};
 use crate::proxy::reload::{self, Manifests};
 use crate::proxy::{Config, Error, drain, fds, listener, service, state};
 use crate::signal::Shutdown;
@@ -47,8 +46,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// The cluster source, kept alive while its snapshots are followed.
-type Cluster = (crate::kube::Source, tokio::sync::mpsc::Receiver<Snapshot>);
+/// How long forced connections get to end once the grace period is over (they end at
+/// their next poll; this only bounds a stuck task).
+const FORCED_WAIT: Duration = Duration::from_millis(500);
+
+/// Updates a policy source sends while the follower is busy with the last one.
+const UPDATES: usize = 1;
+
+/// The running policy source; dropping it stops it.
+enum Source {
+    /// The manifest paths, through inotify.
+    Files { _watching: reload::Watching },
+    /// The Kubernetes API (`run --kubernetes`).
+    Cluster { _watchers: crate::kube::Source },
+}
+
+/// The cluster source with the updates it sends, the first one taken.
+type Cluster = (crate::kube::Source, tokio::sync::mpsc::Receiver<Update>);
 
 async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut shutdown = Shutdown::install()?;
@@ -61,17 +75,23 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         0,
     )
     .with_metrics(metrics.clone());
-    let ready = admin::serve(args.metrics_addr, sockets, metrics.clone())?;
+    let (mut drain, watcher) = drain::Drain::new();
+    let ready = admin::serve(
+        args.metrics_addr,
+        sockets,
+        metrics.clone(),
+        watcher.signal(),
+    )?;
     // The cluster source hands over its first snapshot after the first full sync.
     let (snapshot, cluster) = if args.kubernetes {
-        let (source, mut snapshots) = crate::kube::Source::spawn(
+        let (source, mut updates) = crate::kube::Source::spawn(
             crate::kube::client().await?,
             loader.pod.clone(),
             metrics.clone(),
         );
         tokio::select! {
-            first = snapshots.recv() => {
-                (first.ok_or(crate::kube::Error::Stopped)?, Some((source, snapshots)))
+            first = first_snapshot(&mut updates, &metrics) => {
+                (first.ok_or(crate::kube::Error::Stopped)?, Some((source, updates)))
             }
             _ = shutdown.requested() => return Ok(ExitCode::SUCCESS),
         }
@@ -98,7 +118,6 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..proxy_config(&args, sockets)
     };
     let flush_sink = sink.clone();
-    let (drain, watch) = drain::Drain::new();
     // With the cluster source, egress to a Service VIP goes to an endpoint it lists.
     let services = cluster
         .as_ref()
@@ -109,11 +128,11 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             Arc::new(sink),
             metrics.clone(),
             config,
-            watch.clone(),
+            watcher.signal(),
         )
         .with_services(services),
     );
-    let _reloader = follow_source(&args, cluster, loader, shared.clone())?;
+    let _source = follow_source(&args, cluster, loader, shared.clone())?;
 
     let orig: Arc<dyn listener::OrigDst> = Arc::new(listener::LocalAddr);
     let mut loops = Vec::new();
@@ -126,10 +145,12 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
             direction,
             shared.clone(),
             orig.clone(),
-            watch.clone(),
+            watcher.clone(),
         )));
     }
-    ready.store(true, Ordering::Release);
+    // Only the accept loops and their connections hold the drain up.
+    drop(watcher);
+    ready.set();
 
     shutdown.requested().await;
     tracing::info!(grace = ?args.drain_timeout, "draining");
@@ -137,12 +158,13 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     for l in loops {
         let _ = l.await;
     }
-    let left = drain::wait_idle(|| shared.active(), args.drain_timeout).await;
-    if left > 0 {
+    if !drain.finished(args.drain_timeout).await {
         tracing::warn!(
-            connections = left,
+            connections = shared.active(),
             "grace period over; closing remaining connections"
         );
+        drain.force();
+        let _ = drain.finished(FORCED_WAIT).await;
     }
     // Events of the last connections must reach the log before the process exits.
     let flushed = tokio::task::spawn_blocking(move || flush_sink.flush(Duration::from_secs(2)))
@@ -217,21 +239,39 @@ fn proxy_config(args: &RunArgs, sockets: SocketFactory) -> Config {
     }
 }
 
-/// Keeps the data path's policy current: the cluster source's snapshots, or the manifest
-/// paths watched and reloaded.
+/// The first snapshot a source sends; the failures before it are counted and logged as
+/// later ones are. `None` when the source stopped.
+async fn first_snapshot(
+    updates: &mut tokio::sync::mpsc::Receiver<Update>,
+    metrics: &Metrics,
+) -> Option<Snapshot> {
+    loop {
+        if let Some(s) = reload::settle(metrics, updates.recv().await?) {
+            return Some(s);
+        }
+    }
+}
+
+/// Keeps the data path's policy current: the one follower puts in force what the chosen
+/// source sends, the cluster source's snapshots or the manifest paths watched and
+/// reloaded.
 fn follow_source(
     args: &RunArgs,
     cluster: Option<Cluster>,
     loader: Manifests,
     shared: Arc<state::Shared<Snapshot>>,
-) -> Result<reload::Reloader, Error> {
-    Ok(match cluster {
-        Some((source, snapshots)) => reload::Reloader::Cluster {
-            _source: source,
-            _task: reload::follow(snapshots, shared),
-        },
-        None => reload::watch(&args.manifests, shared, move || {
-            loader.load().map_err(|e| e.to_string())
-        })?,
-    })
+) -> Result<Source, Error> {
+    let (source, updates) = match cluster {
+        Some((source, updates)) => (Source::Cluster { _watchers: source }, updates),
+        None => {
+            let (tx, rx) = tokio::sync::mpsc::channel(UPDATES);
+            let files = reload::watch(&args.manifests, tx, move || {
+                loader.load().map_err(|e| e.to_string())
+            })?;
+            (Source::Files { _watching: files }, rx)
+        }
+    };
+    // Ends with the source: its sender goes with it.
+    reload::follow(updates, shared);
+    Ok(source)
 }

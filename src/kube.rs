@@ -5,7 +5,8 @@
 //! at once on `410 Gone`; reconnect with a short capped backoff, see [`watch`]) sends its events to a single task
 //! that owns the store ([`source`]). After the first complete list of EVERY kind it
 //! compiles the first snapshot, so the proxy never enforces a half-synced cluster; after
-//! that it recompiles on changes, debounced, and hands each snapshot to the data path.
+//! that it recompiles on changes, debounced, and hands each snapshot (or the failure to
+//! compile one) to the follower the application connects it to.
 //! Services and EndpointSlices are kept in a [`services::ServiceIndex`], which the data
 //! path reads ([`crate::proxy::service`]) to send egress to a ClusterIP to a ready endpoint.
 

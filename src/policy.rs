@@ -35,6 +35,7 @@ mod rule_index;
 mod select;
 mod snapshot;
 mod store;
+mod update;
 mod validate;
 
 #[cfg(test)]
@@ -353,6 +354,7 @@ pub use compile::{Compiled, Problem};
 pub use load::{ManifestFile, read_manifests};
 pub use model::BUILTIN_TIERS;
 pub use store::object_key;
+pub use update::{Failure, Update};
 
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

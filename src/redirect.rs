@@ -21,7 +21,7 @@ pub use error::RedirectError;
 /// What to do with the capture rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Action {
-    /// Apply the rules and routes (idempotent).
+    /// Apply the rules and routes (idempotent; all or nothing across IPv4 and IPv6).
     Install,
     /// Remove exactly what install added.
     Uninstall,

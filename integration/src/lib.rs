@@ -25,6 +25,7 @@ pub mod eve;
 pub mod explain;
 pub mod lab;
 pub mod pods;
+pub mod policy;
 pub mod probe;
 pub mod realservers;
 pub mod servers;

@@ -5,7 +5,6 @@
 //!
 //! Run as root: `cargo test -p l7proxy-integration --test adversarial`.
 
-#[path = "support/lab.rs"]
 mod support;
 
 use std::io::Write;

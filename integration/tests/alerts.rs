@@ -13,19 +13,13 @@ use base64::Engine as _;
 use l7proxy_integration::clients::{self, Target, Verdict};
 use l7proxy_integration::lab::Lab;
 use l7proxy_integration::pods::{self, Family, Host};
+use l7proxy_integration::policy::web_policy;
 use l7proxy_integration::require_root;
 use serde_json::Value;
 
-const POLICY: &str = r#"
-apiVersion: crd.antrea.io/v1beta1
-kind: NetworkPolicy
-metadata: {name: alerts, namespace: default}
-spec:
-  priority: 5
-  tier: application
-  appliedTo: [{podSelector: {matchLabels: {app: web}}}]
-  ingress:
-  - name: http-public
+/// Ingress of the web Pod: HTTP on 80 only under /public/ and the rest dropped, both logged.
+fn policy() -> String {
+    const INGRESS: &str = r#"  - name: http-public
     action: Allow
     enableLogging: true
     logLabel: web-http
@@ -35,6 +29,8 @@ spec:
     action: Drop
     enableLogging: true
 "#;
+    web_policy("alerts", &[INGRESS], &[])
+}
 
 /// Applied to a NodePort Service: valid for Antrea, enforced at the node, never here. If
 /// it applied to the Pod it would drop the lab's client.
@@ -106,7 +102,7 @@ fn denial_flood_leaves_a_bounded_eve_log_and_every_denial_reset() {
         return;
     }
     let mut lab = Lab::new("l7t-al").unwrap();
-    lab.add_manifest("policy.yaml", POLICY).unwrap();
+    lab.add_manifest("policy.yaml", &policy()).unwrap();
     // Defaults: 4 KiB payload cap, 100 alerts/s.
     lab.start_proxy().unwrap();
     let req = denied_request();
@@ -224,7 +220,7 @@ fn np_log_names_the_pod_and_the_first_data_length() {
         return;
     }
     let mut lab = Lab::new("l7t-np").unwrap();
-    lab.add_manifest("policy.yaml", POLICY).unwrap();
+    lab.add_manifest("policy.yaml", &policy()).unwrap();
     lab.add_manifest("service.yaml", SERVICE_POLICY).unwrap();
     lab.start_proxy().unwrap();
     let log = lab.proxy_log();

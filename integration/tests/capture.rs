@@ -10,28 +10,14 @@ use std::time::Duration;
 
 use l7proxy_integration::lab::{HTTP_PORT, Lab};
 use l7proxy_integration::pods::{Family, Host, endpoint};
+use l7proxy_integration::policy::{EGRESS_HTTP_PUBLIC, HTTP_PUBLIC, web_policy};
 use l7proxy_integration::require_root;
 use socket2::{Domain, Socket, Type};
 
-const POLICY: &str = r#"
-apiVersion: crd.antrea.io/v1beta1
-kind: NetworkPolicy
-metadata: {name: public-only, namespace: default}
-spec:
-  priority: 5
-  tier: application
-  appliedTo: [{podSelector: {matchLabels: {app: web}}}]
-  ingress:
-  - name: http-public
-    action: Allow
-    ports: [{protocol: TCP, port: 80}]
-    l7Protocols: [{http: {path: "/public/*"}}]
-  egress:
-  - name: egress-http-public
-    action: Allow
-    ports: [{protocol: TCP, port: 80}]
-    l7Protocols: [{http: {path: "/public/*"}}]
-"#;
+/// Ingress and egress of the web Pod: HTTP on 80 only under /public/.
+fn policy() -> String {
+    web_policy("public-only", &[HTTP_PUBLIC], &[EGRESS_HTTP_PUBLIC])
+}
 
 /// Connect from `src` (a fixed port) to `dst`, send a denied request and report whether the
 /// connection was reset (`true`) or answered (`false`).
@@ -64,7 +50,7 @@ fn a_new_connection_on_a_just_reset_four_tuple_is_captured_again() {
         return;
     }
     let mut lab = Lab::new("l7t-cap").unwrap();
-    lab.add_manifest("policy.yaml", POLICY).unwrap();
+    lab.add_manifest("policy.yaml", &policy()).unwrap();
     lab.start_proxy().unwrap();
     let client = endpoint("client").unwrap();
     let web = endpoint("web").unwrap();

@@ -10,6 +10,9 @@ use l7proxy_integration::case::{self, Case, Mode};
 use l7proxy_integration::clients::Verdict;
 use l7proxy_integration::lab::Lab;
 use l7proxy_integration::pods::Family;
+use l7proxy_integration::policy::{
+    BULK_L4, EGRESS_HTTP_PUBLIC, HTTP_PUBLIC, TLS_ALLOWED_SNI, web_policy,
+};
 use l7proxy_integration::probe::Probe;
 use l7proxy_integration::require_root;
 
@@ -17,34 +20,15 @@ const PREFIX: &str = "l7t-dp";
 
 /// Ingress of the web Pod: HTTP on 80 only under /public/, TLS on 443 only for
 /// *.allowed.test, anything on 9000 (bulk) at L4; egress: HTTP to 80 only under /public/.
-const POLICY: &str = r#"
-apiVersion: crd.antrea.io/v1beta1
-kind: NetworkPolicy
-metadata: {name: datapath, namespace: default}
-spec:
-  priority: 5
-  tier: application
-  appliedTo: [{podSelector: {matchLabels: {app: web}}}]
-  ingress:
-  - name: http-public
-    action: Allow
-    ports: [{protocol: TCP, port: 80}]
-    l7Protocols: [{http: {path: "/public/*"}}]
-  - name: tls-sni
-    action: Allow
-    ports: [{protocol: TCP, port: 443}]
-    l7Protocols: [{tls: {sni: "*.allowed.test"}}]
-  - name: bulk-l4
-    action: Allow
-    ports: [{protocol: TCP, port: 9000}]
-  egress:
-  - name: egress-http-public
-    action: Allow
-    ports: [{protocol: TCP, port: 80}]
-    l7Protocols: [{http: {path: "/public/*"}}]
-"#;
+fn policy() -> String {
+    web_policy(
+        "datapath",
+        &[HTTP_PUBLIC, TLS_ALLOWED_SNI, BULK_L4],
+        &[EGRESS_HTTP_PUBLIC],
+    )
+}
 
-/// The probes, as the lab's case format; `{policy}` is replaced by [`POLICY`].
+/// The probes, as the lab's case format; `{policy}` is replaced by [`policy`].
 const CASE: &str = r#"
 name: datapath-enforcement
 policies:
@@ -138,7 +122,7 @@ probes:
 "#;
 
 fn case() -> Case {
-    let indented: String = POLICY.lines().map(|l| format!("      {l}\n")).collect();
+    let indented: String = policy().lines().map(|l| format!("      {l}\n")).collect();
     let text = CASE.replace("{policy}\n", &indented);
     let mut case: Case = serde_yaml::from_str(&text).expect("case parses");
     case.path = std::env::current_dir()
@@ -187,7 +171,7 @@ fn manifest_edits_apply_live_and_broken_files_keep_the_last_good_policy() {
         return;
     }
     let mut lab = Lab::new(PREFIX).unwrap();
-    lab.add_manifest("policy.yaml", POLICY).unwrap();
+    lab.add_manifest("policy.yaml", &policy()).unwrap();
     lab.start_proxy().unwrap();
     let admin = probe(
         "{name: admin, from: client, to: web, tool: curl, url: [http://web.test/admin], expect: reset}",
@@ -196,7 +180,7 @@ fn manifest_edits_apply_live_and_broken_files_keep_the_last_good_policy() {
     assert_eq!(out.result, Verdict::Reset, "{out:?}\n{}", lab.proxy_log());
 
     // Widen the rule: /admin becomes allowed within 2 s.
-    lab.add_manifest("policy.yaml", &POLICY.replace("\"/public/*\"", "\"/*\""))
+    lab.add_manifest("policy.yaml", &policy().replace("\"/public/*\"", "\"/*\""))
         .unwrap();
     let took = until(&lab, &admin, Verdict::Allowed, Duration::from_secs(3));
     assert!(

@@ -12,7 +12,6 @@
 //! differential -- --nocapture`. Needs `apache2`, `nginx`, `python3-requests`, Node 20 and
 //! Express (installed by `integration/run-tests.sh`).
 
-#[path = "support/lab.rs"]
 mod support;
 
 mod differential {
@@ -31,6 +30,7 @@ use differential::wire::{Seen, connect_from, drive};
 use l7proxy_integration::clients::Verdict;
 use l7proxy_integration::lab::Lab;
 use l7proxy_integration::pods::{self, Family};
+use l7proxy_integration::policy::web_policy;
 use l7proxy_integration::realservers::{self, Kind, RealServers};
 use l7proxy_integration::require_root;
 use serde_json::Value;
@@ -46,16 +46,8 @@ const FIRST_SRC_PORT: u16 = 20000;
 const CONTROL_SRC_PORT: u16 = 21000;
 
 /// Ingress of `web`: one rule per real server port.
-const POLICY: &str = r#"
-apiVersion: crd.antrea.io/v1beta1
-kind: NetworkPolicy
-metadata: {name: differential, namespace: default}
-spec:
-  priority: 5
-  tier: application
-  appliedTo: [{podSelector: {matchLabels: {app: web}}}]
-  ingress:
-  - name: apache-public
+fn policy() -> String {
+    const INGRESS: &str = r#"  - name: apache-public
     action: Allow
     ports: [{protocol: TCP, port: 8101}]
     l7Protocols: [{http: {path: "/public/*"}}]
@@ -88,6 +80,8 @@ spec:
     ports: [{protocol: TCP, port: 8108}]
     l7Protocols: [{http: {path: "/public/*"}}]
 "#;
+    web_policy("differential", &[INGRESS], &[])
+}
 
 const SERVERS: &[(Kind, u16)] = &[
     (Kind::Apache, APACHE),
@@ -155,7 +149,7 @@ fn real_servers_never_execute_what_the_policy_forbids() {
     let _hosts = HostsFile::new(lab.client.name(), web_ip);
     let mut failures = control(&lab, &servers);
 
-    lab.add_manifest("differential.yaml", POLICY).unwrap();
+    lab.add_manifest("differential.yaml", &policy()).unwrap();
     lab.start_proxy_with(&[], &["--classify-timeout".into(), "1s".into()])
         .expect("proxy starts");
     let ran = run_cases(&lab, cases::all('q'), FIRST_SRC_PORT, LIMIT);

@@ -16,22 +16,15 @@ use l7proxy_integration::escape::{
 };
 use l7proxy_integration::lab::Lab;
 use l7proxy_integration::pods::Family;
+use l7proxy_integration::policy::web_policy;
 use l7proxy_integration::require_root;
 use socket2::{Domain, Socket, Type};
 
 /// Ingress of `web`: only the `app=client` Pod, on an L4 port (9100), an HTTP port (8090)
 /// and the proxy's inbound listener port (15006, an ordinary port on the Pod IP); anything
 /// else from anyone is dropped (reset).
-const POLICY: &str = r#"
-apiVersion: crd.antrea.io/v1beta1
-kind: NetworkPolicy
-metadata: {name: escape, namespace: default}
-spec:
-  priority: 5
-  tier: application
-  appliedTo: [{podSelector: {matchLabels: {app: web}}}]
-  ingress:
-  - name: l4-from-client
+fn policy() -> String {
+    const INGRESS: &str = r#"  - name: l4-from-client
     action: Allow
     from: [{podSelector: {matchLabels: {app: client}}}]
     ports: [{protocol: TCP, port: 9100}, {protocol: TCP, port: 15006}]
@@ -43,6 +36,8 @@ spec:
   - name: drop-the-rest
     action: Drop
 "#;
+    web_policy("escape", &[INGRESS], &[])
+}
 
 const PREFIX: &str = "l7t-esc";
 const L4_PORT: u16 = 9100;
@@ -52,7 +47,7 @@ const RESPONSE_LEN: u64 = 4_000_000;
 
 fn lab(run_args: &[&str]) -> Lab {
     let mut lab = Lab::new(PREFIX).expect("lab");
-    lab.add_manifest("escape.yaml", POLICY).unwrap();
+    lab.add_manifest("escape.yaml", &policy()).unwrap();
     let args: Vec<String> = run_args.iter().map(|s| s.to_string()).collect();
     lab.start_proxy_with(&[], &args).expect("proxy starts");
     lab
@@ -221,7 +216,7 @@ fn open_file_limit_caps_connections_and_refuses_the_excess() {
         return;
     }
     let lab = Lab::new(PREFIX).expect("lab");
-    lab.add_manifest("escape.yaml", POLICY).unwrap();
+    lab.add_manifest("escape.yaml", &policy()).unwrap();
     lab.write_objects().unwrap();
     let bin = l7proxy_integration::env::l7proxy_bin();
     let out = lab

@@ -9,29 +9,20 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use l7proxy_integration::lab::Lab;
 use l7proxy_integration::pods::{Family, endpoint};
+use l7proxy_integration::policy::{DROP_OTHER, HTTP_PUBLIC, web_policy};
 use l7proxy_integration::require_root;
 use serde_json::Value;
 
-const POLICY: &str = r#"
-apiVersion: crd.antrea.io/v1beta1
-kind: NetworkPolicy
-metadata: {name: events, namespace: default}
-spec:
-  priority: 5
-  tier: application
-  appliedTo: [{podSelector: {matchLabels: {app: web}}}]
-  ingress:
-  - name: http-public
-    action: Allow
-    ports: [{protocol: TCP, port: 80}]
-    l7Protocols: [{http: {path: "/public/*"}}]
-  - name: tls-bar
+/// Ingress of the web Pod: HTTP on 80 only under /public/, TLS on 443 only for *.bar.com,
+/// the rest dropped.
+fn policy() -> String {
+    const TLS_BAR: &str = r#"  - name: tls-bar
     action: Allow
     ports: [{protocol: TCP, port: 443}]
     l7Protocols: [{tls: {sni: "*.bar.com"}}]
-  - name: drop-other
-    action: Drop
 "#;
+    web_policy("events", &[HTTP_PUBLIC, TLS_BAR, DROP_OTHER], &[])
+}
 
 /// The one EVE file of the lab's log directory.
 fn eve_file(lab: &Lab) -> PathBuf {
@@ -96,7 +87,7 @@ fn eve_events_and_metrics_from_a_running_proxy() {
         return;
     }
     let mut lab = Lab::new("l7t-ev").unwrap();
-    lab.add_manifest("policy.yaml", POLICY).unwrap();
+    lab.add_manifest("policy.yaml", &policy()).unwrap();
     lab.start_proxy().unwrap();
     let eve = eve_file(&lab);
     let client = endpoint("client").unwrap().ip(Family::V4).to_string();

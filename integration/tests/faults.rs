@@ -4,7 +4,6 @@
 //!
 //! Run as root: `cargo test -p l7proxy-integration --test faults`.
 
-#[path = "support/lab.rs"]
 mod support;
 
 use std::io::{Read, Write};
@@ -286,12 +285,12 @@ fn policy_reload_every_100ms_under_load_loses_no_allowed_connection() {
         let extra = format!(
             "  - name: extra-{n}\n    action: Allow\n    ports: [{{protocol: TCP, port: 80}}]\n    l7Protocols: [{{http: {{path: \"/extra-{n}/*\"}}}}]\n"
         );
-        let policy = if n % 2 == 0 {
-            POLICY.to_string()
+        let yaml = if n % 2 == 0 {
+            policy()
         } else {
-            format!("{POLICY}{extra}")
+            policy_with(&[&extra])
         };
-        lab.add_manifest("harden.yaml", &policy).unwrap();
+        lab.add_manifest("harden.yaml", &yaml).unwrap();
         n += 1;
         std::thread::sleep(Duration::from_millis(100));
     }

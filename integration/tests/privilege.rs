@@ -5,7 +5,6 @@
 //!
 //! Run as root: `cargo test -p l7proxy-integration --test privilege`.
 
-#[path = "support/lab.rs"]
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
@@ -22,11 +21,11 @@ const UID: &str = "1337";
 /// Bit of CAP_NET_RAW in the capability sets of /proc/<pid>/status.
 const CAP_NET_RAW: u64 = 1 << 13;
 
-/// A lab with [`POLICY`] and the capture rules installed (as root), its directories
+/// A lab with [`policy`] and the capture rules installed (as root), its directories
 /// readable by uid 1337 and the log directory owned by it.
 fn prepared_lab() -> Lab {
     let lab = Lab::new(PREFIX).expect("lab");
-    lab.add_manifest("harden.yaml", POLICY).unwrap();
+    lab.add_manifest("harden.yaml", &policy()).unwrap();
     lab.write_objects().unwrap();
     let bin = l7proxy_bin().display().to_string();
     lab.web

@@ -14,7 +14,6 @@
 //! Run as root: `cargo build -p l7proxy && cargo test -p l7proxy-integration --test
 //! tls_differential -- --nocapture`. Needs Debian's `python3` and `openssl`.
 
-#[path = "support/lab.rs"]
 mod support;
 
 use std::io::{Read, Write};
@@ -26,6 +25,7 @@ use std::time::{Duration, Instant};
 use l7proxy_integration::clients::Verdict;
 use l7proxy_integration::lab::Lab;
 use l7proxy_integration::pods::{self, Family};
+use l7proxy_integration::policy::web_policy;
 use l7proxy_integration::realservers::PYTHON;
 use l7proxy_integration::{ChildGuard, require_root, workspace_dir};
 use serde_json::Value;
@@ -36,16 +36,9 @@ const LINE_PORT: u16 = 8444;
 const ALLOWED: &str = "allowed.example";
 const EVIL: &str = "evil.com";
 
-const POLICY: &str = r#"
-apiVersion: crd.antrea.io/v1beta1
-kind: NetworkPolicy
-metadata: {name: tls-differential, namespace: default}
-spec:
-  priority: 5
-  tier: application
-  appliedTo: [{podSelector: {matchLabels: {app: web}}}]
-  ingress:
-  - name: tls-allowed-sni
+/// Ingress of the web Pod: TLS on 8443 only for allowed.example, any TLS on 8444.
+fn policy() -> String {
+    const INGRESS: &str = r#"  - name: tls-allowed-sni
     action: Allow
     ports: [{protocol: TCP, port: 8443}]
     l7Protocols: [{tls: {sni: allowed.example}}]
@@ -54,6 +47,8 @@ spec:
     ports: [{protocol: TCP, port: 8444}]
     l7Protocols: [{tls: {}}]
 "#;
+    web_policy("tls-differential", &[INGRESS], &[])
+}
 
 /// `random` of a HelloRetryRequest (RFC 8446 4.1.3).
 const HRR_RANDOM: [u8; 32] = [
@@ -391,7 +386,8 @@ fn tls_retry_and_framing_never_reach_the_server() {
     }
     legitimate(&lab, &server, &mut failures, "control");
 
-    lab.add_manifest("tls-differential.yaml", POLICY).unwrap();
+    lab.add_manifest("tls-differential.yaml", &policy())
+        .unwrap();
     lab.start_proxy_with(&[], &["--classify-timeout".into(), "2s".into()])
         .expect("proxy starts");
     let p = attacks(&lab, &server);

@@ -9,34 +9,71 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::events::Metrics;
 use crate::proxy::Error;
+use crate::proxy::drain::DrainWatch;
 use crate::socket::SocketFactory;
 
 /// Pending connections of the admin listener (probes and scrapes: few).
 const BACKLOG: i32 = 128;
 
-/// Binds the endpoint and serves it on the runtime. The returned flag is `/readyz`:
-/// false until the caller stores true (listeners bound, a policy loaded).
+/// `/readyz`: not ready until [`Ready::set`], and not ready again from the moment
+/// draining starts, so the kubelet stops sending new clients while open ones finish.
+pub struct Ready {
+    flag: Arc<AtomicBool>,
+    drain: DrainWatch,
+}
+
+impl Ready {
+    /// Ready (the listeners are bound and a policy is loaded), unless draining started.
+    pub fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        // Draining may have started meanwhile; the task watching it may have run first.
+        if self.drain.is_draining() {
+            self.flag.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Binds the endpoint and serves it on the runtime.
 pub fn serve(
     addr: SocketAddr,
     sockets: SocketFactory,
     metrics: Arc<Metrics>,
-) -> Result<Arc<AtomicBool>, Error> {
-    let ready = Arc::new(AtomicBool::new(false));
+    drain: DrainWatch,
+) -> Result<Ready, Error> {
+    let mut listeners = Vec::new();
     for (addr, l) in bind(addr, sockets)? {
         let l =
             tokio::net::TcpListener::from_std(l).map_err(|source| Error::listen(addr, source))?;
-        let (metrics, ready) = (metrics.clone(), ready.clone());
+        listeners.push((addr, l));
+    }
+    Ok(serve_on(listeners, metrics, drain))
+}
+
+/// Serve bound listeners; `/readyz` turns unready when `drain` starts.
+fn serve_on(
+    listeners: Vec<(SocketAddr, tokio::net::TcpListener)>,
+    metrics: Arc<Metrics>,
+    drain: DrainWatch,
+) -> Ready {
+    let flag = Arc::new(AtomicBool::new(false));
+    for (addr, l) in listeners {
+        let (metrics, flag) = (metrics.clone(), flag.clone());
         tokio::spawn(async move {
-            if let Err(e) = crate::events::serve_listener(l, metrics, ready).await {
+            if let Err(e) = crate::events::serve_listener(l, metrics, flag).await {
                 tracing::error!(error = %e, addr = %addr, "metrics endpoint failed");
             }
         });
     }
-    Ok(ready)
+    let (unready, mut draining) = (flag.clone(), drain.clone());
+    tokio::spawn(async move {
+        draining.draining().await;
+        unready.store(false, Ordering::SeqCst);
+    });
+    Ready { flag, drain }
 }
 
 /// The address of the other family that serves the same clients as `addr`: the other
@@ -81,16 +118,4 @@ fn is_family_missing(e: &std::io::Error) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn companion_is_the_same_scope_in_the_other_family() {
-        let c = |s: &str| companion(s.parse().unwrap()).map(|a| a.to_string());
-        assert_eq!(c("127.0.0.1:15020").as_deref(), Some("[::1]:15020"));
-        assert_eq!(c("[::1]:15020").as_deref(), Some("127.0.0.1:15020"));
-        assert_eq!(c("0.0.0.0:9090").as_deref(), Some("[::]:9090"));
-        assert_eq!(c("[::]:9090").as_deref(), Some("0.0.0.0:9090"));
-        assert_eq!(c("10.0.0.5:15020"), None);
-    }
-}
+mod tests;

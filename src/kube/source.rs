@@ -22,7 +22,7 @@ use super::services::ServiceIndex;
 use super::watch::{Message, watch_kind};
 use super::{DEBOUNCE, Kind};
 use crate::events::Metrics;
-use crate::policy::{ObjectKind, Snapshot, Store, object_key};
+use crate::policy::{Failure, ObjectKind, Store, Update, object_key};
 
 /// While changes keep arriving, compile at least this often anyway (Pod churn in a busy
 /// cluster must not postpone a policy change forever).
@@ -55,13 +55,14 @@ impl Drop for Source {
 }
 
 impl Source {
-    /// Start watching. The receiver gets the first snapshot once every kind has been
-    /// listed completely, then one snapshot per (debounced) change.
+    /// Start watching. The receiver gets the first update once every kind has been
+    /// listed completely, then one per (debounced) change: a snapshot, or the failure to
+    /// compile one (for the follower to count; the last good policy stays).
     pub fn spawn(
         client: kube::Client,
         pod: (String, String),
         metrics: Arc<Metrics>,
-    ) -> (Source, mpsc::Receiver<Snapshot>) {
+    ) -> (Source, mpsc::Receiver<Update>) {
         let (events_tx, events_rx) = mpsc::channel(256);
         let (snap_tx, snap_rx) = mpsc::channel(1);
         let services = Arc::new(RwLock::new(ServiceIndex::default()));
@@ -100,7 +101,7 @@ struct State {
     pod: (String, String),
     generation: u64,
     metrics: Arc<Metrics>,
-    snapshots: mpsc::Sender<Snapshot>,
+    snapshots: mpsc::Sender<Update>,
 }
 
 impl State {
@@ -263,7 +264,7 @@ impl State {
     /// compiled (e.g. it names a tier that does not exist) is left out on its own, its
     /// last enforced version kept, and reported once; the rest is enforced. Only a
     /// failed compile as a whole (the protected Pod is not listed yet) keeps the previous
-    /// snapshot. `false` once the receiver is gone.
+    /// snapshot: the failure is handed over instead. `false` once the receiver is gone.
     async fn publish(&mut self) -> bool {
         self.generation += 1;
         for e in self.store.tier_clashes() {
@@ -282,13 +283,16 @@ impl State {
             Ok(compiled) => {
                 self.report_compile_problems(&compiled.problems);
                 self.store.remember_enforced(&compiled.problems);
-                self.snapshots.send(compiled.snapshot).await.is_ok()
+                self.snapshots
+                    .send(Update::Compiled(compiled.snapshot))
+                    .await
+                    .is_ok()
             }
-            Err(e) => {
-                self.metrics.reload_error();
-                tracing::error!(error = %e, "policy compile failed; keeping the last good policy");
-                !self.snapshots.is_closed()
-            }
+            Err(e) => self
+                .snapshots
+                .send(Update::Failed(Failure::Compile(e.to_string())))
+                .await
+                .is_ok(),
         }
     }
 

@@ -16,7 +16,7 @@ use super::fake_api::{FakeApi, Session, Step, collection_path};
 use super::{Kind, Source};
 use crate::events::Metrics;
 use crate::policy::{
-    Direction, Flow, HttpRequestMeta, L4Verdict, Protocol, Snapshot, Store, TlsMeta,
+    Direction, Flow, HttpRequestMeta, L4Verdict, Protocol, Snapshot, Store, TlsMeta, Update,
 };
 
 pub(super) const CLUSTER: &str = include_str!("testdata/cluster.yaml");
@@ -177,6 +177,14 @@ fn fingerprint(s: &Snapshot) -> Vec<String> {
     out
 }
 
+/// The snapshot an update carries (the cluster source hands over failures too).
+pub(super) fn compiled(update: Update) -> Option<Snapshot> {
+    match update {
+        Update::Compiled(s) => Some(s),
+        Update::Failed(_) => None,
+    }
+}
+
 pub(super) fn reload_errors(metrics: &Metrics) -> u64 {
     metrics
         .encode()
@@ -281,7 +289,8 @@ async fn cluster_source_equals_manifest_source_through_watch_restarts_and_410() 
     let snap = tokio::time::timeout(Duration::from_secs(30), snapshots.recv())
         .await
         .expect("first snapshot after the initial lists")
-        .unwrap();
+        .and_then(compiled)
+        .expect("the first update is a snapshot");
     assert_eq!(fingerprint(&snap), expect_first);
     assert!(
         reload_errors(&metrics) >= 1,
@@ -294,8 +303,10 @@ async fn cluster_source_equals_manifest_source_through_watch_restarts_and_410() 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut latest = snap;
     loop {
-        while let Ok(s) = snapshots.try_recv() {
-            latest = s;
+        while let Ok(update) = snapshots.try_recv() {
+            if let Some(s) = compiled(update) {
+                latest = s;
+            }
         }
         if api.sessions_left() == 0 && fingerprint(&latest) == expect_last {
             break;

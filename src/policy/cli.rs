@@ -1,7 +1,7 @@
 //! `l7proxy check` and `l7proxy explain`.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -72,37 +72,57 @@ pub struct ExplainArgs {
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let (code, text) = check_report(&args.paths);
-    print!("{text}");
+    let report = check_report(&args.paths);
+    print!("{}", report.stdout);
     std::io::stdout().flush().ok();
-    Ok(code)
+    // Errors on stderr: a script that keeps the summary (`check ... > out`) still shows them.
+    eprint!("{}", report.stderr);
+    Ok(report.code)
 }
 
-/// The text `check` prints and its exit code (separate for tests).
-pub fn check_report(paths: &[PathBuf]) -> (ExitCode, String) {
+/// What `check` prints and its exit code (separate for tests).
+#[derive(Debug)]
+pub struct CheckReport {
+    pub code: ExitCode,
+    /// Warnings and the `ok:` summary.
+    pub stdout: String,
+    /// Each error and their count.
+    pub stderr: String,
+}
+
+pub fn check_report(paths: &[PathBuf]) -> CheckReport {
     let mut store = Store::new();
     let result = store.add_manifests(paths);
     // Warnings (valid but not enforced here) never change the exit code.
     let warnings = store.warnings();
-    let mut out = String::new();
+    let mut stdout = String::new();
     for w in &warnings {
-        out.push_str(&format!("warning: {w}\n"));
+        stdout.push_str(&format!("warning: {w}\n"));
     }
     match result {
         Ok(()) => {
-            out.push_str(&format!("ok: {} objects valid", store.len()));
+            stdout.push_str(&format!("ok: {} objects valid", store.len()));
             if !warnings.is_empty() {
-                out.push_str(&format!(", {} warning(s)", warnings.len()));
+                stdout.push_str(&format!(", {} warning(s)", warnings.len()));
             }
-            out.push('\n');
-            (ExitCode::SUCCESS, out)
+            stdout.push('\n');
+            CheckReport {
+                code: ExitCode::SUCCESS,
+                stdout,
+                stderr: String::new(),
+            }
         }
         Err(errors) => {
+            let mut stderr = String::new();
             for e in &errors {
-                out.push_str(&format!("error: {e}\n"));
+                stderr.push_str(&format!("error: {e}\n"));
             }
-            out.push_str(&format!("{} error(s)\n", errors.len()));
-            (ExitCode::FAILURE, out)
+            stderr.push_str(&format!("{} error(s)\n", errors.len()));
+            CheckReport {
+                code: ExitCode::FAILURE,
+                stdout,
+                stderr,
+            }
         }
     }
 }
@@ -199,27 +219,21 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
         anyhow::anyhow!("invalid manifests:\n{}", list.join("\n"))
     })?;
     let snapshot = store.compile(ns, name, 0)?;
-    // The protected Pod's address of the same family as the peer, for display.
-    let peer = args.from.or(args.to);
-    let ips = store.pod_ips(ns, name);
-    let pod_ip = ips
-        .iter()
-        .find(|ip| Some(ip.is_ipv4()) == peer.map(|p| p.is_ipv4()))
-        .or(ips.first())
-        .copied()
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let (direction, src, dst) = match (args.from, args.to) {
-        (Some(from), _) => (
-            Direction::Ingress,
-            SocketAddr::new(from, 40000),
+    let (direction, peer, flag) = match (args.from, args.to) {
+        (Some(from), _) => (Direction::Ingress, from, "--from"),
+        (None, Some(to)) => (Direction::Egress, to, "--to"),
+        (None, None) => bail!("one of --from or --to is required"),
+    };
+    let pod_ip = pod_address(&store.pod_ips(ns, name), peer, flag, &args.pod)?;
+    let (src, dst) = match direction {
+        Direction::Ingress => (
+            SocketAddr::new(peer, 40000),
             SocketAddr::new(pod_ip, args.port),
         ),
-        (None, Some(to)) => (
-            Direction::Egress,
+        Direction::Egress => (
             SocketAddr::new(pod_ip, 40000),
-            SocketAddr::new(to, args.port),
+            SocketAddr::new(peer, args.port),
         ),
-        (None, None) => bail!("one of --from or --to is required"),
     };
     let flow = Flow {
         direction,
@@ -307,6 +321,33 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
         }
     }
     Ok(e)
+}
+
+/// The protected Pod's address of the peer's family. A connection never mixes IPv4 and
+/// IPv6, so when the Pod only has addresses of the other family the question has no answer
+/// the proxy could ever give: an error, not a flow from an IPv6 client to an IPv4 Pod.
+/// A Pod without addresses (no status yet) gets the unspecified address of the peer's
+/// family, for display.
+fn pod_address(ips: &[IpAddr], peer: IpAddr, flag: &str, pod: &PodRef) -> anyhow::Result<IpAddr> {
+    if let Some(ip) = ips.iter().find(|ip| ip.is_ipv4() == peer.is_ipv4()) {
+        return Ok(*ip);
+    }
+    if ips.is_empty() {
+        return Ok(match peer {
+            IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+            IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+        });
+    }
+    let (family, other) = if peer.is_ipv4() {
+        ("IPv4", "IPv6")
+    } else {
+        ("IPv6", "IPv4")
+    };
+    let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
+    bail!(
+        "{flag} {peer} is {family} but Pod {pod} has only {other} addresses ({}): give an {other} address",
+        list.join(", ")
+    )
 }
 
 /// Human-readable form of an [`Explanation`].

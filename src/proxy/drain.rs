@@ -1,30 +1,81 @@
-//! Graceful shutdown: stop accepting, let open connections finish within a grace period.
+//! Graceful shutdown: stop accepting, let open connections finish within a grace period,
+//! then force the rest to end.
+//!
+//! As in ztunnel, every accept loop and every connection task holds a [`Watcher`]; the
+//! drain is over exactly when the last one is dropped (the channel its clones keep open
+//! closes), so nothing counts or polls. A [`DrainWatch`] only observes: it is what shared
+//! state keeps (a keep-alive HTTP connection closing at a request boundary, the admin
+//! endpoint turning unready) without holding the drain up.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::sync::{mpsc, watch};
 
-/// Starts draining.
-#[derive(Debug)]
-pub struct Drain {
-    tx: watch::Sender<bool>,
+/// How far shutdown has got, in order (a drain never goes back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Serving,
+    /// No new connections; open ones may finish.
+    Draining,
+    /// The grace period is over: open connections end now.
+    Forced,
 }
 
-/// Tells accept loops that draining started.
+/// Starts draining, waits for the watchers and forces the ones left.
+#[derive(Debug)]
+pub struct Drain {
+    phase: watch::Sender<Phase>,
+    /// Never receives anything: it ends when the last [`Watcher`] drops its sender.
+    released: mpsc::Receiver<Infallible>,
+}
+
+/// Observes the drain without holding it up.
 #[derive(Debug, Clone)]
 pub struct DrainWatch {
-    rx: watch::Receiver<bool>,
+    phase: watch::Receiver<Phase>,
+}
+
+/// Held by an accept loop or a connection task for as long as it runs: the drain waits
+/// for every clone to be dropped.
+#[derive(Debug, Clone)]
+pub struct Watcher {
+    watch: DrainWatch,
+    _held: mpsc::Sender<Infallible>,
 }
 
 impl Drain {
-    pub fn new() -> (Drain, DrainWatch) {
-        let (tx, rx) = watch::channel(false);
-        (Drain { tx }, DrainWatch { rx })
+    /// The drain and its first watcher (clone it for each task that must finish first).
+    pub fn new() -> (Drain, Watcher) {
+        let (phase, rx) = watch::channel(Phase::Serving);
+        let (held, released) = mpsc::channel(1);
+        let watcher = Watcher {
+            watch: DrainWatch { phase: rx },
+            _held: held,
+        };
+        (Drain { phase, released }, watcher)
     }
 
+    /// Tell every watcher that draining started.
     pub fn start(&self) {
-        self.tx.send_replace(true);
+        self.phase.send_if_modified(|p| {
+            let before = *p;
+            *p = before.max(Phase::Draining);
+            *p != before
+        });
+    }
+
+    /// Wait until every [`Watcher`] is dropped, at most `grace`; `false` when some are
+    /// still held then.
+    pub async fn finished(&mut self, grace: Duration) -> bool {
+        tokio::time::timeout(grace, self.released.recv())
+            .await
+            .is_ok()
+    }
+
+    /// The grace period is over: every watcher's [`Watcher::forced`] resolves.
+    pub fn force(&self) {
+        self.phase.send_replace(Phase::Forced);
     }
 }
 
@@ -32,46 +83,39 @@ impl DrainWatch {
     /// Resolves once draining started (at once if it already has).
     pub async fn draining(&mut self) {
         // An error means the `Drain` is gone: the proxy is stopping anyway.
-        let _ = self.rx.wait_for(|d| *d).await;
+        let _ = self.phase.wait_for(|p| *p != Phase::Serving).await;
+    }
+
+    /// Whether draining has started.
+    pub fn is_draining(&self) -> bool {
+        *self.phase.borrow() != Phase::Serving
+    }
+
+    /// Resolves once the grace period is over and open connections must end. A `Drain`
+    /// dropped without forcing never forces.
+    pub async fn forced(&mut self) {
+        if self.phase.wait_for(|p| *p == Phase::Forced).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
-/// Wait until `active()` reaches zero or `grace` passes; returns the connections left.
-pub async fn wait_idle(active: impl Fn() -> usize, grace: Duration) -> usize {
-    let deadline = Instant::now() + grace;
-    loop {
-        let n = active();
-        if n == 0 || Instant::now() >= deadline {
-            return n;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+impl Watcher {
+    /// An observer of the same drain that does not hold it up.
+    pub fn signal(&self) -> DrainWatch {
+        self.watch.clone()
+    }
+
+    /// See [`DrainWatch::draining`].
+    pub async fn draining(&mut self) {
+        self.watch.draining().await;
+    }
+
+    /// See [`DrainWatch::forced`].
+    pub async fn forced(&mut self) {
+        self.watch.forced().await;
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[tokio::test]
-    async fn watchers_see_the_start_and_wait_is_bounded() {
-        let (drain, mut w) = Drain::new();
-        let mut w2 = w.clone();
-        let t = tokio::spawn(async move { w2.draining().await });
-        drain.start();
-        w.draining().await;
-        t.await.unwrap();
-
-        let n = Arc::new(AtomicUsize::new(2));
-        let left = wait_idle(|| n.load(Ordering::Relaxed), Duration::from_millis(60)).await;
-        assert_eq!(left, 2);
-        let n2 = n.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            n2.store(0, Ordering::Relaxed);
-        });
-        let left = wait_idle(|| n.load(Ordering::Relaxed), Duration::from_secs(5)).await;
-        assert_eq!(left, 0);
-    }
-}
+mod tests;

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::policy::Direction;
 use crate::proxy::accepted::{Accepted, ClientAddr, OrigDstAddr};
 use crate::proxy::conn;
-use crate::proxy::drain::DrainWatch;
+use crate::proxy::drain::Watcher;
 use crate::proxy::outcome::Denied;
 use crate::proxy::reset::reset;
 use crate::proxy::state::{Policy, Shared};
@@ -32,13 +32,14 @@ impl OrigDst for LocalAddr {
     }
 }
 
-/// Accept until draining starts; each connection runs in its own task.
+/// Accept until draining starts; each connection runs in its own task, holding a clone
+/// of `drain` until it ends, and is cut when the drain is forced.
 pub async fn accept_loop<P: Policy>(
     listener: TcpListener,
     direction: Direction,
     shared: Arc<Shared<P>>,
     orig: Arc<dyn OrigDst>,
-    mut drain: DrainWatch,
+    mut drain: Watcher,
 ) {
     let mut failures = AcceptFailures::new();
     loop {
@@ -80,7 +81,25 @@ pub async fn accept_loop<P: Policy>(
             continue;
         };
         let _ = accepted.client.set_nodelay(true);
-        tokio::spawn(conn::handle(shared.clone(), accepted, admitted));
+        let handle = conn::handle(shared.clone(), accepted, admitted);
+        tokio::spawn(until_forced(handle, drain.clone(), src, dst));
+    }
+}
+
+/// Run one connection to its end, or until the grace period of a drain is over: then its
+/// sockets are closed wherever it is (an opaque relay may never end by itself). The
+/// watcher is dropped with the task, which is what ends the drain.
+async fn until_forced(
+    handle: impl Future<Output = ()>,
+    mut drain: Watcher,
+    src: SocketAddr,
+    dst: SocketAddr,
+) {
+    tokio::select! {
+        () = handle => {}
+        () = drain.forced() => {
+            tracing::debug!(client.addr = %src, dst.addr = %dst, "grace period over; connection closed");
+        }
     }
 }
 

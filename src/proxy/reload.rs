@@ -1,11 +1,18 @@
-//! Live policy: watch the manifest paths and swap in a freshly compiled snapshot.
+//! Live policy: the one follower that puts a policy source's [`Update`]s into effect, and
+//! the manifest source.
 //!
-//! inotify events (through `notify`) are debounced on a plain thread, which re-loads and
-//! re-compiles everything ([`Manifests::load`]) and stores the result with one atomic
-//! pointer swap. One bad object never holds up the others: an object that fails to
-//! validate or compile, or every object of a file that cannot be read or parsed, keeps
-//! its last good version (if it had one) while the rest is applied; each problem is
-//! logged and counted. When nothing valid changed, the last snapshot stays as it is.
+//! Every source (the manifest paths watched here, the Kubernetes API in `kube::Source`)
+//! sends its compiled snapshots and its failures down a channel; [`follow`] swaps each
+//! snapshot in with one atomic pointer swap, and counts and logs each failure while the
+//! last good policy stays. Which source runs is chosen by the application, so the data
+//! path knows none of them.
+//!
+//! The manifest source: inotify events (through `notify`) are debounced on a plain
+//! thread, which re-loads and re-compiles everything ([`Manifests::load`]). One bad object
+//! never holds up the others: an object that fails to validate or compile, or every
+//! object of a file that cannot be read or parsed, keeps its last good version (if it had
+//! one) while the rest is applied; each problem is logged and counted. When nothing valid
+//! changed, the last snapshot stays as it is.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -15,10 +22,11 @@ use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use serde_json::Value;
+use tokio::sync::mpsc as updates;
 
 use super::Error;
 use crate::events::Metrics;
-use crate::policy::{ObjectKey, Snapshot, Store, object_key, read_manifests};
+use crate::policy::{Failure, ObjectKey, Snapshot, Store, Update, object_key, read_manifests};
 use crate::proxy::state::{Policy, Shared};
 
 /// Quiet time after the last change before reloading (editors write in several steps).
@@ -27,29 +35,44 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 /// loop) must still be applied, not postponed for as long as the writes go on.
 const MAX_DEBOUNCE: Duration = Duration::from_millis(500);
 
-/// Keeps the policy source alive; dropping it stops watching.
-pub enum Reloader {
-    /// The manifest paths, through inotify.
-    Files { _watcher: RecommendedWatcher },
-    /// The Kubernetes API (`run --kubernetes`): its watchers and the task applying its
-    /// snapshots (see [`follow`]).
-    Cluster {
-        _source: crate::kube::Source,
-        _task: tokio::task::JoinHandle<()>,
-    },
+/// Keeps the manifest source alive; dropping it stops watching.
+pub struct Watching {
+    _watcher: RecommendedWatcher,
 }
 
-/// Swap in every snapshot a cluster source sends, exactly as a manifest reload does.
-/// The source has already counted (and logged) the changes it could not compile.
+/// Put every update a source sends into effect until the source is gone.
 pub fn follow<P: Policy>(
-    mut snapshots: tokio::sync::mpsc::Receiver<P>,
+    mut updates: updates::Receiver<Update<P>>,
     shared: Arc<Shared<P>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        while let Some(p) = snapshots.recv().await {
-            install(&shared, p);
+        while let Some(update) = updates.recv().await {
+            if let Some(p) = settle(&shared.metrics, update) {
+                install(&shared, p);
+            }
         }
     })
+}
+
+/// The policy an update puts in force, if any; a failure is counted and logged here, and
+/// the last good policy stays. Also used for the first snapshot, before anything is
+/// installed.
+pub fn settle<P>(metrics: &Metrics, update: Update<P>) -> Option<P> {
+    match update {
+        Update::Compiled(p) => Some(p),
+        Update::Failed(failure) => {
+            metrics.reload_error();
+            match failure {
+                Failure::Reload(e) => {
+                    tracing::error!(error = %e, "policy reload failed; keeping the last good policy")
+                }
+                Failure::Compile(e) => {
+                    tracing::error!(error = %e, "policy compile failed; keeping the last good policy")
+                }
+            }
+            None
+        }
+    }
 }
 
 fn install<P: Policy>(shared: &Shared<P>, p: P) {
@@ -59,14 +82,14 @@ fn install<P: Policy>(shared: &Shared<P>, p: P) {
     tracing::info!(generation, "policy reloaded");
 }
 
-/// Watch `paths` and apply `load()` on every change. Directories are watched
-/// recursively, files through their parent directory so replacing a file (atomic
-/// rename, Kubernetes ConfigMap symlink swap) is seen too.
+/// Watch `paths` and send what `load()` makes of them after every change. Directories
+/// are watched recursively, files through their parent directory so replacing a file
+/// (atomic rename, Kubernetes ConfigMap symlink swap) is seen too.
 pub fn watch<P, F>(
     paths: &[PathBuf],
-    shared: Arc<Shared<P>>,
+    updates: updates::Sender<Update<P>>,
     load: F,
-) -> Result<Reloader, notify::Error>
+) -> Result<Watching, notify::Error>
 where
     P: Policy,
     F: Fn() -> Result<P, String> + Send + 'static,
@@ -86,9 +109,9 @@ where
     }
     std::thread::Builder::new()
         .name("policy-reload".into())
-        .spawn(move || reload_loop(rx, shared, load))
+        .spawn(move || reload_loop(rx, updates, load))
         .map_err(notify::Error::io)?;
-    Ok(Reloader::Files { _watcher: watcher })
+    Ok(Watching { _watcher: watcher })
 }
 
 /// Reading the manifests must not trigger another reload.
@@ -107,7 +130,7 @@ fn is_change(ev: &notify::Result<notify::Event>) -> bool {
 
 fn reload_loop<P, F>(
     rx: mpsc::Receiver<notify::Result<notify::Event>>,
-    shared: Arc<Shared<P>>,
+    updates: updates::Sender<Update<P>>,
     load: F,
 ) where
     P: Policy,
@@ -130,12 +153,13 @@ fn reload_loop<P, F>(
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
         }
-        match load() {
-            Ok(p) => install(&shared, p),
-            Err(e) => {
-                shared.metrics.reload_error();
-                tracing::error!(error = %e, "policy reload failed; keeping the last good policy");
-            }
+        let update = match load() {
+            Ok(p) => Update::Compiled(p),
+            Err(e) => Update::Failed(Failure::Reload(e)),
+        };
+        // A plain thread, so blocking is allowed; the follower gone means the proxy is.
+        if updates.blocking_send(update).is_err() {
+            return;
         }
     }
 }
@@ -175,7 +199,7 @@ impl Manifests {
     }
 
     /// Count the problems of a load that still produced a snapshot here (a load that
-    /// fails is counted by the reload loop).
+    /// fails is counted by [`follow`]).
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Manifests {
         self.metrics = Some(metrics);
         self

@@ -130,7 +130,7 @@ async fn lab_full(
         events.clone(),
         Arc::new(Metrics::default()),
         config,
-        watch.clone(),
+        watch.signal(),
     ));
     let dst = if self_dst { proxy } else { backend_addr };
     tokio::spawn(accept_loop(

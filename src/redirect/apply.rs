@@ -1,5 +1,9 @@
 //! Applies and removes the rendered rule set on the running system: `iptables-restore
 //! --noflush` (one atomic commit per family) and `ip rule`/`ip route`.
+//!
+//! Install is all or nothing across the families: a step that fails (the IPv6 commit after
+//! the IPv4 one, say) removes what every family has of ours before the error is returned,
+//! so capture is never left on for one family and off for the other.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -10,6 +14,32 @@ use super::config::{Config, Family};
 use super::detect::{Tools, find_in_path};
 use super::error::RedirectError;
 use super::render::{self, Existing};
+
+/// Runs one program. The seam between the installer's steps and the system, so that the
+/// order of the steps and what a failed one leaves behind can be tested without root.
+trait Runner {
+    /// Runs `binary args...`, feeding `stdin`, and returns its stdout.
+    fn run(
+        &self,
+        binary: &str,
+        args: &[String],
+        stdin: Option<&str>,
+    ) -> Result<String, RedirectError>;
+}
+
+/// The running system: spawns the programs.
+struct System;
+
+impl Runner for System {
+    fn run(
+        &self,
+        binary: &str,
+        args: &[String],
+        stdin: Option<&str>,
+    ) -> Result<String, RedirectError> {
+        run(binary, args, stdin)
+    }
+}
 
 /// Runs `binary args...`, feeding `stdin`, and returns its stdout.
 fn run(binary: &str, args: &[String], stdin: Option<&str>) -> Result<String, RedirectError> {
@@ -79,8 +109,8 @@ fn run(binary: &str, args: &[String], stdin: Option<&str>) -> Result<String, Red
 }
 
 /// Our objects currently in the family's mangle table.
-fn existing(tools: &Tools, family: Family) -> Result<Existing, RedirectError> {
-    let save = run(
+fn existing(runner: &dyn Runner, tools: &Tools, family: Family) -> Result<Existing, RedirectError> {
+    let save = runner.run(
         &tools.save(family == Family::V6),
         &["-t".to_owned(), "mangle".to_owned()],
         None,
@@ -88,20 +118,29 @@ fn existing(tools: &Tools, family: Family) -> Result<Existing, RedirectError> {
     Ok(Existing::parse(&save))
 }
 
-fn restore(tools: &Tools, family: Family, script: &str) -> Result<(), RedirectError> {
+fn restore(
+    runner: &dyn Runner,
+    tools: &Tools,
+    family: Family,
+    script: &str,
+) -> Result<(), RedirectError> {
     let binary = tools.restore(family == Family::V6);
     tracing::debug!(family = %family, script = %script, "restoring");
     // --wait: iptables-legacy serialises on a host-wide lock file shared by every namespace.
     let args = ["--noflush", "--wait=10"].map(str::to_owned);
-    run(&binary, &args, Some(script)).map(drop)
+    runner.run(&binary, &args, Some(script)).map(drop)
 }
 
 /// `ip -j <family> rule show` entries that are our policy rule.
-fn our_rule_count(cfg: &Config, family: Family) -> Result<usize, RedirectError> {
+fn our_rule_count(
+    runner: &dyn Runner,
+    cfg: &Config,
+    family: Family,
+) -> Result<usize, RedirectError> {
     let args: Vec<String> = ["-j", family.ip_flag(), "rule", "show"]
         .map(str::to_owned)
         .to_vec();
-    let out = run("ip", &args, None)?;
+    let out = runner.run("ip", &args, None)?;
     let rules = parse_json_list("ip -j rule show", &out)?;
     let mark = format!("{:#x}", cfg.route_mark);
     let mask = format!("{:#x}", cfg.route_mask);
@@ -118,7 +157,11 @@ fn our_rule_count(cfg: &Config, family: Family) -> Result<usize, RedirectError> 
 }
 
 /// Whether the routing table holds our `local default dev lo` route.
-fn our_route_present(cfg: &Config, family: Family) -> Result<bool, RedirectError> {
+fn our_route_present(
+    runner: &dyn Runner,
+    cfg: &Config,
+    family: Family,
+) -> Result<bool, RedirectError> {
     let args: Vec<String> = [
         "-j",
         family.ip_flag(),
@@ -129,7 +172,7 @@ fn our_route_present(cfg: &Config, family: Family) -> Result<bool, RedirectError
     ]
     .map(str::to_owned)
     .to_vec();
-    let out = run("ip", &args, None)?;
+    let out = runner.run("ip", &args, None)?;
     let routes = parse_json_list("ip -j route show", &out)?;
     Ok(routes.iter().any(|r| {
         r.get("type").and_then(Value::as_str) == Some("local")
@@ -176,18 +219,51 @@ fn preflight(tools: &Tools, families: &[Family]) -> Result<(), RedirectError> {
 }
 
 /// Installs routing first (so marked packets never leak out of eth0), then each family's
-/// chains in one `iptables-restore --noflush` commit. Safe to run again.
+/// chains in one `iptables-restore --noflush` commit. Safe to run again. All or nothing:
+/// when a step fails, everything of ours is removed again and that step's error returned.
 pub fn install(cfg: &Config, tools: &Tools, families: &[Family]) -> Result<(), RedirectError> {
     preflight(tools, families)?;
+    install_with(&System, cfg, tools, families)
+}
+
+/// [`install`] over `runner`, after the preflight. A failed step rolls back every family,
+/// also one that was in place before this run: the init container then fails and the Pod
+/// does not start, which is safe, where capture for one family only would let the other
+/// family's traffic past the proxy. The failed step's error is returned; what the rollback
+/// could not remove is logged.
+fn install_with(
+    runner: &dyn Runner,
+    cfg: &Config,
+    tools: &Tools,
+    families: &[Family],
+) -> Result<(), RedirectError> {
+    let Err(error) = add(runner, cfg, tools, families) else {
+        return Ok(());
+    };
+    tracing::warn!(error = %error, "capture install failed; removing the rules of every family");
+    let _ = remove(runner, cfg, tools, families, &mut |step| {
+        tracing::warn!(error = %step, "rollback step failed");
+        Ok(())
+    });
+    Err(error)
+}
+
+fn add(
+    runner: &dyn Runner,
+    cfg: &Config,
+    tools: &Tools,
+    families: &[Family],
+) -> Result<(), RedirectError> {
     for &family in families {
-        if our_rule_count(cfg, family)? == 0 {
-            run("ip", &render::rule_args(cfg, family, "add"), None)?;
+        if our_rule_count(runner, cfg, family)? == 0 {
+            runner.run("ip", &render::rule_args(cfg, family, "add"), None)?;
         }
-        run("ip", &render::route_args(cfg, family, "replace"), None)?;
+        runner.run("ip", &render::route_args(cfg, family, "replace"), None)?;
     }
     for &family in families {
-        let current = existing(tools, family)?;
+        let current = existing(runner, tools, family)?;
         restore(
+            runner,
             tools,
             family,
             &render::install_script(cfg, family, &current),
@@ -207,20 +283,52 @@ pub fn install(cfg: &Config, tools: &Tools, families: &[Family]) -> Result<(), R
 /// stops before routing goes away). Absent pieces are skipped, so it is safe to run again.
 pub fn uninstall(cfg: &Config, tools: &Tools, families: &[Family]) -> Result<(), RedirectError> {
     preflight(tools, families)?;
+    remove(&System, cfg, tools, families, &mut Err)
+}
+
+/// What [`uninstall`] and the rollback of [`install_with`] share. `failed` decides what a
+/// failed step does: end the removal with its error (uninstall) or log it and go on to the
+/// next step (rollback, which removes as much as it can).
+fn remove(
+    runner: &dyn Runner,
+    cfg: &Config,
+    tools: &Tools,
+    families: &[Family],
+    failed: &mut dyn FnMut(RedirectError) -> Result<(), RedirectError>,
+) -> Result<(), RedirectError> {
     for &family in families {
-        let current = existing(tools, family)?;
-        if let Some(script) = render::uninstall_script(&current) {
-            restore(tools, family, &script)?;
-        }
+        existing(runner, tools, family)
+            .and_then(|current| match render::uninstall_script(&current) {
+                Some(script) => restore(runner, tools, family, &script),
+                None => Ok(()),
+            })
+            .or_else(&mut *failed)?;
     }
     for &family in families {
-        for _ in 0..our_rule_count(cfg, family)? {
-            run("ip", &render::rule_args(cfg, family, "del"), None)?;
-        }
-        if our_route_present(cfg, family)? {
-            run("ip", &render::route_args(cfg, family, "del"), None)?;
-        }
+        our_rule_count(runner, cfg, family)
+            .and_then(|rules| {
+                (0..rules).try_for_each(|_| {
+                    runner
+                        .run("ip", &render::rule_args(cfg, family, "del"), None)
+                        .map(drop)
+                })
+            })
+            .or_else(&mut *failed)?;
+        our_route_present(runner, cfg, family)
+            .and_then(|present| {
+                if present {
+                    runner
+                        .run("ip", &render::route_args(cfg, family, "del"), None)
+                        .map(drop)
+                } else {
+                    Ok(())
+                }
+            })
+            .or_else(&mut *failed)?;
         tracing::info!(family = %family, "capture rules removed");
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

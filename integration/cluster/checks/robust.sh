@@ -81,6 +81,8 @@ check_apiserver_restart() {
             sleep 1
         done
         echo "    (the change was enforced $((SECONDS - changed))s after it was made, or not within 120s)"
+        echo "    web's proxy, its last watch and policy lines:"
+        k -n "$ns" logs deploy/web -c l7proxy --since=3m 2>&1 | grep -E 'watch|policy|snapshot' | tail -25 | sed 's/^/    | /' || true
     fi
     probe_limit=5 probe client reset "GET /public/x after the change" "$(http /public/x)"
     k -n "$ns" delete networkpolicies.crd.antrea.io e2e-new-deny --wait >/dev/null

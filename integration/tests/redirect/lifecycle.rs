@@ -1,6 +1,8 @@
 //! Install/uninstall lifecycle: idempotence, clean removal, both backends, IPv6 detection,
 //! error messages, `render`.
 
+use std::os::unix::fs::PermissionsExt;
+
 use super::lab::{
     BIN, CLIENT_V4, CLIENT_V6, Lab, POD_V4, POD_V6, Proxy, Server, exchange, need_root, sa,
 };
@@ -53,6 +55,54 @@ fn install_twice_then_uninstall_restores_previous_state() {
     );
     lab.pod.run(&[BIN.as_str(), "redirect", "uninstall"]);
     assert_eq!(before, lab.pod.snapshot(), "a second uninstall is harmless");
+}
+
+/// A failed IPv6 commit after the IPv4 one leaves neither family captured: install removes
+/// the IPv4 chains and both families' routing again and reports the IPv6 error.
+#[test]
+fn a_failed_ipv6_install_leaves_no_ipv4_capture_behind() {
+    if !need_root() {
+        return;
+    }
+    let lab = Lab::new("half");
+    // An ip6tables-restore that refuses every commit, first on PATH.
+    let shadow = tempfile::tempdir().unwrap();
+    let fake = shadow.path().join("ip6tables-restore");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncat >/dev/null\necho 'ip6tables-restore: line 2 failed' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "PATH={}:{}",
+        shadow.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let err = lab
+        .pod
+        .run_status(&[
+            "env",
+            &path,
+            BIN.as_str(),
+            "redirect",
+            "install",
+            "--ipv6",
+            "on",
+        ])
+        .unwrap_err();
+    assert!(
+        err.contains("`ip6tables-restore --noflush --wait=10` failed"),
+        "{err}"
+    );
+    assert!(err.contains("line 2 failed"), "{err}");
+    let after = lab.pod.snapshot();
+    for ours in ["L7PROXY", "lookup 133", "table 133"] {
+        assert!(
+            !after.contains(ours),
+            "{ours} left behind:\n{after}\ninstall said:\n{err}"
+        );
+    }
 }
 
 /// The same capture works with `iptables-legacy` (also failing closed without a listener),

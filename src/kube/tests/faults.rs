@@ -13,9 +13,9 @@ use tokio::time::Instant;
 
 use super::super::fake_api::{FakeApi, Session, Step, collection_path};
 use super::super::{Kind, Source};
-use super::{CHANGES, CLUSTER, by_kind, docs, name, reload_errors, served};
+use super::{CHANGES, CLUSTER, by_kind, compiled, docs, name, reload_errors, served};
 use crate::events::Metrics;
-use crate::policy::{Direction, Flow, L4Verdict, Protocol, Snapshot};
+use crate::policy::{Direction, Flow, L4Verdict, Protocol, Snapshot, Update};
 
 /// `allow` or `deny` (an L7 rule counts as allow: it is not denied at L4).
 fn verdict(s: &Snapshot, direction: Direction, peer: &str, port: u16) -> &'static str {
@@ -75,14 +75,16 @@ fn script(api: &FakeApi, listed: &[&(String, Value)], mut sessions: Vec<(Kind, V
 
 /// The newest snapshot for which `pred` holds, waiting at most `limit`.
 async fn until(
-    rx: &mut mpsc::Receiver<Snapshot>,
+    rx: &mut mpsc::Receiver<Update>,
     limit: Duration,
     pred: impl Fn(&Snapshot) -> bool,
 ) -> Option<Snapshot> {
     let deadline = Instant::now() + limit;
     loop {
-        let s = tokio::time::timeout_at(deadline, rx.recv()).await.ok()??;
-        if pred(&s) {
+        let update = tokio::time::timeout_at(deadline, rx.recv()).await.ok()??;
+        if let Some(s) = compiled(update)
+            && pred(&s)
+        {
             return Some(s);
         }
     }
@@ -179,8 +181,10 @@ async fn one_bad_object_never_blocks_the_others() {
     // Let the Tier deletion and the ACNP change arrive and be compiled.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut latest = last;
-    while let Ok(s) = rx.try_recv() {
-        latest = s;
+    while let Ok(update) = rx.try_recv() {
+        if let Some(s) = compiled(update) {
+            latest = s;
+        }
     }
     assert_eq!(api.sessions_left(), 0, "every scripted change was served");
     assert_eq!(

@@ -201,3 +201,32 @@ fn explain_http_checks_like_the_data_path() {
     a.http = Some("GET".into());
     assert!(explain_flow(&a).is_err());
 }
+
+#[test]
+fn explain_keeps_to_the_peers_address_family() {
+    let dir = cluster();
+    // default/web has 10.0.0.10 and fd00::10: the address of the peer's family is used.
+    let mut a = args(dir.path(), "5-ingress-allow-tls-handshake.yaml");
+    a.from = Some("fd00::2".parse().unwrap());
+    assert_eq!(
+        explain_flow(&a).unwrap().dst,
+        "[fd00::10]:443".parse().unwrap()
+    );
+    a.from = Some("10.0.0.2".parse().unwrap());
+    assert_eq!(
+        explain_flow(&a).unwrap().dst,
+        "10.0.0.10:443".parse().unwrap()
+    );
+    // default/client has only 10.0.0.2: an IPv6 peer is an error that says why, both ways.
+    a.pod = "default/client".parse().unwrap();
+    a.from = Some("fd00::10".parse().unwrap());
+    let err = explain_flow(&a).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "--from fd00::10 is IPv6 but Pod default/client has only IPv4 addresses (10.0.0.2): give an IPv4 address"
+    );
+    a.from = None;
+    a.to = Some("fd00::10".parse().unwrap());
+    let err = explain_flow(&a).unwrap_err().to_string();
+    assert!(err.starts_with("--to fd00::10 is IPv6"), "{err}");
+}

@@ -281,9 +281,10 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
 #[test]
 fn check_spec_examples_exit_zero() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("integration/manifests/spec");
-    let (code, out) = check_report(&[dir]);
-    assert_eq!(code, ExitCode::SUCCESS, "{out}");
-    assert!(out.contains("7 objects valid"), "{out}");
+    let report = check_report(&[dir]);
+    assert_eq!(report.code, ExitCode::SUCCESS, "{report:?}");
+    assert!(report.stdout.contains("7 objects valid"), "{report:?}");
+    assert_eq!(report.stderr, "");
 }
 
 #[test]
@@ -299,8 +300,11 @@ fn check_l7_drop_exits_nonzero_and_names_policy() {
         &format!("---\n# a comment-only document first\n---\n{yaml}"),
     );
     write(&sub, "ignored.txt", "not: [valid");
-    let (code, out) = check_report(&[dir.path().to_owned()]);
-    assert_eq!(code, ExitCode::FAILURE);
+    let report = check_report(&[dir.path().to_owned()]);
+    assert_eq!(report.code, ExitCode::FAILURE);
+    // Errors go to stderr; stdout holds no summary when the check fails.
+    assert_eq!(report.stdout, "");
+    let out = report.stderr;
     assert!(out.contains("l7-drop"), "{out}");
     assert!(
         out.contains("layer 7 protocols only support Allow"),
@@ -318,8 +322,9 @@ fn check_reports_parse_errors_and_missing_paths() {
         "list.json",
         r#"{"kind": "List", "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}]}"#,
     );
-    let (code, out) = check_report(&[dir.path().to_owned(), dir.path().join("missing")]);
-    assert_eq!(code, ExitCode::FAILURE);
+    let report = check_report(&[dir.path().to_owned(), dir.path().join("missing")]);
+    assert_eq!(report.code, ExitCode::FAILURE);
+    let out = report.stderr;
     assert!(out.contains("broken.yaml: document 1"), "{out}");
     assert!(out.contains("missing"), "{out}");
     assert!(out.contains("2 error(s)"), "{out}");

@@ -82,7 +82,7 @@ fn gate(entries: Vec<HttpEntry>, allow_get_body: bool) -> PolicyGate<OneRule> {
         Arc::new(Quiet),
         Arc::new(Metrics::default()),
         config,
-        watch,
+        watch.signal(),
     ));
     let snapshot = arc_swap::Guard::into_inner(shared.policy.load());
     PolicyGate {

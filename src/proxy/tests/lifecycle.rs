@@ -32,12 +32,12 @@ async fn manifest_edits_apply_within_two_seconds_and_broken_ones_are_ignored() {
         ("default".into(), "web".into()),
         100,
     );
-    let _watch = reload::watch(
-        &[lab.dir.path().to_owned()],
-        lab.shared.clone(),
-        move || loader.load().map_err(|e| e.to_string()),
-    )
+    let (updates, follow) = tokio::sync::mpsc::channel(1);
+    let _watch = reload::watch(&[lab.dir.path().to_owned()], updates, move || {
+        loader.load().map_err(|e| e.to_string())
+    })
     .unwrap();
+    reload::follow(follow, lab.shared.clone());
     connect_expect_reset(lab.proxy).await;
 
     // Drop -> Allow: a new connection gets through within 2 s.
@@ -181,6 +181,29 @@ async fn draining_closes_idle_keep_alive_connections_cleanly() {
     assert!(rest.is_empty());
     assert_eq!(backend.await.unwrap(), ["GET /public/a HTTP/1.1"]);
     assert!(eventually(Duration::from_secs(2), || lab.shared.active() == 0).await);
+}
+
+#[tokio::test]
+async fn a_forced_drain_ends_an_open_opaque_relay() {
+    let mut lab = lab(|_| String::new(), |_| {}).await;
+    let mut client = TcpStream::connect(lab.proxy).await.unwrap();
+    let (mut server, _) = lab.backend.accept().await.unwrap();
+    client.write_all(b"x").await.unwrap();
+    let mut b = [0u8; 1];
+    server.read_exact(&mut b).await.unwrap();
+    lab.drain.start();
+    // A relay does not end by itself when draining starts: the grace period runs out.
+    assert!(!lab.drain.finished(Duration::from_millis(200)).await);
+    assert_eq!(lab.shared.active(), 1);
+    lab.drain.force();
+    assert!(lab.drain.finished(Duration::from_secs(5)).await);
+    assert_eq!(lab.shared.active(), 0);
+    // Both sides see the end (a clean end or a reset, as the sockets close).
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the client's connection stayed open");
+    let ended = tokio::time::timeout(Duration::from_secs(5), server.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the upstream connection stayed open");
 }
 
 #[tokio::test]

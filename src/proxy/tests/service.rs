@@ -190,7 +190,7 @@ async fn svc_lab(
             events.clone(),
             Arc::new(Metrics::default()),
             config,
-            watch.clone(),
+            watch.signal(),
         )
         .with_services(Some(Arc::new(table))),
     );

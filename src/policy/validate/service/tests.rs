@@ -73,8 +73,10 @@ fn check_exits_zero_and_prints_the_warning() {
         acnp_svc(true, INGRESS_FROM_IPBLOCK),
     )
     .unwrap();
-    let (code, text) = check_report(&[dir.path().to_path_buf()]);
-    assert_eq!(code, ExitCode::SUCCESS, "{text}");
+    let report = check_report(&[dir.path().to_path_buf()]);
+    assert_eq!(report.code, ExitCode::SUCCESS, "{report:?}");
+    assert_eq!(report.stderr, "");
+    let text = report.stdout;
     let warning = text
         .lines()
         .find(|l| l.starts_with("warning: "))

@@ -8,9 +8,7 @@
 //!
 //! Build the binary first: `cargo build`.
 
-#[path = "webhook/chart.rs"]
 mod chart;
-#[path = "webhook/support.rs"]
 mod support;
 
 use std::process::Command;

@@ -8,9 +8,6 @@
 //!
 //! Also needs `setpriv` and `bash` (util-linux, bash) for the UID cases.
 
-#[path = "redirect/capture.rs"]
 mod capture;
-#[path = "redirect/lab.rs"]
 mod lab;
-#[path = "redirect/lifecycle.rs"]
 mod lifecycle;

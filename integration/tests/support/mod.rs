@@ -11,44 +11,44 @@ use l7proxy_integration::clients::http::{HttpRequest, exchange};
 use l7proxy_integration::clients::{Outcome, Target, Verdict};
 use l7proxy_integration::lab::Lab;
 use l7proxy_integration::pods::{self, Family};
+use l7proxy_integration::policy::{BULK_L4, HTTP_PUBLIC, TLS_ALLOWED_SNI, web_policy};
 use serde_json::Value;
 
 /// Ingress of `web`: HTTP on 80 only under /public/, TLS on 443 only for *.allowed.test,
 /// L4 on 7 (echo) and 9000 (bulk), any HTTP on 8081-8089 (nothing listens there unless a
 /// test starts its own upstream).
-pub const POLICY: &str = r#"
-apiVersion: crd.antrea.io/v1beta1
-kind: NetworkPolicy
-metadata: {name: harden, namespace: default}
-spec:
-  priority: 5
-  tier: application
-  appliedTo: [{podSelector: {matchLabels: {app: web}}}]
-  ingress:
-  - name: http-public
-    action: Allow
-    ports: [{protocol: TCP, port: 80}]
-    l7Protocols: [{http: {path: "/public/*"}}]
-  - name: tls-sni
-    action: Allow
-    ports: [{protocol: TCP, port: 443}]
-    l7Protocols: [{tls: {sni: "*.allowed.test"}}]
-  - name: echo-l4
+pub fn policy() -> String {
+    policy_with(&[])
+}
+
+const ECHO_L4: &str = r#"  - name: echo-l4
     action: Allow
     ports: [{protocol: TCP, port: 7}]
-  - name: bulk-l4
-    action: Allow
-    ports: [{protocol: TCP, port: 9000}]
-  - name: http-test-upstreams
+"#;
+
+const HTTP_TEST_UPSTREAMS: &str = r#"  - name: http-test-upstreams
     action: Allow
     ports: [{protocol: TCP, port: 8081, endPort: 8089}]
     l7Protocols: [{http: {}}]
 "#;
 
-/// A lab with [`POLICY`] and the proxy running with `run_args`.
+/// [`policy`] with `extra` ingress rules after its own.
+pub fn policy_with(extra: &[&str]) -> String {
+    let mut ingress = vec![
+        HTTP_PUBLIC,
+        TLS_ALLOWED_SNI,
+        ECHO_L4,
+        BULK_L4,
+        HTTP_TEST_UPSTREAMS,
+    ];
+    ingress.extend_from_slice(extra);
+    web_policy("harden", &ingress, &[])
+}
+
+/// A lab with [`policy`] and the proxy running with `run_args`.
 pub fn lab(prefix: &str, run_args: &[&str]) -> Lab {
     let mut lab = Lab::new(prefix).expect("lab");
-    lab.add_manifest("harden.yaml", POLICY).unwrap();
+    lab.add_manifest("harden.yaml", &policy()).unwrap();
     let args: Vec<String> = run_args.iter().map(|s| s.to_string()).collect();
     lab.start_proxy_with(&[], &args).expect("proxy starts");
     lab
