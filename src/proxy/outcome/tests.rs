@@ -2,21 +2,7 @@
 
 use super::*;
 use crate::classify::ParseError;
-use crate::policy::{Direction, PolicyKind};
-
-fn rule() -> Arc<RuleRef> {
-    Arc::new(RuleRef {
-        kind: PolicyKind::AntreaNetworkPolicy,
-        namespace: Some("default".into()),
-        name: "web".into(),
-        rule: "l7".into(),
-        tier: "application".into(),
-        priority: 5.0,
-        direction: Direction::Ingress,
-        enable_logging: false,
-        log_label: None,
-    })
-}
+use crate::proxy::testutil::rule;
 
 #[test]
 fn reasons_are_the_event_log_s() {
