@@ -19,8 +19,8 @@ pub enum Denied {
     /// The limit on open connections was reached at accept.
     #[error("connection limit reached")]
     ConnectionLimit,
-    /// Egress to a Service port without a ready endpoint: refused at once, as
-    /// kube-proxy's reject looks.
+    /// Egress to a Service port without a ready endpoint: refused at once, as kube-proxy
+    /// rejects it.
     #[error("service {vip} has no ready endpoints")]
     NoEndpoints { vip: SocketAddr },
     /// A connection to one of the proxy's own listeners (it would loop).
