@@ -7,8 +7,8 @@
 //! Layout: [`eve`] turns an [`Event`] into one EVE JSON line, [`packet`] synthesizes the
 //! raw IP+TCP packet carried by alerts, [`audit`] formats np.log lines, [`writer`] owns
 //! the files and the writer thread, [`rotate`] its size-based rotation, [`limit`] the
-//! alert rate limit, [`metrics`] the Prometheus registry and [`http`] the `/metrics`,
-//! `/healthz`, `/readyz` endpoint.
+//! alert rate limit, [`metrics`] the Prometheus registry (served by the admin endpoint of
+//! `l7proxy run`, `app::admin`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ use crate::policy::{Direction, RuleRef};
 pub mod audit;
 pub mod eve;
 pub mod limit;
-mod metrics;
+pub mod metrics;
 pub mod packet;
 pub mod rotate;
 mod writer;
@@ -177,7 +177,7 @@ pub enum Event {
     Audit(AuditRecord),
 }
 
-/// Errors of the event log and metrics endpoint.
+/// Errors of the event log and of serving the metrics.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot create log directory {path}: {source}")]

@@ -4,17 +4,21 @@
 //! it plugs in ([`listener::OrigDst`], [`service::Resolve`], [`state::Policy`],
 //! [`state::Sink`]) and the startup [`Error`].
 //!
-//! Layout: [`listener`] accepts and admits, [`conn`] decides per connection (L3/L4 verdict,
-//! then classification in [`inspect`] for L7 rules), [`http`] enforces every request of an
-//! HTTP/1.x connection (asking [`gate`], using the framing in [`wire`]), [`relay`] moves
-//! opaque bytes, [`service`] picks the endpoint behind a Service VIP for egress (decided
-//! on and connected to instead of the VIP), [`upstream`] connects to the original
-//! destination, [`reload`] swaps policy snapshots, [`drain`] stops gracefully, and
-//! [`report`] turns outcomes into events and metrics. [`tls`] follows an allowed TLS
-//! connection: a HelloRetryRequest's second hello, then the client's record framing.
+//! Layout: [`listener`] accepts and admits (handing on an [`accepted::Accepted`]), [`conn`]
+//! decides per connection (L3/L4 verdict, then classification in [`inspect`] for L7 rules)
+//! and serves what it allowed, carrying the connection as a [`session::Session`];
+//! [`http`] enforces every request of an HTTP/1.x connection (asking [`gate`], using the
+//! framing in [`wire`]), [`relay`] moves opaque bytes, [`service`] picks the endpoint
+//! behind a Service VIP for egress (decided on and connected to instead of the VIP),
+//! [`upstream`] connects to the original destination, [`reload`] swaps policy snapshots,
+//! [`drain`] stops gracefully. Every step that cuts a connection short returns an
+//! [`outcome::Denied`], which [`conn`] alone reports (through [`report`], which turns
+//! outcomes into events and metrics) and enforces ([`reset`]). [`tls`] follows an allowed
+//! TLS connection: a HelloRetryRequest's second hello, then the client's record framing.
 
 use std::net::SocketAddr;
 
+pub mod accepted;
 pub mod buf;
 pub mod config;
 pub mod conn;
@@ -24,10 +28,13 @@ pub mod gate;
 pub mod http;
 pub mod inspect;
 pub mod listener;
+pub mod outcome;
 pub mod relay;
 pub mod reload;
 pub mod report;
+pub mod reset;
 pub mod service;
+pub mod session;
 pub mod state;
 pub mod tls;
 pub mod upstream;

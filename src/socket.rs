@@ -14,6 +14,7 @@ use socket2::{Domain, SockRef, Socket, Type};
 use crate::args::Mark;
 
 pub mod splice;
+pub mod way;
 
 /// Makes every socket the proxy opens, and marks it: the one place `SO_MARK` and
 /// `IP_TRANSPARENT` are set (as ztunnel's `MarkSocketFactory`), so no call site can

@@ -55,12 +55,23 @@ pub struct Limits {
     pub head_timeout: Duration,
 }
 
-/// What the request half watches besides the client.
+/// What the loop watches besides the two sockets.
 pub struct Watch<'a> {
     pub limits: Limits,
     /// When draining starts, an idle keep-alive connection is closed at the request
     /// boundary (the client sees a clean end after its last response).
     pub drain: Option<&'a mut DrainWatch>,
+    /// Touched whenever bytes move, for the caller's idle timeout.
+    pub activity: &'a Activity,
+}
+
+/// The first request of the connection, read and allowed before the loop starts.
+pub struct First {
+    /// The client's bytes read so far, the request head at their start.
+    pub buf: ReadBuf,
+    pub head: RequestHead,
+    /// The rule that allowed it.
+    pub rule: Option<Arc<RuleRef>>,
 }
 
 /// Decides each request with the policy in force when it arrives.
@@ -139,27 +150,21 @@ struct Pending {
     switch: Option<oneshot::Sender<bool>>,
 }
 
-/// Serve an HTTP connection whose first request (`first`, at the start of `client_buf`)
-/// was already allowed by `rule`. `report` sees each completed exchange.
-#[allow(clippy::too_many_arguments)]
+/// Serve an HTTP connection whose `first` request was already allowed. `report` sees
+/// each completed exchange.
 pub async fn serve<G: Gate>(
     client: &mut TcpStream,
     upstream: &mut TcpStream,
-    client_buf: ReadBuf,
-    first: RequestHead,
-    rule: Option<Arc<RuleRef>>,
+    first: First,
     gate: &mut G,
     watch: Watch<'_>,
-    activity: &Activity,
     report: &(dyn Fn(Exchange) + Sync),
 ) -> Outcome {
-    let max_head = watch.limits.max_head;
+    let (max_head, activity) = (watch.limits.max_head, watch.activity);
     let (mut cr, mut cw) = client.split();
     let (mut ur, mut uw) = upstream.split();
     let pending = Pipeline::new(MAX_PIPELINED);
-    let req = requests(
-        &mut cr, &mut uw, client_buf, first, rule, gate, &pending, watch, activity,
-    );
+    let req = requests(&mut cr, &mut uw, first, gate, &pending, watch);
     let resp = responses(&mut ur, &mut cw, &pending, max_head, activity, report);
     match tokio::try_join!(req, resp) {
         Ok((End::Upgraded(client_buf), End::Upgraded(upstream_buf))) => Outcome::Upgraded {
@@ -178,23 +183,25 @@ pub async fn serve<G: Gate>(
 }
 
 /// The request half: forward allowed requests, stop at the first denied one.
-#[allow(clippy::too_many_arguments)]
 async fn requests<R, W, G>(
     cr: &mut R,
     uw: &mut W,
-    mut buf: ReadBuf,
-    mut head: RequestHead,
-    mut rule: Option<Arc<RuleRef>>,
+    first: First,
     gate: &mut G,
     pending: &Pipeline<Box<Pending>>,
     mut watch: Watch<'_>,
-    activity: &Activity,
 ) -> Result<End, Stop>
 where
     R: Readable,
     W: AsyncWrite + Unpin,
     G: Gate,
 {
+    let First {
+        mut buf,
+        mut head,
+        mut rule,
+    } = first;
+    let activity = watch.activity;
     let _close = CloseOnDrop(pending);
     loop {
         let (head_len, framing) = (head.head_len, head.framing);

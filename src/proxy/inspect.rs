@@ -9,6 +9,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::classify::{self, ClientHello, Detection, HelloParse};
+use crate::events::metrics::Classification;
 use crate::proxy::buf::{Fill, ReadBuf};
 use crate::proxy::wire::{self, RequestHead, WireError};
 
@@ -44,12 +45,12 @@ pub enum Unclassified {
 
 impl Unclassified {
     /// Label for the classification metric.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> Classification {
         match self {
-            Unclassified::Timeout => "timeout",
-            Unclassified::TooLarge => "too_large",
-            Unclassified::Http2 => "http2",
-            _ => "other",
+            Unclassified::Timeout => Classification::Timeout,
+            Unclassified::TooLarge => Classification::TooLarge,
+            Unclassified::Http2 => Classification::Http2,
+            _ => Classification::Other,
         }
     }
 }

@@ -8,11 +8,12 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-use crate::events::AppProto;
 use crate::policy::Direction;
+use crate::proxy::accepted::{Accepted, ClientAddr, OrigDstAddr};
 use crate::proxy::conn;
 use crate::proxy::drain::Watcher;
-use crate::proxy::report::Reporter;
+use crate::proxy::outcome::Denied;
+use crate::proxy::reset::reset;
 use crate::proxy::state::{Policy, Shared};
 
 /// Where a connection was going before it was captured.
@@ -65,24 +66,22 @@ pub async fn accept_loop<P: Policy>(
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(client.addr = %src, error = %e, "no original destination");
-                conn::reset(stream);
+                reset(stream);
                 continue;
             }
         };
+        let accepted = Accepted {
+            client: stream,
+            direction,
+            src: ClientAddr(src),
+            dst: OrigDstAddr(dst),
+        };
         let Some(admitted) = shared.try_admit() else {
-            let rep = Reporter::new(&shared, shared.flow_id(), src, dst, direction);
-            rep.deny(
-                Some(&stream),
-                None,
-                AppProto::Failed,
-                "connection limit reached".into(),
-                &[],
-            );
-            conn::reset(stream);
+            conn::refuse(&shared, accepted, Denied::ConnectionLimit).await;
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let handle = conn::handle(shared.clone(), stream, direction, src, dst, admitted);
+        let _ = accepted.client.set_nodelay(true);
+        let handle = conn::handle(shared.clone(), accepted, admitted);
         tokio::spawn(until_forced(handle, drain.clone(), src, dst));
     }
 }

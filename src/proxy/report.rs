@@ -9,11 +9,14 @@ use std::time::SystemTime;
 use tokio::net::TcpStream;
 
 use crate::classify::ClientHello;
+use crate::events::metrics::{ProtoLabel, Verdict};
 use crate::events::{
     AlertEvent, AppProto, AuditRecord, Event, FlowCounters, FlowInfo, HttpEvent, TlsEvent,
 };
-use crate::policy::{Direction, RuleRef};
+use crate::policy::{DenyAction, Direction, RuleRef};
+use crate::proxy::accepted::ClientAddr;
 use crate::proxy::http::Exchange;
+use crate::proxy::outcome::{Denied, Kind};
 use crate::proxy::state::Shared;
 use crate::socket;
 
@@ -33,7 +36,7 @@ impl<'a, P> Reporter<'a, P> {
     pub fn new(
         shared: &'a Shared<P>,
         flow_id: u64,
-        src: SocketAddr,
+        src: ClientAddr,
         dst: SocketAddr,
         direction: Direction,
     ) -> Self {
@@ -41,7 +44,7 @@ impl<'a, P> Reporter<'a, P> {
             shared,
             flow: FlowInfo {
                 flow_id,
-                src,
+                src: src.0,
                 dst,
                 direction,
                 start: SystemTime::now(),
@@ -51,48 +54,41 @@ impl<'a, P> Reporter<'a, P> {
         }
     }
 
-    /// A denial: alert event (with segment counts of `client`) and verdict metric.
-    pub fn deny(
-        &self,
-        client: Option<&TcpStream>,
-        rule: Option<&Arc<RuleRef>>,
-        app_proto: AppProto,
-        reason: String,
-        denied_bytes: &[u8],
-    ) {
-        self.deny_with(client, rule, app_proto, reason, denied_bytes, None);
+    /// A connection cut short, reported by its kind: a denial as an alert (with the
+    /// segment counts of `client`), a log line and a deny verdict; an abort as an alert
+    /// and a log line; a silent cut not at all. An L3/L4 denial is also an audit line.
+    pub fn cut(&self, client: &TcpStream, why: &Denied) {
+        match why.kind() {
+            Kind::Denial => {
+                if let Denied::L4 {
+                    rule,
+                    action,
+                    bytes,
+                } = why
+                {
+                    let disposition = match action {
+                        DenyAction::Drop => "Drop",
+                        DenyAction::Reject => "Reject",
+                    };
+                    self.audit(rule, disposition, bytes.len());
+                }
+                self.deny(client, why);
+            }
+            Kind::Abort => self.abort(why.counts_client().then_some(client), why),
+            Kind::Silent => {}
+        }
     }
 
-    /// A denial of a TLS connection about `hello` (the alert carries its `tls` record).
-    pub fn deny_tls(
-        &self,
-        client: Option<&TcpStream>,
-        rule: Option<&Arc<RuleRef>>,
-        hello: &ClientHello,
-        reason: String,
-        denied_bytes: &[u8],
-    ) {
-        let tls = tls_event(hello);
-        self.deny_with(client, rule, AppProto::Tls, reason, denied_bytes, Some(tls));
-    }
-
-    fn deny_with(
-        &self,
-        client: Option<&TcpStream>,
-        rule: Option<&Arc<RuleRef>>,
-        app_proto: AppProto,
-        reason: String,
-        denied_bytes: &[u8],
-        tls: Option<TlsEvent>,
-    ) {
+    fn deny(&self, client: &TcpStream, why: &Denied) {
+        let (rule, app_proto, reason) = (why.rule(), why.app_proto(), why.to_string());
         let proto = match app_proto {
-            AppProto::Http => "http",
-            AppProto::Tls => "tls",
-            AppProto::Failed => "failed",
+            AppProto::Http => ProtoLabel::Http,
+            AppProto::Tls => ProtoLabel::Tls,
+            AppProto::Failed => ProtoLabel::Failed,
         };
         self.shared
             .metrics
-            .verdict(rule.map(Arc::as_ref), "deny", proto);
+            .verdict(rule.map(Arc::as_ref), Verdict::Deny, proto);
         tracing::info!(
             flow.id = self.flow.flow_id,
             client.addr = %self.flow.src,
@@ -102,13 +98,16 @@ impl<'a, P> Reporter<'a, P> {
             reason = %reason,
             "denied"
         );
-        self.alert(client, rule, app_proto, reason, denied_bytes, tls);
+        // A TLS denial's alert carries the `tls` record of the hello it is about.
+        let tls = why.hello().map(tls_event);
+        self.alert(Some(client), rule, app_proto, reason, why.bytes(), tls);
     }
 
     /// A connection cut for a reason other than policy (the upstream refused or reset it, a
     /// timeout): an alert so the event log says why the client saw a reset, without a deny
     /// verdict in the metrics.
-    pub fn abort(&self, client: Option<&TcpStream>, app_proto: AppProto, reason: String) {
+    fn abort(&self, client: Option<&TcpStream>, why: &Denied) {
+        let reason = why.to_string();
         tracing::info!(
             flow.id = self.flow.flow_id,
             client.addr = %self.flow.src,
@@ -117,7 +116,7 @@ impl<'a, P> Reporter<'a, P> {
             reason = %reason,
             "connection aborted"
         );
-        self.alert(client, None, app_proto, reason, &[], None);
+        self.alert(client, None, why.app_proto(), reason, &[], None);
     }
 
     fn alert(
@@ -170,7 +169,7 @@ impl<'a, P> Reporter<'a, P> {
     pub fn http(&self, x: Exchange) {
         self.shared
             .metrics
-            .verdict(x.rule.as_deref(), "allow", "http");
+            .verdict(x.rule.as_deref(), Verdict::Allow, ProtoLabel::Http);
         if !self.shared.config.events.allowed() {
             return;
         }
@@ -197,7 +196,7 @@ impl<'a, P> Reporter<'a, P> {
     pub fn tls(&self, rule: Option<&Arc<RuleRef>>, hello: &ClientHello) {
         self.shared
             .metrics
-            .verdict(rule.map(Arc::as_ref), "allow", "tls");
+            .verdict(rule.map(Arc::as_ref), Verdict::Allow, ProtoLabel::Tls);
         if !self.shared.config.events.allowed() {
             return;
         }

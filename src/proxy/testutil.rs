@@ -1,6 +1,10 @@
-//! Loopback socket helpers for the data path's unit tests.
+//! Loopback socket helpers and fixtures for the data path's unit tests.
+
+use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::policy::{Direction, PolicyKind, RuleRef};
 
 /// Two ends of a real loopback TCP connection: (connecting side, accepted side).
 pub async fn pair() -> (TcpStream, TcpStream) {
@@ -21,4 +25,19 @@ pub fn payload(len: usize, seed: u8) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// An ingress rule of an Antrea policy `default/web`, as the L7 rules in tests are.
+pub fn rule() -> Arc<RuleRef> {
+    Arc::new(RuleRef {
+        kind: PolicyKind::AntreaNetworkPolicy,
+        namespace: Some("default".into()),
+        name: "web".into(),
+        rule: "l7".into(),
+        tier: "application".into(),
+        priority: 5.0,
+        direction: Direction::Ingress,
+        enable_logging: false,
+        log_label: None,
+    })
 }

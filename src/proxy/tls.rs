@@ -28,13 +28,14 @@ use tokio::time::Instant;
 use crate::classify::{
     self, ClientHello, HelloParse, ParseError, ServerFirst, TlsFraming, parse_retried_hello,
 };
-use crate::events::AppProto;
 use crate::policy::{L7Id, RuleRef, TlsMeta};
 use crate::proxy::buf::{Fill, ReadBuf};
-use crate::proxy::conn::{relay_opaque, reset_both};
 use crate::proxy::relay::Check;
-use crate::proxy::report::Reporter;
-use crate::proxy::state::{Policy, Shared};
+use crate::proxy::session::Streams;
+use crate::proxy::state::Policy;
+use cut::{TlsCut, WAIT_CLIENT, WAIT_SERVER};
+
+pub mod cut;
 
 /// The first ClientHello, as it was allowed.
 pub struct FirstHello<'a, P> {
@@ -47,49 +48,11 @@ pub struct FirstHello<'a, P> {
     pub l7: L7Id,
 }
 
-/// Why a TLS connection is cut before or during its relay.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsCut {
-    #[error("tls: second ClientHello: {0}")]
-    SecondHello(ParseError),
-    #[error("tls: second ClientHello: {0}")]
-    SecondDenied(String),
-    #[error("tls: second ClientHello changes the SNI from {first} to {second}")]
-    SniChanged { first: String, second: String },
-    #[error("tls: client record framing: {0}")]
-    Framing(ParseError),
-    #[error("tls: the server's first handshake message: {0}")]
-    ServerFirst(ParseError),
-    #[error("tls: a second HelloRetryRequest")]
-    SecondRetry,
-    #[error("tls: timeout waiting for {0}")]
-    Timeout(&'static str),
-    #[error("tls: {0} exceeds {1} bytes")]
-    TooLarge(&'static str, usize),
-    #[error("tls: client closed before its second ClientHello")]
-    ClientClosed,
-}
-
-impl TlsCut {
-    /// Cuts the client caused are denials under the rule; the others say what the server
-    /// did.
-    fn is_client(&self) -> bool {
-        !matches!(
-            self,
-            TlsCut::ServerFirst(_)
-                | TlsCut::SecondRetry
-                | TlsCut::Timeout(WAIT_SERVER)
-                | TlsCut::TooLarge(WAIT_SERVER, _)
-        )
-    }
-}
-
-const WAIT_SERVER: &str = "the server's first handshake message";
-const WAIT_CLIENT: &str = "the second ClientHello";
-
-/// How the handshake watch ended badly.
-enum End {
-    /// Reported as an alert: the reason, the hello it is about and the client's bytes.
+/// How a TLS connection ended badly.
+#[derive(Debug)]
+pub enum End {
+    /// Reported as an alert: the reason, the hello it is about (`None`: the first) and
+    /// the client's bytes.
     Cut {
         cut: TlsCut,
         hello: Option<ClientHello>,
@@ -140,22 +103,20 @@ impl Check for Framed {
 }
 
 /// Forward the allowed first hello, follow the handshake to the server's first message
-/// (and through a retry), then relay with the client's framing checked.
+/// (and through a retry), then relay with the client's framing checked. What cut the
+/// connection is the caller's to report; the sockets are to be reset.
 pub async fn serve<P: Policy>(
-    shared: &Arc<Shared<P>>,
-    rep: &Reporter<'_, P>,
-    mut client: TcpStream,
-    mut up: TcpStream,
+    s: &mut Streams<'_, '_, P>,
     buf: ReadBuf,
     first: FirstHello<'_, P>,
-) {
-    let deadline = Instant::now() + shared.config.classify_timeout;
-    let max = shared.config.max_head_bytes;
+) -> Result<(), End> {
+    let deadline = Instant::now() + s.shared.config.classify_timeout;
+    let max = s.shared.config.max_head_bytes;
     let mut framing = TlsFraming::new();
     // Boxed: its buffers are dead weight once the relay runs, which may be for hours.
     let watched = Box::pin(handshake(
-        &mut client,
-        &mut up,
+        s.client,
+        s.up,
         buf,
         &mut framing,
         &first,
@@ -163,47 +124,23 @@ pub async fn serve<P: Policy>(
         max,
     ))
     .await;
-    match watched {
-        Ok(()) => {}
-        Err(End::Io(e)) => {
-            tracing::debug!(flow.id = rep.flow.flow_id, error = %e, "tls handshake ended");
-            return reset_both(client, up);
-        }
-        Err(End::Cut { cut, hello, bytes }) => {
-            report(rep, &client, &first, cut, hello.as_ref(), &bytes);
-            return reset_both(client, up);
-        }
+    if let Err(End::Io(e)) = &watched {
+        tracing::debug!(flow.id = s.rep.flow.flow_id, error = %e, "tls handshake ended");
     }
+    watched?;
     let mut check = Framed {
         framing,
         refused: None,
     };
-    relay_opaque(shared, rep, &mut client, &mut up, &mut check).await;
-    if let Some((e, bytes)) = check.refused {
-        // The relay set both sockets to reset; they close when dropped here.
-        report(rep, &client, &first, TlsCut::Framing(e), None, &bytes);
-    }
-}
-
-fn report<P>(
-    rep: &Reporter<'_, P>,
-    client: &TcpStream,
-    first: &FirstHello<'_, P>,
-    cut: TlsCut,
-    hello: Option<&ClientHello>,
-    bytes: &[u8],
-) {
-    if cut.is_client() {
-        let hello = hello.unwrap_or(first.hello);
-        rep.deny_tls(
-            Some(client),
-            Some(first.rule),
-            hello,
-            cut.to_string(),
+    s.relay(&mut check).await;
+    match check.refused {
+        // The relay set both sockets to reset.
+        Some((e, bytes)) => Err(End::Cut {
+            cut: TlsCut::Framing(e),
+            hello: None,
             bytes,
-        );
-    } else {
-        rep.abort(Some(client), AppProto::Tls, cut.to_string());
+        }),
+        None => Ok(()),
     }
 }
 

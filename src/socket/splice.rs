@@ -13,7 +13,7 @@ use nix::fcntl::{OFlag, SpliceFFlags, splice};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use crate::proxy::relay::Way;
+use crate::socket::way::Way;
 
 /// Bytes moved per `splice` call: the default pipe capacity.
 const CHUNK: usize = 64 * 1024;
@@ -40,7 +40,7 @@ impl Pipe {
 /// Returns the number of bytes moved. On error the write side of `dst` is shut down
 /// too, so the peer learns about the end, except on a reset: a FIN would tell the peer
 /// the stream ended cleanly; the caller passes the reset on instead. Resets are told
-/// apart from ends of stream through `way.seen` (see `proxy::relay::ResetSeen`).
+/// apart from ends of stream through `way.seen` (see `socket::way::ResetSeen`).
 pub async fn splice_one_way(
     src: &TcpStream,
     dst: &TcpStream,

@@ -44,12 +44,11 @@ fn counters_move() {
     m.conn_opened(Direction::Ingress);
     m.conn_closed(Direction::Ingress);
     m.conn_opened(Direction::Egress);
-    m.verdict(Some(&rule()), "deny", "http");
-    m.verdict(Some(&rule()), "deny", "http");
-    m.verdict(None, "allow", "none");
-    m.verdict(None, "maybe", "gopher");
-    m.classified("tls", Duration::from_micros(120));
-    m.classified("bogus", Duration::from_secs(1));
+    m.verdict(Some(&rule()), Verdict::Deny, ProtoLabel::Http);
+    m.verdict(Some(&rule()), Verdict::Deny, ProtoLabel::Http);
+    m.verdict(None, Verdict::Allow, ProtoLabel::None);
+    m.classified(Classification::Tls, Duration::from_micros(120));
+    m.classified(Classification::Other, Duration::from_secs(1));
     m.bytes_relayed(Direction::Egress, 100, 2000);
     m.snapshot_loaded(7);
     m.reload_error();
@@ -69,10 +68,6 @@ fn counters_move() {
     has(
         &t,
         "l7proxy_verdicts_total{policy=\"\",rule=\"\",verdict=\"allow\",app_proto=\"none\"} 1",
-    );
-    has(
-        &t,
-        "l7proxy_verdicts_total{policy=\"\",rule=\"\",verdict=\"other\",app_proto=\"other\"} 1",
     );
     has(&t, "l7proxy_classifications_total{outcome=\"tls\"} 1");
     has(&t, "l7proxy_classifications_total{outcome=\"other\"} 1");
@@ -107,7 +102,7 @@ fn verdict_series_are_per_rule() {
     let mut c = rule();
     c.rule = "rule-1".into();
     for r in [&a, &b, &c, &a, &b, &a] {
-        m.verdict(Some(r), "allow", "tls");
+        m.verdict(Some(r), Verdict::Allow, ProtoLabel::Tls);
     }
     let t = m.encode();
     let series = |ns: &str, rule: &str, n: u32| {
@@ -137,15 +132,41 @@ fn metric_cost() {
     let per_dir = t.elapsed() / n;
     let t = std::time::Instant::now();
     for _ in 0..n {
-        m.verdict(Some(&r), "allow", "http");
+        m.verdict(Some(&r), Verdict::Allow, ProtoLabel::Http);
     }
     let per_verdict = t.elapsed() / n;
     let t = std::time::Instant::now();
     for _ in 0..n {
-        m.classified("http", Duration::from_micros(80));
+        m.classified(Classification::Http, Duration::from_micros(80));
     }
     let per_classified = t.elapsed() / n;
     println!(
         "open+close+bytes: {per_dir:?}/conn; verdict: {per_verdict:?}; classified: {per_classified:?}"
     );
+}
+
+/// The label values dashboards and alerts select on.
+#[test]
+fn label_values_are_fixed() {
+    assert_eq!(
+        [Verdict::Allow, Verdict::Deny].map(Verdict::as_str),
+        ["allow", "deny"]
+    );
+    assert_eq!(
+        [
+            ProtoLabel::Http,
+            ProtoLabel::Tls,
+            ProtoLabel::None,
+            ProtoLabel::Failed
+        ]
+        .map(ProtoLabel::as_str),
+        ["http", "tls", "none", "failed"]
+    );
+    assert_eq!(
+        Classification::ALL.map(Classification::as_str),
+        ["http", "tls", "http2", "other", "timeout", "too_large"]
+    );
+    for (i, c) in Classification::ALL.into_iter().enumerate() {
+        assert_eq!(c.index(), i);
+    }
 }

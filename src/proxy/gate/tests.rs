@@ -6,10 +6,11 @@ use std::sync::Arc;
 use super::*;
 use crate::events::{Event, Metrics};
 use crate::matcher::{HttpEntry, HttpMatcher};
-use crate::policy::{Direction, Flow, L7Verdict, L7Wants, PolicyKind, Protocol, TlsMeta};
+use crate::policy::{Direction, Flow, L7Verdict, L7Wants, Protocol, TlsMeta};
 use crate::proxy::config::Config;
 use crate::proxy::drain::Drain;
 use crate::proxy::state::Sink;
+use crate::proxy::testutil::rule;
 use crate::proxy::wire::parse_request;
 
 struct Quiet;
@@ -46,20 +47,6 @@ impl Policy for OneRule {
             detail: String::new(),
         }
     }
-}
-
-fn rule() -> Arc<RuleRef> {
-    Arc::new(RuleRef {
-        kind: PolicyKind::AntreaNetworkPolicy,
-        namespace: Some("default".into()),
-        name: "web".into(),
-        rule: "l7".into(),
-        tier: "application".into(),
-        priority: 5.0,
-        direction: Direction::Ingress,
-        enable_logging: false,
-        log_label: None,
-    })
 }
 
 fn entry(method: Option<&str>, host: Option<&str>) -> HttpEntry {

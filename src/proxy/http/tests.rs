@@ -4,7 +4,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
-use crate::proxy::conn::reset;
+use crate::proxy::reset::reset;
 use crate::proxy::testutil::pair;
 
 /// Denies any target under `/admin`; records what it saw.
@@ -53,15 +53,17 @@ pub(super) async fn start() -> (TcpStream, TcpStream, tokio::task::JoinHandle<Ru
         let outcome = serve(
             &mut pc,
             &mut pu,
-            buf,
-            first,
-            None,
+            First {
+                buf,
+                head: first,
+                rule: None,
+            },
             &mut gate,
             Watch {
                 limits: LIMITS,
                 drain: None,
+                activity: &activity,
             },
-            &activity,
             &report,
         )
         .await;

@@ -62,8 +62,7 @@ pub struct Unsent {
 /// after bytes were accepted for a side, e.g. an upstream reset after its response.
 pub async fn drain_then_reset(client: TcpStream, upstream: TcpStream, cap: Duration) -> Unsent {
     let (to_client, to_server) = tokio::join!(wait_sent(&client, cap), wait_sent(&upstream, cap));
-    crate::proxy::conn::reset(upstream);
-    crate::proxy::conn::reset(client);
+    crate::proxy::reset::reset_both(client, upstream);
     Unsent {
         to_client,
         to_server,

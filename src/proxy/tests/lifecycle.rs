@@ -100,14 +100,13 @@ fn connection_state_machines_stay_small() {
         let (a, _b) = crate::proxy::testutil::pair().await;
         let any: SocketAddr = "192.0.2.1:1".parse().unwrap();
         let admitted = lab.shared.try_admit().unwrap();
-        let f = conn::handle(
-            lab.shared.clone(),
-            a,
-            Direction::Ingress,
-            any,
-            any,
-            admitted,
-        );
+        let accepted = crate::proxy::accepted::Accepted {
+            client: a,
+            direction: Direction::Ingress,
+            src: crate::proxy::accepted::ClientAddr(any),
+            dst: crate::proxy::accepted::OrigDstAddr(any),
+        };
+        let f = conn::handle(lab.shared.clone(), accepted, admitted);
         assert!(size(&f) <= 2048, "connection future is {} bytes", size(&f));
         let (mut c, mut d) = crate::proxy::testutil::pair().await;
         let r = relay::relay(
