@@ -111,6 +111,25 @@ pub(super) async fn read_rest(s: &mut TcpStream) -> (Vec<u8>, Option<std::io::Er
     }
 }
 
+/// The client's bytes reach the server unchanged.
+pub(super) async fn forwarded(client: &mut TcpStream, server: &mut TcpStream, request: &[u8]) {
+    client.write_all(request).await.unwrap();
+    assert_eq!(read_exactly(server, request.len()).await, request);
+}
+
+/// One allowed exchange: the request reaches the server unchanged and its answer reaches
+/// the client unchanged.
+pub(super) async fn exchange(
+    client: &mut TcpStream,
+    server: &mut TcpStream,
+    request: &[u8],
+    response: &[u8],
+) {
+    forwarded(client, server, request).await;
+    server.write_all(response).await.unwrap();
+    assert_eq!(read_exactly(client, response.len()).await, response);
+}
+
 const LIMITS: Limits = Limits {
     max_head: 65536,
     head_timeout: Duration::from_millis(300),
@@ -123,10 +142,7 @@ pub(super) const OK: &[u8] =
 async fn keep_alive_allowed_then_denied_resets_both() {
     let (mut client, mut server, task) = start().await;
     let r1 = b"GET /public HTTP/1.1\r\nHost: a\r\n\r\n";
-    client.write_all(r1).await.unwrap();
-    assert_eq!(read_exactly(&mut server, r1.len()).await, r1);
-    server.write_all(OK).await.unwrap();
-    assert_eq!(read_exactly(&mut client, OK.len()).await, OK);
+    exchange(&mut client, &mut server, r1, OK).await;
 
     client
         .write_all(b"GET /admin HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -153,8 +169,7 @@ async fn keep_alive_allowed_then_denied_resets_both() {
 async fn pipelined_requests_are_each_checked_and_paired() {
     let (mut client, mut server, task) = start().await;
     let reqs = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nHEAD /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n";
-    client.write_all(reqs).await.unwrap();
-    assert_eq!(read_exactly(&mut server, reqs.len()).await, reqs);
+    forwarded(&mut client, &mut server, reqs).await;
     // HEAD's response carries a Content-Length but no body: pairing must know that.
     let resps: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
     server.write_all(resps).await.unwrap();
@@ -211,8 +226,7 @@ async fn pipelined_denied_request_never_reaches_the_server() {
 async fn chunked_request_body_is_forwarded_unchanged_and_next_request_checked() {
     let (mut client, mut server, task) = start().await;
     let post = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n";
-    client.write_all(post).await.unwrap();
-    assert_eq!(read_exactly(&mut server, post.len()).await, post);
+    forwarded(&mut client, &mut server, post).await;
     // Interim 100 Continue, then the body in awkward pieces (a fake request inside).
     let cont = b"HTTP/1.1 100 Continue\r\n\r\n";
     server.write_all(cont).await.unwrap();
@@ -251,10 +265,7 @@ async fn chunked_request_body_is_forwarded_unchanged_and_next_request_checked() 
 async fn ambiguous_framing_on_a_later_request_is_denied() {
     let (mut client, mut server, task) = start().await;
     let r1 = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
-    client.write_all(r1).await.unwrap();
-    assert_eq!(read_exactly(&mut server, r1.len()).await, r1);
-    server.write_all(OK).await.unwrap();
-    read_exactly(&mut client, OK.len()).await;
+    exchange(&mut client, &mut server, r1, OK).await;
     client
         .write_all(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
         .await
@@ -278,8 +289,7 @@ async fn ambiguous_framing_on_a_later_request_is_denied() {
 async fn upgrade_switches_to_opaque_with_buffered_bytes() {
     let (mut client, mut server, task) = start().await;
     let up = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-    client.write_all(up).await.unwrap();
-    assert_eq!(read_exactly(&mut server, up.len()).await, up);
+    forwarded(&mut client, &mut server, up).await;
     let switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nFRAME-FROM-SERVER";
     server.write_all(switch).await.unwrap();
     let run = task.await.unwrap();
@@ -301,10 +311,7 @@ async fn upgrade_switches_to_opaque_with_buffered_bytes() {
 async fn oversized_head_is_denied() {
     let (mut client, mut server, task) = start().await;
     let r1 = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
-    client.write_all(r1).await.unwrap();
-    read_exactly(&mut server, r1.len()).await;
-    server.write_all(OK).await.unwrap();
-    read_exactly(&mut client, OK.len()).await;
+    exchange(&mut client, &mut server, r1, OK).await;
     let mut big = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
     big.resize(70_000, b'a');
     let _ = client.write_all(&big).await;
@@ -320,8 +327,7 @@ async fn oversized_head_is_denied() {
 async fn malformed_chunked_body_resets_both() {
     let (mut client, mut server, task) = start().await;
     let post = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
-    client.write_all(post).await.unwrap();
-    assert_eq!(read_exactly(&mut server, post.len()).await, post);
+    forwarded(&mut client, &mut server, post).await;
     client
         .write_all(b"3\r\nabc\r\n\r\nGET /admin HTTP/1.1\r\n\r\n")
         .await
@@ -383,10 +389,7 @@ async fn large_bodies_both_ways_are_byte_exact() {
 async fn server_closing_an_idle_keep_alive_connection_reaches_the_client() {
     let (mut client, mut server, task) = start().await;
     let r1 = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
-    client.write_all(r1).await.unwrap();
-    read_exactly(&mut server, r1.len()).await;
-    server.write_all(OK).await.unwrap();
-    read_exactly(&mut client, OK.len()).await;
+    exchange(&mut client, &mut server, r1, OK).await;
     // The server times the idle connection out.
     server.shutdown().await.unwrap();
     let (rest, err) = read_rest(&mut client).await;
@@ -405,10 +408,7 @@ async fn server_closing_an_idle_keep_alive_connection_reaches_the_client() {
 async fn a_later_head_trickled_past_the_head_timeout_is_denied() {
     let (mut client, mut server, task) = start().await;
     let r1 = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
-    client.write_all(r1).await.unwrap();
-    read_exactly(&mut server, r1.len()).await;
-    server.write_all(OK).await.unwrap();
-    read_exactly(&mut client, OK.len()).await;
+    exchange(&mut client, &mut server, r1, OK).await;
     // Idle between requests is fine (no timer while nothing has arrived)...
     tokio::time::sleep(Duration::from_millis(400)).await;
     // ...but a started head must finish in time.
@@ -430,8 +430,7 @@ async fn a_later_head_trickled_past_the_head_timeout_is_denied() {
 async fn an_upstream_that_ended_first_is_reset_once_the_client_finishes() {
     let (mut client, mut server, task) = start().await;
     let req = b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
-    client.write_all(req).await.unwrap();
-    assert_eq!(read_exactly(&mut server, req.len()).await, req);
+    forwarded(&mut client, &mut server, req).await;
     let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
     server.write_all(resp).await.unwrap();
     // Half-closed: the server still reads, so it can tell a FIN from a reset.

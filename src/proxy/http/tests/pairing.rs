@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use super::super::Outcome;
-use super::{OK, read_exactly, read_rest, start};
+use super::{OK, exchange, forwarded, read_exactly, read_rest, start};
 
 /// A server that ignores a GET body runs the request hidden in it and answers twice in
 /// one write: the second answer must not be kept for the client's next request.
@@ -16,8 +16,7 @@ use super::{OK, read_exactly, read_rest, start};
 async fn a_second_response_in_the_same_write_resets_both() {
     let (mut client, mut server, task) = start().await;
     let r1 = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
-    client.write_all(r1).await.unwrap();
-    assert_eq!(read_exactly(&mut server, r1.len()).await, r1);
+    forwarded(&mut client, &mut server, r1).await;
     let hidden = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSECRET";
     server.write_all(&[OK, hidden].concat()).await.unwrap();
     let (got, err) = read_rest(&mut client).await;
@@ -43,10 +42,7 @@ async fn a_second_response_in_the_same_write_resets_both() {
 async fn upstream_bytes_while_nothing_is_pending_reset_both() {
     let (mut client, mut server, task) = start().await;
     let r1 = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
-    client.write_all(r1).await.unwrap();
-    read_exactly(&mut server, r1.len()).await;
-    server.write_all(OK).await.unwrap();
-    assert_eq!(read_exactly(&mut client, OK.len()).await, OK);
+    exchange(&mut client, &mut server, r1, OK).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     server
         .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSECRET")
@@ -67,8 +63,7 @@ async fn upstream_bytes_while_nothing_is_pending_reset_both() {
 async fn upstream_bytes_after_the_last_response_reset_both() {
     let (mut client, mut server, task) = start().await;
     let r1 = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
-    client.write_all(r1).await.unwrap();
-    read_exactly(&mut server, r1.len()).await;
+    forwarded(&mut client, &mut server, r1).await;
     client.shutdown().await.unwrap();
     server.write_all(OK).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -105,8 +100,7 @@ async fn bodiless_and_interim_responses_keep_the_connection() {
         ),
     ];
     for (req, resp) in exchanges {
-        client.write_all(req).await.unwrap();
-        read_exactly(&mut server, req.len()).await;
+        forwarded(&mut client, &mut server, req).await;
         if req.starts_with(b"PUT") {
             client.write_all(b"hi").await.unwrap();
             read_exactly(&mut server, 2).await;
@@ -131,8 +125,7 @@ async fn bodiless_and_interim_responses_keep_the_connection() {
 async fn a_101_to_another_protocol_resets_both() {
     let (mut client, mut server, task) = start().await;
     let up = b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-    client.write_all(up).await.unwrap();
-    read_exactly(&mut server, up.len()).await;
+    forwarded(&mut client, &mut server, up).await;
     server
         .write_all(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
@@ -155,10 +148,7 @@ async fn a_101_to_another_protocol_resets_both() {
 async fn a_repeated_upgrade_field_on_a_later_request_is_denied() {
     let (mut client, mut server, task) = start().await;
     let r1 = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
-    client.write_all(r1).await.unwrap();
-    read_exactly(&mut server, r1.len()).await;
-    server.write_all(OK).await.unwrap();
-    read_exactly(&mut client, OK.len()).await;
+    exchange(&mut client, &mut server, r1, OK).await;
     client
         .write_all(
             b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n\r\n",
