@@ -52,6 +52,19 @@ pub async fn client() -> Result<kube::Client, Error> {
     let config = kube::Config::infer()
         .await
         .map_err(|e| Error::Config(e.to_string()))?;
+    client_from(config)
+}
+
+/// How long connecting to the API server (TCP and TLS) may take before the attempt fails and
+/// the watch backoff retries it. kube's default is 30 s: a watch that reconnects while the
+/// API server is away (its Service address not answering, a listener that no longer
+/// completes handshakes) then sits in that one attempt for up to 30 s after the server is
+/// back. An in-cluster API server connects in milliseconds.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A client for `config` with the source's timeouts ([`CONNECT_TIMEOUT`]).
+pub fn client_from(mut config: kube::Config) -> Result<kube::Client, Error> {
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
     Ok(kube::Client::try_from(config)?)
 }
 

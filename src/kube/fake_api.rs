@@ -70,6 +70,8 @@ pub struct FakeApi {
     gate_rx: watch::Receiver<bool>,
     /// The accept loop and every connection task (aborted by [`FakeApi::stop`]).
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// The listener of [`FakeApi::stall`] and the connections that fill its queue.
+    stalled: Mutex<Vec<socket2::Socket>>,
 }
 
 impl Drop for FakeApi {
@@ -98,6 +100,7 @@ impl FakeApi {
             gate,
             gate_rx,
             tasks: Arc::default(),
+            stalled: Mutex::default(),
         };
         api.serve_on(listener);
         api
@@ -144,8 +147,36 @@ impl FakeApi {
         }
     }
 
+    /// After [`FakeApi::stop`]: keep the address taken by a listener that never accepts and
+    /// whose accept queue is full, so a connection attempt hangs (its SYNs are dropped), as
+    /// against an API server whose Service address no longer answers. Until `restart`.
+    pub async fn stall(&self) {
+        use socket2::{Domain, Socket, Type};
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        listener.set_reuse_address(true).unwrap();
+        // The aborted accept loop drops its listener a moment later.
+        let mut tries = 0;
+        while let Err(e) = listener.bind(&self.addr.into()) {
+            tries += 1;
+            assert!(tries < 100, "stall: bind {}: {e}", self.addr);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        listener.listen(0).unwrap();
+        let mut held = vec![listener];
+        // A backlog of 0 queues one connection; a few more make sure the queue is full.
+        for _ in 0..3 {
+            let filler = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            filler.set_nonblocking(true).unwrap();
+            let _ = filler.connect(&self.addr.into());
+            held.push(filler);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        *self.stalled.lock().unwrap() = held;
+    }
+
     /// Answer again on the same address.
     pub async fn restart(&self) {
+        self.stalled.lock().unwrap().clear();
         let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
         self.serve_on(listener);
     }

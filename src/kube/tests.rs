@@ -273,7 +273,7 @@ async fn cluster_source_equals_manifest_source_through_watch_restarts_and_410() 
 
     let config = kube::Config::new(format!("http://{}", api.addr).parse().unwrap());
     super::install_crypto_provider();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = super::client_from(config).unwrap();
     let metrics = Arc::new(Metrics::default());
     let (source, mut snapshots) =
         Source::spawn(client, ("default".into(), "web".into()), metrics.clone());

@@ -56,7 +56,7 @@ fn annp(name: &str, tier: &str, peer_labels: Value) -> (String, Value) {
 fn client(api: &FakeApi) -> kube::Client {
     super::super::install_crypto_provider();
     let config = kube::Config::new(format!("http://{}", api.addr).parse().unwrap());
-    kube::Client::try_from(config).unwrap()
+    super::super::client_from(config).unwrap()
 }
 
 /// Script every kind: `listed` as the first list (later lists repeat the current state),
@@ -333,5 +333,26 @@ async fn recovers_within_seconds_after_an_outage() {
     assert!(
         took < Duration::from_millis(3500),
         "enforced {took:?} after the API server answered again"
+    );
+}
+
+/// An API server whose address stops answering (connection attempts hang instead of being
+/// refused, as when its Service address is not routed to a live server): an attempt gives
+/// up after [`CONNECT_TIMEOUT`](super::super::CONNECT_TIMEOUT), not kube's 30 s, so the
+/// watch backoff retries it and a server that is back is used within seconds.
+#[tokio::test]
+async fn a_connection_attempt_that_hangs_gives_up_within_seconds() {
+    let api = FakeApi::start().await;
+    api.stop();
+    api.stall().await;
+    let started = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(10), client(&api).apiserver_version())
+        .await
+        .expect("the attempt still hangs after 10 s");
+    let err = answer.expect_err("nothing answers the stalled address");
+    let took = started.elapsed();
+    assert!(
+        took >= super::super::CONNECT_TIMEOUT && took < super::super::CONNECT_TIMEOUT * 2,
+        "gave up after {took:?}: {err}"
     );
 }
