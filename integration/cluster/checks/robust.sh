@@ -58,6 +58,13 @@ check_apiserver_restart() {
         fail "API-server restart: no --restart-apiserver command given"
         return 0
     fi
+    # A Pod without the proxy tells when Pods reach the API server at its Service address
+    # again: after a restart the Service's endpoint and kube-proxy's rules come back some
+    # seconds after the server itself answers, and every in-cluster client (the proxy
+    # included) waits for that.
+    k -n "$ns" run apiprobe --image "$curl_image" --image-pull-policy "$pull_policy" --restart Never \
+        --annotations l7proxy.io/inject=disabled --command -- sleep 3600 >/dev/null
+    k -n "$ns" wait --for=condition=Ready pod/apiprobe --timeout=60s >/dev/null || true
     local t0=$SECONDS
     $restart_apiserver
     until k get --raw /readyz >/dev/null 2>&1; do
@@ -65,6 +72,15 @@ check_apiserver_restart() {
         sleep 0.2
     done
     pass "API server restarted and ready again (after $((SECONDS - t0))s)"
+    local t1=$SECONDS
+    # shellcheck disable=SC2016 # expanded inside the Pod
+    until k -n "$ns" exec apiprobe -- sh -c \
+        'curl -sk --max-time 1 "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/readyz"' 2>/dev/null | grep -qx ok; do
+        [ $((SECONDS - t1)) -lt 60 ] || { fail "Pods do not reach the API server at its Service address 60s after it is ready"; break; }
+        sleep 0.5
+    done
+    pass "Pods reach the API server at its Service address again ($((SECONDS - t1))s after it was ready)"
+    k -n "$ns" delete pod apiprobe --wait=false >/dev/null
     # Retried: the webhook's own client may also be reconnecting.
     local tries=0
     until web_policy e2e-new-deny "$(path_rule '/private/*')" | k -n "$ns" apply -f - >/dev/null 2>&1; do
