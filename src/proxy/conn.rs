@@ -62,7 +62,11 @@ pub async fn handle<P: Policy>(shared: Arc<Shared<P>>, accepted: Accepted, admit
             decide(&mut session).await
         }
     };
-    end(session, served).await;
+    if let Err(why) = served {
+        // Boxed: the task of every connection holds its largest state for its whole life,
+        // and only a connection cut short needs this one.
+        Box::pin(end(session, why)).await;
+    }
     shared.metrics.conn_closed(direction);
     drop(admitted);
 }
@@ -83,13 +87,12 @@ pub async fn refuse<P: Policy>(shared: &Arc<Shared<P>>, accepted: Accepted, why:
         upstream: None,
         client: accepted.client,
     };
-    end(session, Err(why)).await;
+    end(session, why).await;
 }
 
-/// The one place a connection cut short is reported and reset. A served connection
-/// closes as its relay left it.
-async fn end<P: Policy>(session: Session<'_, P>, served: Result<(), Denied>) {
-    let Err(why) = served else { return };
+/// The one place a connection cut short is reported and reset. (A served connection
+/// closes as its relay left it.)
+async fn end<P: Policy>(session: Session<'_, P>, why: Denied) {
     session.rep.cut(&session.client, &why);
     let Session {
         shared,

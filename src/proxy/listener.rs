@@ -14,7 +14,7 @@ use crate::proxy::conn;
 use crate::proxy::drain::Watcher;
 use crate::proxy::outcome::Denied;
 use crate::proxy::reset::reset;
-use crate::proxy::state::{Policy, Shared};
+use crate::proxy::state::{Admitted, Policy, Shared};
 
 /// Where a connection was going before it was captured.
 pub trait OrigDst: Send + Sync + 'static {
@@ -81,22 +81,31 @@ pub async fn accept_loop<P: Policy>(
             continue;
         };
         let _ = accepted.client.set_nodelay(true);
-        let handle = conn::handle(shared.clone(), accepted, admitted);
-        tokio::spawn(until_forced(handle, drain.clone(), src, dst));
+        tokio::spawn(until_forced(
+            shared.clone(),
+            accepted,
+            admitted,
+            drain.clone(),
+        ));
     }
 }
 
 /// Run one connection to its end, or until the grace period of a drain is over: then its
 /// sockets are closed wherever it is (an opaque relay may never end by itself). The
 /// watcher is dropped with the task, which is what ends the drain.
-async fn until_forced(
-    handle: impl Future<Output = ()>,
+///
+/// The connection's future is created inside the `select!`, not passed in: a future
+/// passed to an async fn is stored twice in its state (the argument and the moved copy),
+/// which doubled the memory of every idle connection.
+async fn until_forced<P: Policy>(
+    shared: Arc<Shared<P>>,
+    accepted: Accepted,
+    admitted: Admitted<P>,
     mut drain: Watcher,
-    src: SocketAddr,
-    dst: SocketAddr,
 ) {
+    let (src, dst) = (accepted.src.0, accepted.dst.0);
     tokio::select! {
-        () = handle => {}
+        () = conn::handle(shared, accepted, admitted) => {}
         () = drain.forced() => {
             tracing::debug!(client.addr = %src, dst.addr = %dst, "grace period over; connection closed");
         }
