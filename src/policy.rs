@@ -39,7 +39,7 @@ mod update;
 mod validate;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 

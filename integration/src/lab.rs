@@ -167,6 +167,24 @@ impl Lab {
         self.dir.path().join("logs")
     }
 
+    /// Appends `l7proxy run` on this lab's manifests and log directory, as the web Pod's
+    /// proxy, to a wrapper command (`prlimit`, `setpriv`, ...); its stderr goes to `log`.
+    pub fn wrapped_proxy<'c>(
+        &self,
+        cmd: &'c mut std::process::Command,
+        log: &Path,
+    ) -> &'c mut std::process::Command {
+        cmd.arg(l7proxy_bin())
+            .arg("run")
+            .arg("--manifests")
+            .arg(self.manifests_dir())
+            .args(["--pod", "default/web", "--log-dir"])
+            .arg(self.log_dir())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("proxy log file"))
+    }
+
     fn server_log_path(&self, name: &str) -> PathBuf {
         self.dir.path().join(format!("{name}-requests.jsonl"))
     }

@@ -6,7 +6,6 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -231,17 +230,8 @@ fn open_file_limit_caps_connections_and_refuses_the_excess() {
     holding_server(&lab, L4_PORT);
     let log = lab.dir().join("proxy-fd.log");
     let mut cmd = lab.web.command("prlimit");
-    cmd.arg(FD_LIMIT)
-        .arg("--")
-        .arg(&bin)
-        .arg("run")
-        .arg("--manifests")
-        .arg(lab.manifests_dir())
-        .args(["--pod", "default/web", "--log-dir"])
-        .arg(lab.log_dir())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
+    cmd.arg(FD_LIMIT).arg("--");
+    lab.wrapped_proxy(&mut cmd, &log);
     let mut proxy = lab.web.spawn(cmd).expect("start proxy under prlimit");
     let proxy_log = || std::fs::read_to_string(&log).unwrap_or_default();
     let t0 = Instant::now();

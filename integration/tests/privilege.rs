@@ -9,7 +9,6 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use l7proxy_integration::lab::Lab;
@@ -61,16 +60,8 @@ fn spawn_as_1337(lab: &Lab, caps: &str) -> (ChildGuard, PathBuf) {
         &format!("--ambient-caps={set}"),
         &format!("--bounding-set={set}"),
         "--",
-    ])
-    .arg(l7proxy_bin())
-    .arg("run")
-    .arg("--manifests")
-    .arg(lab.manifests_dir())
-    .args(["--pod", "default/web", "--log-dir"])
-    .arg(lab.log_dir())
-    .env("NO_COLOR", "1")
-    .stdout(Stdio::null())
-    .stderr(std::fs::File::create(&stderr).unwrap());
+    ]);
+    lab.wrapped_proxy(&mut cmd, &stderr);
     (lab.web.spawn(cmd).expect("spawn setpriv"), stderr)
 }
 

@@ -3,28 +3,8 @@
 use std::net::SocketAddr;
 
 use super::Manifests;
+use crate::policy::test_support::CLUSTER;
 use crate::policy::{Direction, Flow, L4Verdict, Protocol, Snapshot};
-
-const CLUSTER: &str = "
-apiVersion: v1
-kind: Namespace
-metadata: {name: default}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web, namespace: default, labels: {app: web}}
-status: {podIP: 10.0.0.10}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: default, labels: {app: client}}
-status: {podIP: 10.0.0.2}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: admin, namespace: default, labels: {role: admin}}
-status: {podIP: 10.0.0.3}
-";
 
 /// An ANNP rejecting ingress to web from Pods with `labels`, in `tier`.
 fn deny(name: &str, tier: &str, labels: &str) -> String {

@@ -3,19 +3,7 @@
 //! servers would read as a second request.
 
 use super::super::*;
-
-const MAX: usize = 8192;
-
-fn req(s: &str) -> Result<Option<RequestHead>, ParseError> {
-    parse_request(s.as_bytes(), MAX)
-}
-
-fn ok(s: &str) -> RequestHead {
-    match req(s) {
-        Ok(Some(h)) => h,
-        other => panic!("{s:?}: {other:?}"),
-    }
-}
+use super::{MAX, ok, req};
 
 /// Only a single `websocket` token in a single `Upgrade` field with `Connection: upgrade`
 /// passes; every other upgrade is refused with a reason naming it.
