@@ -82,18 +82,7 @@ fn locate(buf: &[u8]) -> Result<Located, ParseError> {
         if hdr[0] != CONTENT_HANDSHAKE {
             return Err(ParseError::TlsRecordType(hdr[0]));
         }
-        if hdr[1] != 3 {
-            return Err(ParseError::TlsRecordVersion(u16::from_be_bytes([
-                hdr[1], hdr[2],
-            ])));
-        }
-        let len = usize::from(u16::from_be_bytes([hdr[3], hdr[4]]));
-        if len == 0 {
-            return Err(ParseError::TlsEmptyRecord);
-        }
-        if len > MAX_RECORD {
-            return Err(ParseError::TlsRecordTooLong(len));
-        }
+        let len = handshake_record_len(hdr)?;
         let start = pos + RECORD_HEADER;
         let end = start + len;
         cap(end)?;
@@ -140,6 +129,25 @@ fn locate(buf: &[u8]) -> Result<Located, ParseError> {
         carried += len;
         pos = end;
     }
+}
+
+/// The body length of a handshake record, from its 5-byte header: version 3.x and a
+/// length of 1..=[`MAX_RECORD`] (an empty handshake record is how parsers are made to
+/// disagree about where a message starts).
+fn handshake_record_len(hdr: &[u8]) -> Result<usize, ParseError> {
+    if hdr[1] != 3 {
+        return Err(ParseError::TlsRecordVersion(u16::from_be_bytes([
+            hdr[1], hdr[2],
+        ])));
+    }
+    let len = usize::from(u16::from_be_bytes([hdr[3], hdr[4]]));
+    if len == 0 {
+        return Err(ParseError::TlsEmptyRecord);
+    }
+    if len > MAX_RECORD {
+        return Err(ParseError::TlsRecordTooLong(len));
+    }
+    Ok(len)
 }
 
 fn cap(needed: usize) -> Result<(), ParseError> {

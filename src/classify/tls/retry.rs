@@ -8,7 +8,7 @@
 //! change_cipher_spec record (middlebox compatibility, D.4), then the second ClientHello.
 //! Both are stateless over "all bytes read so far", like the ClientHello parser.
 
-use super::{CONTENT_HANDSHAKE, MAX_RECORD, RECORD_HEADER, cap};
+use super::{CONTENT_HANDSHAKE, RECORD_HEADER, cap, handshake_record_len};
 use crate::classify::{HelloParse, ParseError, parse_client_hello};
 
 /// `random` of a HelloRetryRequest: SHA-256("HelloRetryRequest").
@@ -50,8 +50,8 @@ pub fn parse_server_first(buf: &[u8]) -> Result<ServerFirst, ParseError> {
             });
         };
         let typ = hdr[0];
-        let len = usize::from(u16::from_be_bytes([hdr[3], hdr[4]]));
         if typ == CONTENT_CHANGE_CIPHER_SPEC && carried == 0 && !ccs_skipped {
+            let len = usize::from(u16::from_be_bytes([hdr[3], hdr[4]]));
             let Some(&body) = buf.get(pos + RECORD_HEADER) else {
                 return Ok(ServerFirst::Incomplete {
                     at_least: pos + RECORD_HEADER + 1,
@@ -71,17 +71,7 @@ pub fn parse_server_first(buf: &[u8]) -> Result<ServerFirst, ParseError> {
             // Something else between the fragments of the message.
             return Err(ParseError::TlsRecordType(typ));
         }
-        if hdr[1] != 3 {
-            return Err(ParseError::TlsRecordVersion(u16::from_be_bytes([
-                hdr[1], hdr[2],
-            ])));
-        }
-        if len == 0 {
-            return Err(ParseError::TlsEmptyRecord);
-        }
-        if len > MAX_RECORD {
-            return Err(ParseError::TlsRecordTooLong(len));
-        }
+        let len = handshake_record_len(hdr)?;
         let start = pos + RECORD_HEADER;
         let end = start + len;
         cap(end)?;
