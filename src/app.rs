@@ -155,9 +155,6 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     shutdown.requested().await;
     tracing::info!(grace = ?args.drain_timeout, "draining");
     drain.start();
-    for l in loops {
-        let _ = l.await;
-    }
     if !drain.finished(args.drain_timeout).await {
         tracing::warn!(
             connections = shared.active(),
@@ -165,6 +162,10 @@ async fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
         drain.force();
         let _ = drain.finished(FORCED_WAIT).await;
+    }
+    // Each loop returns once its connections ended or were cut by the force.
+    for l in loops {
+        let _ = l.await;
     }
     // Events of the last connections must reach the log before the process exits.
     let flushed = tokio::task::spawn_blocking(move || flush_sink.flush(Duration::from_secs(2)))

@@ -7,6 +7,7 @@ use crate::events::metrics::{ProtoLabel, Verdict};
 use crate::policy::{DenyAction, Direction, Flow, L4Verdict, Protocol, RuleRef};
 use crate::proxy::accepted::Accepted;
 use crate::proxy::buf::ReadBuf;
+use crate::proxy::drain::Watcher;
 use crate::proxy::outcome::Denied;
 use crate::proxy::relay;
 use crate::proxy::report::Reporter;
@@ -14,6 +15,7 @@ use crate::proxy::reset::{reset, reset_both};
 use crate::proxy::service::Target;
 use crate::proxy::session::Session;
 use crate::proxy::state::{Admitted, Policy, Shared};
+use futures::future::Either;
 use l7::{Allowed, inspect};
 
 mod l7;
@@ -23,8 +25,13 @@ mod serve;
 const DENY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Handle one connection to completion. Never panics on input; every early end is a
-/// reset plus an event.
-pub async fn handle<P: Policy>(shared: Arc<Shared<P>>, accepted: Accepted, admitted: Admitted<P>) {
+/// reset plus an event. `drain` is held until the connection ends: the drain waits for it.
+pub async fn handle<P: Policy>(
+    shared: Arc<Shared<P>>,
+    accepted: Accepted,
+    admitted: Admitted<P>,
+    drain: Watcher,
+) {
     let Accepted {
         client,
         direction,
@@ -46,7 +53,9 @@ pub async fn handle<P: Policy>(shared: Arc<Shared<P>>, accepted: Accepted, admit
         upstream: None,
         client,
     };
-    let served = match target {
+    // The outcome is a temporary of this statement, not a local: a local would keep its
+    // space in the connection's state for the connection's whole life.
+    let ending = match target {
         // No wait for the client's first bytes as on a policy denial: a refused
         // connection is exactly what kube-proxy's reject looks like.
         Target::NoEndpoints { vip } => Err(Denied::NoEndpoints { vip }),
@@ -61,14 +70,17 @@ pub async fn handle<P: Policy>(shared: Arc<Shared<P>>, accepted: Accepted, admit
             }
             decide(&mut session).await
         }
-    };
-    if let Err(why) = served {
-        // Boxed: the task of every connection holds its largest state for its whole life,
-        // and only a connection cut short needs this one.
-        Box::pin(end(session, why)).await;
+    }
+    .err()
+    // Boxed: the task of every connection holds its largest state for its whole life,
+    // and only a connection cut short needs this one.
+    .map(|why| Box::pin(end(session, why)));
+    if let Some(ending) = ending {
+        ending.await;
     }
     shared.metrics.conn_closed(direction);
     drop(admitted);
+    drop(drain);
 }
 
 /// Refuse a connection before it is handled (the connection limit), reported and reset
@@ -152,11 +164,15 @@ async fn decide<P: Policy>(s: &mut Session<'_, P>) -> Result<(), Denied> {
             // Classification and its decision run in their own boxed future, dropped
             // before the allowed connection is served: a keep-alive connection lives for
             // hours and should carry only the state of the phase it is in.
-            match Box::pin(inspect(s, flow, snapshot, rule, l7)).await? {
-                Some(Allowed::Tls(tls)) => Box::pin(serve::tls(s, tls)).await,
-                Some(Allowed::Http(http)) => Box::pin(serve::http(s, http)).await,
-                None => Ok(()),
-            }
+            // The serving future is built in a statement of its own: a `match` on the
+            // awaited result would keep the (large) `Allowed` and its `?` temporaries in
+            // this future's state for the connection's whole life.
+            let serving = match Box::pin(inspect(s, flow, snapshot, rule, l7)).await? {
+                Some(Allowed::Tls(tls)) => Either::Left(Box::pin(serve::tls(s, tls))),
+                Some(Allowed::Http(http)) => Either::Right(Box::pin(serve::http(s, http))),
+                None => return Ok(()),
+            };
+            serving.await
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
 use crate::policy::Direction;
@@ -14,7 +15,7 @@ use crate::proxy::conn;
 use crate::proxy::drain::Watcher;
 use crate::proxy::outcome::Denied;
 use crate::proxy::reset::reset;
-use crate::proxy::state::{Admitted, Policy, Shared};
+use crate::proxy::state::{Policy, Shared};
 
 /// Where a connection was going before it was captured.
 pub trait OrigDst: Send + Sync + 'static {
@@ -33,19 +34,31 @@ impl OrigDst for LocalAddr {
 }
 
 /// Accept until draining starts; each connection runs in its own task, holding a clone
-/// of `drain` until it ends, and is cut when the drain is forced.
+/// of `drain` until it ends. After that the loop only waits: for its connections to end,
+/// or for the grace period to be over, when it aborts the ones left (an opaque relay may
+/// never end by itself).
+///
+/// The tasks live in a [`JoinSet`] so that forcing them costs a connection nothing while
+/// it runs: no per-connection wait on the drain, whose future would sit in the state of
+/// every idle keep-alive connection.
 pub async fn accept_loop<P: Policy>(
     listener: TcpListener,
     direction: Direction,
     shared: Arc<Shared<P>>,
     orig: Arc<dyn OrigDst>,
-    mut drain: Watcher,
+    drain: Watcher,
 ) {
+    let mut conns = JoinSet::new();
+    let mut watch = drain.signal();
     let mut failures = AcceptFailures::new();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
-            () = drain.draining() => return,
+            Some(ended) = conns.join_next(), if !conns.is_empty() => {
+                reaped(ended);
+                continue;
+            }
+            () = watch.draining() => break,
         };
         let (stream, src) = match accepted {
             Ok(a) => {
@@ -81,34 +94,43 @@ pub async fn accept_loop<P: Policy>(
             continue;
         };
         let _ = accepted.client.set_nodelay(true);
-        tokio::spawn(until_forced(
+        conns.spawn(conn::handle(
             shared.clone(),
             accepted,
             admitted,
             drain.clone(),
         ));
     }
+    // No new connections; from here only the open ones hold the drain up.
+    drop(listener);
+    drop(drain);
+    loop {
+        tokio::select! {
+            ended = conns.join_next() => match ended {
+                Some(ended) => reaped(ended),
+                None => return,
+            },
+            () = watch.forced() => {
+                tracing::debug!(
+                    connections = conns.len(),
+                    ?direction,
+                    "grace period over; connections closed"
+                );
+                // Dropping a task's future closes its sockets and drops its watcher.
+                conns.shutdown().await;
+                return;
+            }
+        }
+    }
 }
 
-/// Run one connection to its end, or until the grace period of a drain is over: then its
-/// sockets are closed wherever it is (an opaque relay may never end by itself). The
-/// watcher is dropped with the task, which is what ends the drain.
-///
-/// The connection's future is created inside the `select!`, not passed in: a future
-/// passed to an async fn is stored twice in its state (the argument and the moved copy),
-/// which doubled the memory of every idle connection.
-async fn until_forced<P: Policy>(
-    shared: Arc<Shared<P>>,
-    accepted: Accepted,
-    admitted: Admitted<P>,
-    mut drain: Watcher,
-) {
-    let (src, dst) = (accepted.src.0, accepted.dst.0);
-    tokio::select! {
-        () = conn::handle(shared, accepted, admitted) => {}
-        () = drain.forced() => {
-            tracing::debug!(client.addr = %src, dst.addr = %dst, "grace period over; connection closed");
-        }
+/// A connection task that ended. One that panicked says so (the runtime caught it; the
+/// connection's sockets were closed with its future).
+fn reaped(ended: Result<(), JoinError>) {
+    if let Err(e) = ended
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "connection task panicked");
     }
 }
 

@@ -106,8 +106,9 @@ fn connection_state_machines_stay_small() {
             src: crate::proxy::accepted::ClientAddr(any),
             dst: crate::proxy::accepted::OrigDstAddr(any),
         };
-        let f = conn::handle(lab.shared.clone(), accepted, admitted);
-        assert!(size(&f) <= 2048, "connection future is {} bytes", size(&f));
+        let (_drain, watcher) = crate::proxy::drain::Drain::new();
+        let f = conn::handle(lab.shared.clone(), accepted, admitted, watcher);
+        assert!(size(&f) <= 1024, "connection future is {} bytes", size(&f));
         let (mut c, mut d) = crate::proxy::testutil::pair().await;
         let r = relay::relay(
             &mut c,
