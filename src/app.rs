@@ -14,14 +14,18 @@ use anyhow::Context;
 
 use crate::args::{CaptureArgs, PodRef};
 use crate::events::{EventSink, Metrics};
+use crate::manifests::{self, Manifests};
 use crate::policy::{Direction, Snapshot, Update};
-use crate::proxy::reload::{self, Manifests};
-use crate::proxy::{Config, Error, drain, fds, listener, service, state};
+use crate::proxy::reload;
+use crate::proxy::{Config, drain, fds, listener, service, state};
 use crate::signal::Shutdown;
 use crate::socket::SocketFactory;
 
 pub mod admin;
+mod error;
 mod run_args;
+
+pub use error::Error;
 
 pub use run_args::RunArgs;
 
@@ -56,7 +60,7 @@ const UPDATES: usize = 1;
 /// The running policy source; dropping it stops it.
 enum Source {
     /// The manifest paths, through inotify.
-    Files { _watching: reload::Watching },
+    Files { _watching: manifests::Watching },
     /// The Kubernetes API (`run --kubernetes`).
     Cluster { _watchers: crate::kube::Source },
 }
@@ -266,7 +270,7 @@ fn follow_source(
         Some((source, updates)) => (Source::Cluster { _watchers: source }, updates),
         None => {
             let (tx, rx) = tokio::sync::mpsc::channel(UPDATES);
-            let files = reload::watch(&args.manifests, tx, move || {
+            let files = manifests::watch(&args.manifests, tx, move || {
                 loader.load().map_err(|e| e.to_string())
             })?;
             (Source::Files { _watching: files }, rx)

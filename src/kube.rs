@@ -27,6 +27,8 @@ pub use source::Source;
 
 use kube::api::ApiResource;
 
+use crate::policy::ObjectKind;
+
 /// Quiet time after the last change before recompiling: a `kubectl apply` of several
 /// objects arrives as a burst of events and should cost one compile.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -74,45 +76,42 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// Every kind the cluster source watches: the vocabulary its watchers ([`watch`]), its
-/// store task ([`source`]), the service index ([`services`]) and the reports
-/// ([`report`]) share.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Every kind the cluster source watches: the kinds of the policy store, and the two
+/// that feed the service index. The vocabulary its watchers ([`watch`]), its store task
+/// ([`source`]), the service index ([`services`]) and the reports ([`report`]) share.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
-    Namespace,
-    Pod,
-    Tier,
-    AntreaNetworkPolicy,
-    AntreaClusterNetworkPolicy,
-    K8sNetworkPolicy,
+    Policy(ObjectKind),
     Service,
     EndpointSlice,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::Namespace,
-        Kind::Pod,
-        Kind::Tier,
-        Kind::AntreaNetworkPolicy,
-        Kind::AntreaClusterNetworkPolicy,
-        Kind::K8sNetworkPolicy,
-        Kind::Service,
-        Kind::EndpointSlice,
-    ];
+    pub const ALL: [Kind; ObjectKind::ALL.len() + 2] = {
+        let mut all = [Kind::Service; ObjectKind::ALL.len() + 2];
+        let mut i = 0;
+        while i < ObjectKind::ALL.len() {
+            all[i] = Kind::Policy(ObjectKind::ALL[i]);
+            i += 1;
+        }
+        all[i + 1] = Kind::EndpointSlice;
+        all
+    };
 
     /// Group, version, kind and plural of the watched resource.
     pub fn resource(self) -> ApiResource {
         use k8s_openapi::api::{core::v1, discovery::v1 as discovery, networking::v1 as net};
         match self {
-            Kind::Namespace => ApiResource::erase::<v1::Namespace>(&()),
-            Kind::Pod => ApiResource::erase::<v1::Pod>(&()),
-            Kind::Tier => ApiResource::erase::<crd::Tier>(&()),
-            Kind::AntreaNetworkPolicy => ApiResource::erase::<crd::NetworkPolicy>(&()),
-            Kind::AntreaClusterNetworkPolicy => {
-                ApiResource::erase::<crd::ClusterNetworkPolicy>(&())
-            }
-            Kind::K8sNetworkPolicy => ApiResource::erase::<net::NetworkPolicy>(&()),
+            Kind::Policy(kind) => match kind {
+                ObjectKind::Namespace => ApiResource::erase::<v1::Namespace>(&()),
+                ObjectKind::Pod => ApiResource::erase::<v1::Pod>(&()),
+                ObjectKind::Tier => ApiResource::erase::<crd::Tier>(&()),
+                ObjectKind::AntreaNetworkPolicy => ApiResource::erase::<crd::NetworkPolicy>(&()),
+                ObjectKind::AntreaClusterNetworkPolicy => {
+                    ApiResource::erase::<crd::ClusterNetworkPolicy>(&())
+                }
+                ObjectKind::K8sNetworkPolicy => ApiResource::erase::<net::NetworkPolicy>(&()),
+            },
             Kind::Service => ApiResource::erase::<v1::Service>(&()),
             Kind::EndpointSlice => ApiResource::erase::<discovery::EndpointSlice>(&()),
         }
@@ -120,6 +119,17 @@ impl Kind {
 
     /// Kinds that go into the policy store (the others feed the service index).
     pub(crate) fn is_policy_input(self) -> bool {
-        !matches!(self, Kind::Service | Kind::EndpointSlice)
+        matches!(self, Kind::Policy(_))
+    }
+}
+
+/// Logs name a kind as the API does (`Pod`, `AntreaNetworkPolicy`, `Service`).
+impl std::fmt::Debug for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kind::Policy(kind) => kind.fmt(f),
+            Kind::Service => f.write_str("Service"),
+            Kind::EndpointSlice => f.write_str("EndpointSlice"),
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod controller;
 pub mod events;
 pub mod kube;
+pub mod manifests;
 pub mod matcher;
 pub mod policy;
 pub mod proxy;

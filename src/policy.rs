@@ -342,6 +342,17 @@ pub enum ObjectKind {
     K8sNetworkPolicy,
 }
 
+impl ObjectKind {
+    pub const ALL: [ObjectKind; 6] = [
+        ObjectKind::Namespace,
+        ObjectKind::Pod,
+        ObjectKind::Tier,
+        ObjectKind::AntreaNetworkPolicy,
+        ObjectKind::AntreaClusterNetworkPolicy,
+        ObjectKind::K8sNetworkPolicy,
+    ];
+}
+
 /// Identity of a stored object: kind, namespace (namespaced kinds only) and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {

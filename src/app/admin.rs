@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::app::Error;
 use crate::events::Metrics;
-use crate::proxy::Error;
 use crate::proxy::drain::DrainWatch;
 use crate::socket::SocketFactory;
 

@@ -79,6 +79,19 @@ pub struct ResponseHead {
 }
 
 impl RequestHead {
+    pub fn is_connect(&self) -> bool {
+        self.method == "CONNECT"
+    }
+
+    /// `HTTP/1.0` or `HTTP/1.1`, as events name it.
+    pub fn protocol(&self) -> &'static str {
+        if self.version_minor == 0 {
+            "HTTP/1.0"
+        } else {
+            "HTTP/1.1"
+        }
+    }
+
     /// Why this request's body is refused, if it is: a non-empty body (`Content-Length`
     /// above 0, or chunked) on GET, HEAD, TRACE or CONNECT. Servers that ignore such a
     /// body (Python `http.server`) read it as the next request, one the proxy never

@@ -22,7 +22,7 @@ use super::services::ServiceIndex;
 use super::watch::{Message, watch_kind};
 use super::{DEBOUNCE, Kind};
 use crate::events::Metrics;
-use crate::policy::{Failure, ObjectKind, Store, Update, object_key};
+use crate::policy::{Failure, Store, Update, object_key};
 
 /// While changes keep arriving, compile at least this often anyway (Pod churn in a busy
 /// cluster must not postpone a policy change forever).
@@ -300,10 +300,10 @@ impl State {
         let compile_reasons = [reason::NOT_ENFORCED, reason::PREVIOUS_VERSION_ENFORCED];
         let mut current = Vec::new();
         for p in problems {
-            let Some(kind) = kind_of(p.key.kind) else {
-                continue;
-            };
-            let subject = subject(kind, (p.key.namespace.clone(), p.key.name.clone()));
+            let subject = subject(
+                Kind::Policy(p.key.kind),
+                (p.key.namespace.clone(), p.key.name.clone()),
+            );
             let (why, tail) = if p.kept_previous {
                 (
                     reason::PREVIOUS_VERSION_ENFORCED,
@@ -335,15 +335,4 @@ fn subject(kind: Kind, key: Key) -> Subject {
         namespace: key.0,
         name: key.1,
     }
-}
-
-fn kind_of(k: ObjectKind) -> Option<Kind> {
-    Some(match k {
-        ObjectKind::AntreaNetworkPolicy => Kind::AntreaNetworkPolicy,
-        ObjectKind::AntreaClusterNetworkPolicy => Kind::AntreaClusterNetworkPolicy,
-        ObjectKind::Tier => Kind::Tier,
-        ObjectKind::Namespace => Kind::Namespace,
-        ObjectKind::Pod => Kind::Pod,
-        ObjectKind::K8sNetworkPolicy => Kind::K8sNetworkPolicy,
-    })
 }

@@ -2,6 +2,7 @@
 //! that ends and resumes, `410 Gone` and relist, deletions, an invalid object. Its
 //! decisions must equal those of the same objects loaded as manifests.
 
+use crate::policy::ObjectKind;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,30 +63,38 @@ pub(super) fn served(v: &Value) -> (Kind, Value) {
         v["apiVersion"].as_str().unwrap(),
         v["kind"].as_str().unwrap(),
     ) {
-        ("v1", "Namespace") => (Kind::Namespace, round_trip::<v1::Namespace>(v)),
-        ("v1", "Pod") => (Kind::Pod, round_trip::<v1::Pod>(v)),
+        ("v1", "Namespace") => (
+            Kind::Policy(ObjectKind::Namespace),
+            round_trip::<v1::Namespace>(v),
+        ),
+        ("v1", "Pod") => (Kind::Policy(ObjectKind::Pod), round_trip::<v1::Pod>(v)),
         ("v1", "Service") => (Kind::Service, round_trip::<v1::Service>(v)),
         ("discovery.k8s.io/v1", "EndpointSlice") => (
             Kind::EndpointSlice,
             round_trip::<discovery::EndpointSlice>(v),
         ),
-        ("networking.k8s.io/v1", "NetworkPolicy") => {
-            (Kind::K8sNetworkPolicy, round_trip::<net::NetworkPolicy>(v))
-        }
+        ("networking.k8s.io/v1", "NetworkPolicy") => (
+            Kind::Policy(ObjectKind::K8sNetworkPolicy),
+            round_trip::<net::NetworkPolicy>(v),
+        ),
         ("crd.antrea.io/v1beta1", "NetworkPolicy") => (
-            Kind::AntreaNetworkPolicy,
+            Kind::Policy(ObjectKind::AntreaNetworkPolicy),
             round_trip::<crd::NetworkPolicy>(v),
         ),
         ("crd.antrea.io/v1beta1", "ClusterNetworkPolicy") => (
-            Kind::AntreaClusterNetworkPolicy,
+            Kind::Policy(ObjectKind::AntreaClusterNetworkPolicy),
             round_trip::<crd::ClusterNetworkPolicy>(v),
         ),
-        ("crd.antrea.io/v1beta1", "Tier") => (Kind::Tier, round_trip::<crd::Tier>(v)),
+        ("crd.antrea.io/v1beta1", "Tier") => {
+            (Kind::Policy(ObjectKind::Tier), round_trip::<crd::Tier>(v))
+        }
         other => panic!("unexpected test object {other:?}"),
     };
     let namespaced = !matches!(
         kind,
-        Kind::Namespace | Kind::Tier | Kind::AntreaClusterNetworkPolicy
+        Kind::Policy(ObjectKind::Namespace)
+            | Kind::Policy(ObjectKind::Tier)
+            | Kind::Policy(ObjectKind::AntreaClusterNetworkPolicy)
     );
     if namespaced && out["metadata"]["namespace"].is_null() {
         out["metadata"]["namespace"] = "default".into();
@@ -231,7 +240,7 @@ async fn cluster_source_equals_manifest_source_through_watch_restarts_and_410() 
         match kind {
             // A watch that ends (the client resumes from the last resourceVersion), then
             // a modification and 410 Gone: the relist has the ACNP.
-            Kind::AntreaClusterNetworkPolicy => {
+            Kind::Policy(ObjectKind::AntreaClusterNetworkPolicy) => {
                 let obj = served(&acnp.1).1;
                 sessions.push(Session {
                     steps: vec![Step::Event("ADDED", obj.clone())],
@@ -245,7 +254,7 @@ async fn cluster_source_equals_manifest_source_through_watch_restarts_and_410() 
             }
             // 410 Gone right away: the relist no longer has the stale policy, nor the
             // invalid one.
-            Kind::AntreaNetworkPolicy => {
+            Kind::Policy(ObjectKind::AntreaNetworkPolicy) => {
                 lists[0].push(served(&invalid.1).1);
                 sessions.push(Session {
                     steps: vec![Step::Gone],
@@ -253,7 +262,7 @@ async fn cluster_source_equals_manifest_source_through_watch_restarts_and_410() 
                 });
                 lists.push(listed(kind, &last_kinds));
             }
-            Kind::K8sNetworkPolicy => {
+            Kind::Policy(ObjectKind::K8sNetworkPolicy) => {
                 sessions.push(Session {
                     steps: vec![Step::Event("DELETED", served(&temp.1).1)],
                     end: false,
@@ -334,11 +343,20 @@ async fn cluster_source_equals_manifest_source_through_watch_restarts_and_410() 
             .collect()
     };
     // 410 Gone made both Antrea policy kinds list again; the ended watch did not.
-    assert_eq!(requests(Kind::AntreaNetworkPolicy, false).len(), 2);
-    assert_eq!(requests(Kind::AntreaClusterNetworkPolicy, false).len(), 2);
-    assert_eq!(requests(Kind::K8sNetworkPolicy, false).len(), 1);
+    assert_eq!(
+        requests(Kind::Policy(ObjectKind::AntreaNetworkPolicy), false).len(),
+        2
+    );
+    assert_eq!(
+        requests(Kind::Policy(ObjectKind::AntreaClusterNetworkPolicy), false).len(),
+        2
+    );
+    assert_eq!(
+        requests(Kind::Policy(ObjectKind::K8sNetworkPolicy), false).len(),
+        1
+    );
     // The watch after the ended stream resumed from the ADDED event's resourceVersion.
-    let watches = requests(Kind::AntreaClusterNetworkPolicy, true);
+    let watches = requests(Kind::Policy(ObjectKind::AntreaClusterNetworkPolicy), true);
     assert!(watches.len() >= 3, "{watches:?}");
     let rv = |q: &str| -> u64 {
         q.split('&')

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::classify::RequestHead;
 use crate::policy::{Flow, HttpRequestMeta, L4Verdict, L7Id, RuleRef};
 use crate::proxy::http::{Decision, Gate};
 use crate::proxy::state::{Policy, Shared};
-use crate::proxy::wire::RequestHead;
 
 /// Decides each request of an HTTP connection with the snapshot in force when it
 /// arrives; re-runs the L3/L4 decision only when the snapshot changed.

@@ -26,9 +26,11 @@ use body::{BodyError, forward_body, read_head};
 use pipeline::{CloseOnDrop, Pipeline};
 use responses::responses;
 
-use crate::proxy::wire::{Body, RequestHead, is_connect, parse_request};
+use crate::classify::{RequestHead, parse_request};
+use framing::Body;
 
 mod body;
+mod framing;
 mod pipeline;
 mod responses;
 
@@ -205,7 +207,7 @@ where
     let _close = CloseOnDrop(pending);
     loop {
         let (head_len, framing) = (head.head_len, head.framing);
-        let (switch, switched) = if head.upgrade.is_some() || is_connect(&head) {
+        let (switch, switched) = if head.upgrade.is_some() || head.is_connect() {
             let (a, b) = oneshot::channel();
             (Some(a), Some(b))
         } else {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::classify::ClientHello;
 use crate::events::AppProto;
 use crate::policy::{DenyAction, RuleRef};
-use crate::proxy::inspect::Unclassified;
+use crate::proxy::first_bytes::Unclassified;
 use crate::proxy::tls::cut::TlsCut;
 
 /// A connection the proxy ends with a reset, and why.

@@ -174,7 +174,7 @@ impl<'a, P> Reporter<'a, P> {
             return;
         }
         let r = x.request;
-        let protocol = crate::proxy::wire::protocol(&r);
+        let protocol = r.protocol();
         self.shared.sink.emit(Event::Http {
             flow: self.flow.clone(),
             rule: x.rule,

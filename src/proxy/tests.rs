@@ -11,10 +11,10 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
 use crate::events::{Event, Metrics};
+use crate::manifests::Manifests as Loader;
 use crate::policy::{Direction, Snapshot};
 use crate::proxy::drain::Drain;
 use crate::proxy::listener::{OrigDst, accept_loop};
-use crate::proxy::reload::Manifests as Loader;
 use crate::proxy::state::{Shared, Sink};
 use crate::proxy::testutil::payload;
 use crate::socket::SocketFactory;

@@ -19,7 +19,6 @@
 //! bounded by the head size limit.
 
 use std::io;
-use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -28,7 +27,7 @@ use tokio::time::Instant;
 use crate::classify::{
     self, ClientHello, HelloParse, ParseError, ServerFirst, TlsFraming, parse_retried_hello,
 };
-use crate::policy::{L7Id, RuleRef, TlsMeta};
+use crate::policy::{L7Id, TlsMeta};
 use crate::proxy::buf::{Fill, ReadBuf};
 use crate::proxy::relay::Check;
 use crate::proxy::session::Streams;
@@ -42,7 +41,6 @@ pub struct FirstHello<'a, P> {
     pub hello: &'a ClientHello,
     /// Its bytes at the front of the client buffer.
     pub consumed: usize,
-    pub rule: &'a Arc<RuleRef>,
     /// The policy it was decided with; a second hello is decided with the same.
     pub snapshot: &'a P,
     pub l7: L7Id,

@@ -3,6 +3,7 @@
 //! policy) next to good ones, `410 Expired` after a restart, and an outage with refused
 //! connections.
 
+use crate::policy::ObjectKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,27 +132,27 @@ async fn one_bad_object_never_blocks_the_others() {
         &listed,
         vec![
             (
-                Kind::AntreaNetworkPolicy,
+                Kind::Policy(ObjectKind::AntreaNetworkPolicy),
                 vec![Session {
                     steps: vec![Step::Event("ADDED", served(&deny_admin.1).1)],
                     end: false,
                 }],
             ),
             (
-                Kind::Tier,
+                Kind::Policy(ObjectKind::Tier),
                 vec![Session {
                     steps: vec![Step::Event("DELETED", served(&tier.1).1)],
                     end: false,
                 }],
             ),
             (
-                Kind::AntreaClusterNetworkPolicy,
+                Kind::Policy(ObjectKind::AntreaClusterNetworkPolicy),
                 vec![Session {
                     steps: vec![Step::Event("MODIFIED", acnp_broken)],
                     end: false,
                 }],
             ),
-            (Kind::Pod, vec![quiet()]),
+            (Kind::Policy(ObjectKind::Pod), vec![quiet()]),
         ],
     );
     let metrics = Arc::new(Metrics::default());
@@ -259,7 +260,11 @@ async fn watch_expired_relists_without_backoff() {
         steps: Vec::new(),
         end: false,
     };
-    script(&api, &listed, vec![(Kind::Pod, vec![gone, quiet])]);
+    script(
+        &api,
+        &listed,
+        vec![(Kind::Policy(ObjectKind::Pod), vec![gone, quiet])],
+    );
     api.release_watches();
     let (_source, mut rx) = Source::spawn(
         client(&api),
@@ -269,7 +274,7 @@ async fn watch_expired_relists_without_backoff() {
     until(&mut rx, Duration::from_secs(10), |_| true)
         .await
         .unwrap();
-    let path = collection_path(&Kind::Pod.resource());
+    let path = collection_path(&Kind::Policy(ObjectKind::Pod).resource());
     let deadline = Instant::now() + Duration::from_secs(5);
     let requests = loop {
         let r: Vec<_> = api
@@ -313,7 +318,7 @@ async fn recovers_within_seconds_after_an_outage() {
     api.stop();
     // While it is away, a deny is created: the resumed watch (or a relist) has it.
     let deny_admin = served(&annp("deny-admin", "emergency", json!({"role": "admin"})).1).1;
-    let ar = Kind::AntreaNetworkPolicy.resource();
+    let ar = Kind::Policy(ObjectKind::AntreaNetworkPolicy).resource();
     let added = Session {
         steps: vec![Step::Event("ADDED", deny_admin.clone())],
         end: false,

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::classify::ClientHello;
+use crate::classify::RequestHead;
 use crate::events::metrics::Classification;
 use crate::policy::{Flow, L7Id, L7Verdict, RuleRef, TlsMeta};
 use crate::proxy::buf::ReadBuf;
+use crate::proxy::first_bytes::{self, Classified};
 use crate::proxy::gate::PolicyGate;
 use crate::proxy::http::{Decision, Gate};
-use crate::proxy::inspect::{self, Classified};
 use crate::proxy::outcome::Denied;
 use crate::proxy::session::Session;
 use crate::proxy::state::Policy;
-use crate::proxy::wire::RequestHead;
 
 /// A connection whose first request or ClientHello was allowed, ready to be served.
 // Returned once per connection and unpacked at once: boxing a variant would only add an
@@ -61,7 +61,7 @@ pub(super) async fn inspect<P: Policy>(
     let started = Instant::now();
     let mut buf = ReadBuf::new();
     // Boxed: its timer and read are dead weight once the connection is classified.
-    let classified = Box::pin(inspect::classify(
+    let classified = Box::pin(first_bytes::classify(
         &mut s.client,
         &mut buf,
         started + cfg.classify_timeout,
@@ -74,7 +74,9 @@ pub(super) async fn inspect<P: Policy>(
     s.rep.audit(&rule, "Redirect", buf.len());
     let wants = snapshot.l7_wants(l7);
     match classified {
-        Err(inspect::Unclassified::Closed | inspect::Unclassified::Io(_)) if buf.is_empty() => {
+        Err(first_bytes::Unclassified::Closed | first_bytes::Unclassified::Io(_))
+            if buf.is_empty() =>
+        {
             // Connected and went away without a byte (health checks, load generators
             // closing idle connections): nothing was denied, so no alert.
             tracing::debug!(flow.id = s.rep.flow.flow_id, "closed before sending");

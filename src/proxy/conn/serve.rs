@@ -44,7 +44,6 @@ pub(super) async fn tls<P: Policy>(
     let first = FirstHello {
         hello: &allowed.hello,
         consumed: allowed.consumed,
-        rule: &allowed.rule,
         snapshot: &*allowed.snapshot,
         l7: allowed.l7,
     };

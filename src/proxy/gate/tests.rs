@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::classify::parse_request;
 use crate::events::{Event, Metrics};
 use crate::matcher::{HttpEntry, HttpMatcher};
 use crate::policy::{Direction, Flow, L7Verdict, L7Wants, Protocol, TlsMeta};
@@ -11,7 +12,6 @@ use crate::proxy::config::Config;
 use crate::proxy::drain::Drain;
 use crate::proxy::state::Sink;
 use crate::proxy::testutil::rule;
-use crate::proxy::wire::parse_request;
 
 struct Quiet;
 

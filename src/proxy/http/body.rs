@@ -5,10 +5,10 @@ use std::io;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::framing::Body;
 use super::{BODY_BUF, Denial, Stop, Watch};
 use crate::proxy::buf::{Fill, ReadBuf, Readable};
 use crate::proxy::relay::Activity;
-use crate::proxy::wire::Body;
 
 /// Read more of a request head: unbounded while nothing of it has arrived (an idle
 /// keep-alive connection), by `deadline` once it has started.

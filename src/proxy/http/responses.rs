@@ -5,11 +5,12 @@
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::body::{BodyError, forward_body};
+use super::framing::Body;
 use super::pipeline::{CloseOnDrop, Pipeline};
 use super::{End, Exchange, Pending, Stop};
+use crate::classify::{BodyFraming, parse_response};
 use crate::proxy::buf::{Fill, ReadBuf, Readable};
 use crate::proxy::relay::Activity;
-use crate::proxy::wire::{Body, Framing, is_connect, parse_response};
 
 /// The response half: pair each response with its request and forward it.
 pub(super) async fn responses<R, W>(
@@ -76,7 +77,7 @@ where
             };
             let status = head.status;
             let switched = (status == 101 && p.head.upgrade.is_some())
-                || (is_connect(&p.head) && (200..300).contains(&status));
+                || (p.head.is_connect() && (200..300).contains(&status));
             if status == 101 && !switched {
                 return Err(Stop::Failed("101 without an upgrade request".into()));
             }
@@ -111,7 +112,7 @@ where
                     BodyError::Malformed(m) => Stop::Failed(format!("response body: {m}")),
                     BodyError::Io(e) => Stop::Failed(format!("response body: {e}")),
                 })?;
-            let until_close = head.framing == Framing::CloseDelimited;
+            let until_close = head.framing == BodyFraming::CloseDelimited;
             report(exchange(p, Some(status), head.content_type, body.payload));
             if until_close {
                 return Ok(End::Closed);

@@ -33,7 +33,7 @@ async fn manifest_edits_apply_within_two_seconds_and_broken_ones_are_ignored() {
         100,
     );
     let (updates, follow) = tokio::sync::mpsc::channel(1);
-    let _watch = reload::watch(&[lab.dir.path().to_owned()], updates, move || {
+    let _watch = crate::manifests::watch(&[lab.dir.path().to_owned()], updates, move || {
         loader.load().map_err(|e| e.to_string())
     })
     .unwrap();

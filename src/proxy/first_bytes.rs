@@ -9,9 +9,9 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::classify::{self, ClientHello, Detection, HelloParse};
+use crate::classify::{ParseError, RequestHead};
 use crate::events::metrics::Classification;
 use crate::proxy::buf::{Fill, ReadBuf};
-use crate::proxy::wire::{self, RequestHead, WireError};
 
 /// What the first bytes are.
 #[derive(Debug)]
@@ -75,10 +75,10 @@ pub async fn classify(
                     Ok(HelloParse::Incomplete { .. }) => {}
                     Err(e) => return Err(Unclassified::Malformed(format!("tls: {e}"))),
                 },
-                Detection::Http1 => match wire::parse_request(buf.filled(), max) {
+                Detection::Http1 => match classify::parse_request(buf.filled(), max) {
                     Ok(Some(head)) => return Ok(Classified::Http(head)),
                     Ok(None) => {}
-                    Err(WireError::HeadTooLarge { .. }) => return Err(Unclassified::TooLarge),
+                    Err(ParseError::HeadTooLarge { .. }) => return Err(Unclassified::TooLarge),
                     Err(e) => return Err(Unclassified::Malformed(e.to_string())),
                 },
                 Detection::Http2 => return Err(Unclassified::Http2),

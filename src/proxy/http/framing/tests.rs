@@ -1,8 +1,10 @@
-//! The adapter's own behaviour; the parsers are tested in `classify`.
+//! The body tracker in every framing and every split of its input; head parsing as the
+//! request loop relies on it (the parsers themselves are tested in `classify`).
 
 use super::*;
+use crate::classify::{RequestHead, parse_request};
 
-fn req(s: &str) -> Result<Option<RequestHead>, WireError> {
+fn req(s: &str) -> Result<Option<RequestHead>, ParseError> {
     parse_request(s.as_bytes(), 65536)
 }
 
@@ -13,11 +15,11 @@ fn request_head_fields_and_length() {
     assert_eq!(h.method, "GET");
     assert_eq!(h.target, "/b?q=/../");
     assert_eq!(h.path, "/b");
-    assert_eq!(protocol(&h), "HTTP/1.1");
+    assert_eq!(h.protocol(), "HTTP/1.1");
     assert_eq!(h.host.as_deref(), Some("foo.bar.com"));
     assert_eq!(&raw[h.head_len..], "NEXT");
-    assert_eq!(h.framing, Framing::None);
-    assert!(!is_connect(&h));
+    assert_eq!(h.framing, BodyFraming::None);
+    assert!(!h.is_connect());
     assert_eq!(req("GET / HTTP/1.1\r\nHost: a\r\n"), Ok(None));
 }
 
@@ -35,7 +37,11 @@ fn smuggling_shapes_are_errors() {
     }
 }
 
-fn run_body(framing: Framing, input: &[u8], step: usize) -> (Result<usize, WireError>, bool, u64) {
+fn run_body(
+    framing: BodyFraming,
+    input: &[u8],
+    step: usize,
+) -> (Result<usize, ParseError>, bool, u64) {
     // Feed the input in `step`-sized slices, like reads would deliver it.
     let mut body = Body::new(framing);
     let mut consumed = 0;
@@ -56,7 +62,7 @@ fn chunked_body_ends_exactly_in_any_split() {
     let mut input = body.to_vec();
     input.extend_from_slice(b"GET /next HTTP/1.1\r\n\r\n");
     for step in [1, 2, 3, 7, 64] {
-        let (r, done, payload) = run_body(Framing::Chunked, &input, step);
+        let (r, done, payload) = run_body(BodyFraming::Chunked, &input, step);
         assert_eq!(r, Ok(body.len()), "step {step}");
         assert!(done);
         assert_eq!(payload, body.len() as u64);
@@ -66,20 +72,23 @@ fn chunked_body_ends_exactly_in_any_split() {
 #[test]
 fn malformed_chunks_are_errors() {
     for bad in [&b"zz\r\n"[..], b"5\r\nhelloXX", b"5\r\nhello\r\n\r\n"] {
-        assert!(run_body(Framing::Chunked, bad, 64).0.is_err(), "{bad:?}");
+        assert!(
+            run_body(BodyFraming::Chunked, bad, 64).0.is_err(),
+            "{bad:?}"
+        );
     }
 }
 
 #[test]
 fn length_and_close_delimited_bodies() {
-    let (r, done, payload) = run_body(Framing::Length(4), b"abcdEXTRA", 3);
+    let (r, done, payload) = run_body(BodyFraming::Length(4), b"abcdEXTRA", 3);
     assert_eq!((r, done, payload), (Ok(4), true, 4));
-    let (r, done, _) = run_body(Framing::Length(10), b"abc", 3);
+    let (r, done, _) = run_body(BodyFraming::Length(10), b"abc", 3);
     assert_eq!((r, done), (Ok(3), false));
-    let mut empty = Body::new(Framing::None);
+    let mut empty = Body::new(BodyFraming::None);
     assert!(empty.is_done());
     assert_eq!(empty.advance(b"GET"), Ok(0));
-    let mut until = Body::new(Framing::CloseDelimited);
+    let mut until = Body::new(BodyFraming::CloseDelimited);
     assert_eq!(until.advance(b"anything"), Ok(8));
     assert!(until.until_close() && !until.is_done());
 }
