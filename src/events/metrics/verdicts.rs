@@ -104,7 +104,9 @@ impl Eq for dyn KeyView + '_ {}
 #[derive(Debug, Default)]
 pub(super) struct Verdicts {
     family: Family<VerdictLabels, Counter>,
-    cache: RwLock<HashMap<OwnedKey, Counter>>,
+    /// Hashed with foldhash, not SipHash: the key is looked up on every request, and its
+    /// labels are the operator's policy names, not anything a client sends.
+    cache: RwLock<HashMap<OwnedKey, Counter, foldhash::fast::RandomState>>,
 }
 
 impl Verdicts {
