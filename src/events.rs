@@ -1,12 +1,14 @@
 //! Suricata-EVE-compatible event log, Antrea audit log (np.log) and Prometheus metrics.
 //!
 //! CONTRACT (shared with the data path): the public items in this file are what the proxy
-//! calls. Emitting never blocks: events go through a bounded queue to a writer thread and
-//! are counted as dropped when it is full.
+//! calls. Emitting never blocks: an event is serialized by the emitting thread onto a
+//! bounded batch that a writer thread writes out, and is counted as dropped when the batch
+//! is full.
 //!
-//! Layout: [`eve`] turns an [`Event`] into one EVE JSON line, [`packet`] synthesizes the
-//! raw IP+TCP packet carried by alerts, [`audit`] formats np.log lines, [`writer`] owns
-//! the files and the writer thread, [`rotate`] its size-based rotation, [`limit`] the
+//! Layout: [`eve`] turns an [`Event`] into one EVE JSON line, [`batch`] holds the lines
+//! until they are written, [`packet`] synthesizes the raw IP+TCP packet carried by alerts,
+//! [`audit`] formats np.log lines, [`writer`] owns the files and the writer thread,
+//! [`rotate`] its size-based rotation, [`limit`] the
 //! alert rate limit, [`metrics`] the Prometheus registry (served by the admin endpoint of
 //! `l7proxy run`, `app::admin`).
 
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::policy::{Direction, RuleRef};
 
 pub mod audit;
+mod batch;
 pub mod eve;
 pub mod limit;
 pub mod metrics;
@@ -201,7 +204,9 @@ pub enum Error {
 pub struct SinkOptions {
     /// Where `eve-YYYY-MM-DD.json` and `np.log` go (created if missing).
     pub log_dir: PathBuf,
-    /// Events queued for the writer before `emit` starts dropping.
+    /// EVE lines (and, separately, np.log records) waiting for the writer before `emit`
+    /// starts dropping. A stuck writer holds at most twice this many lines: the batch it
+    /// is writing and a full one behind it.
     pub queue_capacity: usize,
     /// `<namespace>/<pod>` of the protected Pod, Antrea's `appliedToRef` column in np.log
     /// (`<nil>` when unknown).
@@ -237,16 +242,15 @@ impl SinkOptions {
 }
 
 /// Cheap-to-clone, non-blocking handle that queues events for the writer thread. The
-/// thread drains the queue and exits once every clone is dropped.
+/// thread writes what is queued and exits once every clone is dropped.
 #[derive(Clone)]
 pub struct EventSink {
+    /// Wake-ups, np.log records and flushes for the writer.
     tx: SyncSender<writer::Msg>,
+    batch: Arc<batch::Batch>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     limiter: Arc<limit::Limiter>,
-    /// Denied bytes kept per alert: the payload cap plus one, so the writer can still
-    /// tell (and say) that the payload was cut.
-    keep_denied: usize,
 }
 
 impl std::fmt::Debug for EventSink {
@@ -276,34 +280,53 @@ impl EventSink {
     ) -> Result<EventSink, Error> {
         let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
         let limiter = Arc::new(limit::Limiter::new(options.alert_rate, Instant::now()));
-        let keep_denied = options.alert_payload_bytes.saturating_add(1);
-        writer::spawn(options, metrics.clone(), clock.clone(), limiter.clone(), rx)?;
+        let batch = Arc::new(batch::Batch::new(
+            options.queue_capacity,
+            options.alert_payload_bytes,
+        ));
+        writer::spawn(
+            options,
+            metrics.clone(),
+            clock.clone(),
+            limiter.clone(),
+            batch.clone(),
+            rx,
+        )?;
         Ok(EventSink {
             tx,
+            batch,
             metrics,
             clock,
             limiter,
-            keep_denied,
         })
     }
 
-    /// Queue an event; never blocks. Counts a drop when the queue is full. Alerts beyond
-    /// the rate limit are not queued but counted as suppressed; the denied bytes an
-    /// alert carries are cut to the payload cap here, so the queue never holds more.
-    pub fn emit(&self, mut event: Event) {
-        if let Event::Alert { alert, .. } = &mut event {
-            if !self.limiter.admit(Instant::now()) {
-                self.metrics.alert_suppressed();
-                return;
-            }
-            if alert.denied_bytes.len() > self.keep_denied {
-                alert.denied_bytes.truncate(self.keep_denied);
-                alert.denied_bytes.shrink_to_fit();
-            }
+    /// Queue an event; never blocks and, while the writer is busy, makes no system call.
+    /// Counts a drop when the batch (or, for np.log records, the queue) is full. Alerts
+    /// beyond the rate limit are not queued but counted as suppressed.
+    pub fn emit(&self, event: Event) {
+        if matches!(event, Event::Alert { .. }) && !self.limiter.admit(Instant::now()) {
+            self.metrics.alert_suppressed();
+            return;
         }
         let at = self.clock.now();
-        match self.tx.try_send(writer::Msg::Event(at, Box::new(event))) {
+        if let Event::Audit(record) = event {
+            self.send(writer::Msg::Audit(at, Box::new(record)));
+            return;
+        }
+        match self.batch.push(&event, at) {
+            batch::Push::Queued => {}
+            batch::Push::Wake => self.send(writer::Msg::Wake),
+            batch::Push::Full | batch::Push::Unwritten => self.metrics.event_dropped(),
+        }
+    }
+
+    fn send(&self, msg: writer::Msg) {
+        match self.tx.try_send(msg) {
             Ok(()) => {}
+            // A full queue holds messages the writer has yet to take, so it is awake and
+            // takes the batch after them: a lost wake-up loses no line.
+            Err(TrySendError::Full(writer::Msg::Wake)) => {}
             Err(TrySendError::Full(_)) => self.metrics.event_dropped(),
             // The writer only exits when every sink is gone, or after a fatal panic; count
             // it so the loss shows up in metrics rather than vanishing.

@@ -268,7 +268,9 @@ fn full_queue_drops_and_counts() {
         sink.emit(http(i, if i == 0 { &big } else { "/small" }));
     }
     let dropped = counter(&metrics.encode(), "l7proxy_events_dropped_total");
-    assert!(dropped >= emitted - 1 - 4 - 1, "dropped {dropped}");
+    // Held at most: the batch the writer took (up to 4 lines, blocked in write(2)) and a
+    // full batch of 4 behind it.
+    assert!(dropped >= emitted - 2 * 4, "dropped {dropped}");
     assert!(metrics.encode().contains("l7proxy_events_dropped_total"));
 
     // Unblock: the writer drains, exits once the sink is gone, and closes the FIFO.

@@ -6,20 +6,24 @@
 //! (no hole of NULs, no torn line). Each batch of lines goes out in one `write(2)` with
 //! whole lines only, and nothing is buffered in user space between batches, so a reader
 //! sees a line as soon as the batch containing it is written.
+//!
+//! The lines themselves are serialized by the emitters ([`super::batch`]); this thread
+//! takes them every [`COALESCE`] while they keep coming and sleeps on its queue otherwise.
 
 use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::batch::{self, Batch, Taken};
 use super::limit::Limiter;
 use super::rotate::{self, Rotation};
-use super::{Error, Event, Metrics, SinkOptions, audit, eve};
+use super::{AuditRecord, Error, Metrics, SinkOptions, audit};
 
 /// Source of "now" for event timestamps and the daily file switch; injectable for tests.
 pub trait Clock: Send + Sync + Debug {
@@ -38,8 +42,10 @@ impl Clock for SystemClock {
 
 /// What the sink sends to the writer thread.
 pub(super) enum Msg {
-    /// An event and when it was emitted.
-    Event(SystemTime, Box<Event>),
+    /// The batch has lines and the writer was asleep.
+    Wake,
+    /// An np.log record and when it was emitted.
+    Audit(SystemTime, Box<AuditRecord>),
     /// Answer once everything queued before it is written.
     Flush(Sender<()>),
 }
@@ -47,17 +53,19 @@ pub(super) enum Msg {
 /// How long the writer sleeps without events before checking for a new UTC day or a
 /// removed file, so today's file exists within a second after midnight even when idle.
 const TICK: Duration = Duration::from_secs(1);
-/// How long the writer lets events gather after the first one of a batch wakes it.
+/// How long the writer lets lines gather between two takes of the batch.
 ///
-/// Without it the writer wakes for every event: each `emit` then pays a futex wake and
-/// the proxy's core a context switch, which measured ~20% of the proxy's CPU under
-/// keep-alive load. While the writer sleeps here, senders only push onto the queue. The
-/// cost is at most this much delay before a line reaches the file.
+/// Without it the writer would wake for every event: each `emit` would pay a futex wake
+/// and the proxy's core a context switch, which measured ~20% of the proxy's CPU under
+/// keep-alive load. While lines keep coming the writer polls at this period and emitters
+/// never wake it. The cost is at most this much delay before a line reaches the file.
 const COALESCE: Duration = Duration::from_millis(2);
-/// Most events taken off the queue per batch.
-const MAX_BATCH: usize = 4096;
-/// Buffered bytes that trigger a write inside a batch.
-const WRITE_AT: usize = 64 * 1024;
+/// Most messages taken off the queue per round, so flushes are answered even while np.log
+/// records keep coming.
+const MAX_MESSAGES: usize = 4096;
+/// A buffer grown past this by a burst is given back after it is written, so one burst
+/// does not pin megabytes for the life of the process.
+const KEEP_CAPACITY: usize = 1 << 20;
 
 /// `eve-YYYY-MM-DD.json` for the UTC date of `t`.
 pub fn eve_file_name(t: SystemTime) -> String {
@@ -85,6 +93,7 @@ pub(super) fn spawn(
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     limiter: Arc<Limiter>,
+    batch: Arc<Batch>,
     rx: Receiver<Msg>,
 ) -> Result<(), Error> {
     std::fs::create_dir_all(&options.log_dir).map_err(|source| Error::CreateDir {
@@ -94,9 +103,8 @@ pub(super) fn spawn(
     let eve = DailyFile::open(&options.log_dir, clock.now())?;
     let writer = Writer {
         eve,
-        pending: Vec::with_capacity(WRITE_AT),
-        pending_lines: 0,
-        lines: eve::LineWriter::with_payload_cap(options.alert_payload_bytes),
+        batch,
+        taken: Taken::default(),
         rotation: options.rotation,
         limiter,
         audit: None,
@@ -129,15 +137,10 @@ impl DailyFile {
     fn open(dir: &Path, now: SystemTime) -> Result<DailyFile, Error> {
         let path = dir.join(eve_file_name(now));
         let file = open_append(&path)?;
-        let day = utc_day(now);
-        let ends = day
-            .succ_opt()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|t| t.and_utc().into());
         Ok(DailyFile {
             dir: dir.to_path_buf(),
-            day,
-            ends,
+            day: utc_day(now),
+            ends: batch::next_midnight(now),
             path,
             file,
         })
@@ -146,10 +149,9 @@ impl DailyFile {
 
 struct Writer {
     eve: DailyFile,
-    /// Whole lines not yet written to `eve`.
-    pending: Vec<u8>,
-    pending_lines: u64,
-    lines: eve::LineWriter,
+    batch: Arc<Batch>,
+    /// The lines being written; its buffers go back to the batch on the next take.
+    taken: Taken,
     rotation: Rotation,
     limiter: Arc<Limiter>,
     /// np.log, opened on the first audit record.
@@ -166,55 +168,66 @@ struct Writer {
 impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
         let mut flushes = Vec::new();
-        loop {
+        let mut open = true;
+        while open {
+            std::thread::sleep(COALESCE);
+            for _ in 0..MAX_MESSAGES {
+                match rx.try_recv() {
+                    Ok(msg) => self.handle(msg, &mut flushes),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            // Taking an empty batch marks the writer asleep: from then on the first line
+            // pushed sends a wake-up, so sleeping on the queue below loses nothing.
+            let wrote = self.write_batch();
+            for done in flushes.drain(..) {
+                let _ = done.send(());
+            }
+            self.report_suppressed();
+            if wrote || !open {
+                continue;
+            }
             match rx.recv_timeout(TICK) {
-                Ok(msg) => {
-                    std::thread::sleep(COALESCE);
-                    self.handle(msg, &mut flushes);
-                    // Bounded, so flushes are answered even while events keep coming.
-                    for _ in 1..MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(msg) => self.handle(msg, &mut flushes),
-                            Err(_) => break,
-                        }
-                    }
-                    self.write_pending();
-                    for done in flushes.drain(..) {
-                        let _ = done.send(());
-                    }
-                    self.report_suppressed();
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    self.tick();
-                    self.report_suppressed();
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+                Ok(msg) => self.handle(msg, &mut flushes),
+                Err(RecvTimeoutError::Timeout) => self.tick(),
+                Err(RecvTimeoutError::Disconnected) => open = false,
             }
         }
-        self.write_pending();
+        self.write_batch();
         tracing::debug!("event writer stopped");
     }
 
     fn handle(&mut self, msg: Msg, flushes: &mut Vec<Sender<()>>) {
         match msg {
+            Msg::Wake => {}
             Msg::Flush(done) => flushes.push(done),
-            Msg::Event(at, event) => match &*event {
-                Event::Audit(rec) => {
-                    self.write_audit(&audit::line(rec, at, self.applied_to.as_deref()))
-                }
-                ev => {
-                    if self.eve.ends.is_some_and(|ends| at >= ends) {
-                        self.roll(at);
-                    }
-                    if self.lines.write(ev, at, &mut self.pending) {
-                        self.pending_lines += 1;
-                        if self.pending.len() >= WRITE_AT {
-                            self.write_pending();
-                        }
-                    }
-                }
-            },
+            Msg::Audit(at, rec) => {
+                self.write_audit(&audit::line(&rec, at, self.applied_to.as_deref()))
+            }
         }
+    }
+
+    /// Take the batch and write it, each chunk into the file of its day. False when the
+    /// batch was empty.
+    fn write_batch(&mut self) -> bool {
+        let mut taken = std::mem::take(&mut self.taken);
+        self.batch.take(&mut taken);
+        if taken.is_empty() {
+            self.taken = taken;
+            return false;
+        }
+        for chunk in taken.earlier.iter().chain(std::iter::once(&taken.current)) {
+            self.write_chunk(chunk);
+        }
+        if taken.current.buf.capacity() > KEEP_CAPACITY {
+            taken.current.buf = Vec::new();
+        }
+        self.taken = taken;
+        true
     }
 
     /// Idle housekeeping: switch to a new day's file, or recreate a file someone removed
@@ -237,9 +250,8 @@ impl Writer {
         }
     }
 
-    /// Write what belongs to the old file, then open the file for `now`'s day.
+    /// Open the file for `now`'s day.
     fn roll(&mut self, now: SystemTime) {
-        self.write_pending();
         match DailyFile::open(&self.eve.dir, now) {
             Ok(f) => {
                 tracing::info!(path = %f.path.display(), "opened EVE log");
@@ -249,33 +261,36 @@ impl Writer {
         }
     }
 
-    fn write_pending(&mut self) {
-        if self.pending.is_empty() {
+    fn write_chunk(&mut self, chunk: &batch::Chunk) {
+        if chunk.lines == 0 {
             return;
         }
-        self.rotate_if_due();
-        match self.eve.file.write_all(&self.pending) {
+        if let Some(at) = chunk.at
+            && self.eve.ends.is_some_and(|ends| at >= ends)
+        {
+            self.roll(at);
+        }
+        self.rotate_if_due(chunk.buf.len());
+        match self.eve.file.write_all(&chunk.buf) {
             Ok(()) => self.recovered(),
             Err(e) => {
                 self.failed(&self.eve.path.clone(), &e);
-                self.metrics.event_write_failed(self.pending_lines);
+                self.metrics.event_write_failed(chunk.lines);
             }
         }
-        self.pending.clear();
-        self.pending_lines = 0;
     }
 
-    /// Rotate today's file when the pending batch would take it past the size limit.
+    /// Rotate today's file when `incoming` more bytes would take it past the size limit.
     /// The size is read from the file (one `fstat` per batch), so an operator's
     /// `truncate` is taken into account.
-    fn rotate_if_due(&mut self) {
+    fn rotate_if_due(&mut self, incoming: usize) {
         if self.rotation.max_bytes == 0 {
             return;
         }
         let Ok(meta) = self.eve.file.metadata() else {
             return;
         };
-        if !self.rotation.due(meta.len(), self.pending.len()) {
+        if !self.rotation.due(meta.len(), incoming) {
             return;
         }
         match rotate::rotate(&self.eve.path, self.rotation.keep)
