@@ -55,6 +55,7 @@ fn event() -> Event {
             protocol: "HTTP/1.1",
             status: Some(200),
             length: 1024,
+            http2_stream_id: None,
         },
     }
 }

@@ -8,9 +8,9 @@ secs="${1:-10}"
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 export RUSTC_BOOTSTRAP=1
-targets=(client_hello http_request chunked canonical_path manifest tls_framing tls_retry)
+targets=(client_hello http_request chunked canonical_path manifest tls_framing tls_retry h2_frames)
 mkdir -p seeds/client_hello seeds/http_request seeds/chunked seeds/canonical_path seeds/manifest
-mkdir -p seeds/tls_framing seeds/tls_retry
+mkdir -p seeds/tls_framing seeds/tls_retry seeds/h2_frames
 cp ../src/classify/testdata/*.bin seeds/client_hello/
 cp ../src/classify/testdata/*.bin seeds/tls_retry/
 # tls_framing: the first byte is where the stream is cut.
@@ -32,6 +32,9 @@ printf '\x055\r\nhello\r\n0\r\nT: x\r\n\r\n' >seeds/chunked/body
 printf '/public/%%2e%%2e//admin?q' >seeds/canonical_path/dots
 printf 'http://Foo.bar.com./a/..;x/b#f' >seeds/canonical_path/absolute
 printf '[..12]' >seeds/canonical_path/v6literal
+# h2_frames: after the preface, SETTINGS then a HEADERS frame (GET http://web.test/a/../b,
+# HPACK literals) and a CONTINUATION without END_HEADERS.
+printf '\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x15\x01\x05\x00\x00\x00\x01\x82\x86\x04\x07/a/../b\x01\x08web.test\x00\x00\x00\x09\x00\x00\x00\x00\x01' >seeds/h2_frames/headers
 status=0
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"

@@ -18,6 +18,8 @@ packages=(iptables iproute2 curl openssl ca-certificates python3 python3-pip)
 # mod_http2, nginx, Debian's python3-requests; Debian's Go for a net/http client; Node 20
 # is on the machine.
 packages+=(apache2 nginx python3-requests golang-go)
+# HTTP/2 tests (tests/http2.rs): nghttp from nghttp2-client, Debian's gRPC for Python.
+packages+=(nghttp2-client python3-grpcio)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

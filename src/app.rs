@@ -240,6 +240,8 @@ fn proxy_config(args: &RunArgs, sockets: SocketFactory) -> Config {
         relay: args.relay,
         events: args.events,
         allow_get_body: args.allow_get_body,
+        http2_deny: args.http2_deny,
+        http2_max_streams: args.http2_max_concurrent_streams,
         ..Config::default()
     }
 }

@@ -33,7 +33,8 @@ pub use chunked::{
 pub use detect::detect;
 pub use error::ParseError;
 pub use http::{
-    BodyFraming, DEFAULT_MAX_HEADERS, RequestHead, ResponseHead, parse_request, parse_response,
+    BodyFraming, DEFAULT_MAX_HEADERS, H2Request, RequestHead, ResponseHead, h2_head, h2_request,
+    parse_request, parse_response,
 };
 pub use path::{authority_host, canonical_path, normalize_host};
 pub use tls::{

@@ -99,6 +99,8 @@ pub struct HttpEvent {
     pub status: Option<u16>,
     /// Response body length in bytes.
     pub length: u64,
+    /// The stream of an HTTP/2 request (EVE `http.version` "2" and `http.http2`).
+    pub http2_stream_id: Option<u32>,
 }
 
 /// One allowed TLS connection.

@@ -24,6 +24,7 @@ pub mod drain;
 pub mod fds;
 mod first_bytes;
 mod gate;
+mod h2;
 mod http;
 pub mod listener;
 mod outcome;
@@ -42,5 +43,5 @@ mod tests;
 #[cfg(test)]
 mod testutil;
 
-pub use config::Config;
+pub use config::{Config, Http2Deny};
 pub use relay::RelayMode;

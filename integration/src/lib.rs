@@ -23,6 +23,7 @@ pub mod demo;
 pub mod escape;
 pub mod eve;
 pub mod explain;
+pub mod h2wire;
 pub mod lab;
 pub mod pods;
 pub mod policy;

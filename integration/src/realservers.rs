@@ -42,6 +42,9 @@ pub enum Kind {
     /// Raw recorder answering the first request of a connection with `101` to `h2c`, then
     /// recording whatever comes over the "switched" connection.
     RecorderH2c101,
+    /// gRPC server (Debian's `python3-grpcio`): `helloworld.Greeter` with SayHello,
+    /// DeleteAll, StreamHello, Chat; log line `METHOD <name>` per executed call.
+    Grpc,
 }
 
 impl Kind {
@@ -53,6 +56,7 @@ impl Kind {
             Kind::Python => "python",
             Kind::RecorderTwoResponses => "recorder",
             Kind::RecorderH2c101 => "recorder-101",
+            Kind::Grpc => "grpc",
         }
     }
 }
@@ -107,7 +111,7 @@ pub fn missing() -> Vec<String> {
 }
 
 /// `integration/realservers/<rel>`.
-fn config(rel: &str) -> PathBuf {
+pub fn config(rel: &str) -> PathBuf {
     workspace_dir()
         .join("integration")
         .join("realservers")
@@ -252,6 +256,13 @@ fn command(ns: &Netns, kind: Kind, port: u16, dir: &Path) -> Result<Command> {
                 .arg(port.to_string())
                 .arg(&log)
                 .arg(dir.join("tunnel.log"));
+            c
+        }
+        Kind::Grpc => {
+            let mut c = ns.command(PYTHON);
+            c.arg(config("grpc/server.py"))
+                .arg(port.to_string())
+                .arg(&log);
             c
         }
         Kind::RecorderTwoResponses | Kind::RecorderH2c101 => {

@@ -10,6 +10,7 @@ mod support;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use l7proxy_integration::clients::Verdict;
 use l7proxy_integration::lab::Lab;
 use l7proxy_integration::pods::Host;
 use l7proxy_integration::require_root;
@@ -279,18 +280,26 @@ fn zero_length_tls_records_are_refused() {
     );
 }
 
+/// HTTP/2 under an `http` rule is served stream by stream (tests/http2.rs). To a server
+/// that speaks only HTTP/1.x the proxy speaks HTTP/2 itself, never relaying the client's
+/// raw frames: the server refuses the preface, and the client's connection ends within
+/// a moment (GOAWAY, then close) instead of hanging.
 #[test]
-fn http2_preface_under_an_http_rule_is_refused() {
+fn http2_to_an_http1_only_server_ends_the_connection() {
     let lab = lab_or_skip!();
     let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
-    attack(
-        &lab,
-        "h2 preface",
-        80,
-        preface,
-        "",
-        &["http", "malformed", "invalid", "2", "unsupported"],
+    let mut s = connect(&lab, 80);
+    let (v, got) = send_and_finish(&mut s, preface, LIMIT);
+    assert!(
+        matches!(v, Verdict::Closed | Verdict::Reset),
+        "h2 preface to an HTTP/1 server: {v:?} after {got:?}"
     );
+    // What came back is the proxy's own HTTP/2 (SETTINGS ... GOAWAY), not the server's
+    // HTTP/1 error page.
+    assert!(!got.starts_with(b"HTTP/1"), "raw relay: {got:?}");
+    drop(s);
+    assert_no_stuck_connections(&lab);
+    assert_serves(&lab);
 }
 
 #[test]

@@ -81,6 +81,14 @@ pub struct RunArgs {
     /// Rotated EVE files kept per day (`.1` newest); 0 deletes a full file instead.
     #[arg(long, default_value_t = crate::events::Rotation::DEFAULT_KEEP, value_name = "N")]
     pub eve_keep: usize,
+    /// What a denied HTTP/2 stream ends: `stream` (a gRPC call gets grpc-status 7
+    /// PERMISSION_DENIED, any other request RST_STREAM CANCEL; the connection's other
+    /// streams go on) or `connection` (the TCP connection is reset, as for HTTP/1.x).
+    #[arg(long, value_enum, default_value_t = crate::proxy::Http2Deny::Stream)]
+    pub http2_deny: crate::proxy::Http2Deny,
+    /// Streams a client may have open at once on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub http2_max_concurrent_streams: u32,
     /// Worker threads (0: one per CPU; 1: a single-threaded runtime).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,

@@ -152,6 +152,9 @@ pub enum ParseError {
     /// whether to switch.
     #[error("Upgrade header without Connection: upgrade")]
     UpgradeWithoutConnection,
+    /// CONNECT (or extended CONNECT) on an HTTP/2 stream: a tunnel of unchecked bytes.
+    #[error("CONNECT over HTTP/2 is not supported")]
+    Http2Connect,
     /// `HTTP2-Settings` (the h2c upgrade's companion field).
     #[error("HTTP2-Settings header: upgrade to h2c is not supported")]
     Http2Settings,

@@ -10,7 +10,10 @@ use super::ParseError;
 use super::path::{authority_host, check_authority, normalize_host, split_target};
 
 mod fields;
+mod h2;
+
 use fields::{Fields, scan_fields, tokens};
+pub use h2::{H2Request, h2_head, h2_request};
 
 /// Header fields accepted per head; more is [`ParseError::TooManyHeaders`].
 pub const DEFAULT_MAX_HEADERS: usize = 100;
@@ -36,8 +39,10 @@ pub struct RequestHead {
     pub method: String,
     /// Request target exactly as sent.
     pub target: String,
-    /// `1` for HTTP/1.1, `0` for HTTP/1.0.
+    /// `1` for HTTP/1.1, `0` for HTTP/1.0 (and `1` for HTTP/2).
     pub version_minor: u8,
+    /// An HTTP/2 stream ([`h2_request`]), not an HTTP/1.x head.
+    pub http2: bool,
     /// Bytes of the head including the final empty line; the body starts here.
     pub head_len: usize,
     /// Host as policy matches it ([`super::normalize_host`]) from the absolute-form or
@@ -83,9 +88,11 @@ impl RequestHead {
         self.method == "CONNECT"
     }
 
-    /// `HTTP/1.0` or `HTTP/1.1`, as events name it.
+    /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`, as events name it.
     pub fn protocol(&self) -> &'static str {
-        if self.version_minor == 0 {
+        if self.http2 {
+            "HTTP/2"
+        } else if self.version_minor == 0 {
             "HTTP/1.0"
         } else {
             "HTTP/1.1"
@@ -173,6 +180,7 @@ pub fn parse_request(buf: &[u8], max_head: usize) -> Result<Option<RequestHead>,
         method: method.to_owned(),
         target: target.to_owned(),
         version_minor,
+        http2: false,
         head_len,
         host,
         path: path.to_owned(),

@@ -205,6 +205,17 @@ struct HttpRec<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
     length: u64,
+    /// `"2"` for an HTTP/2 stream, as Suricata writes it (absent for HTTP/1.x).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http2: Option<Http2Rec>,
+}
+
+/// Suricata's `http.http2` object, of which the proxy knows the stream.
+#[derive(Serialize)]
+struct Http2Rec {
+    stream_id: u32,
 }
 
 impl<'a> From<&'a HttpEvent> for HttpRec<'a> {
@@ -219,6 +230,8 @@ impl<'a> From<&'a HttpEvent> for HttpRec<'a> {
             protocol: h.protocol,
             status: h.status,
             length: h.length,
+            version: h.http2_stream_id.map(|_| "2"),
+            http2: h.http2_stream_id.map(|stream_id| Http2Rec { stream_id }),
         }
     }
 }

@@ -61,6 +61,11 @@ pub struct ExplainArgs {
     /// Host header for an `--http` request whose URL is only a path.
     #[arg(long, requires = "http")]
     pub host: Option<String>,
+    /// Decide `--http` as an HTTP/2 stream (h2c): the URL's authority is `:authority`
+    /// (`--host` the `host` field), its path and query `:path`; refused as the proxy
+    /// refuses such a stream (CONNECT, a non-canonical `:path`).
+    #[arg(long, requires = "http")]
+    pub http2: bool,
     /// A TLS ClientHello with this server name.
     #[arg(long)]
     pub sni: Option<String>,
@@ -179,11 +184,15 @@ type HttpSpec = (String, Option<String>, String);
 fn parse_http(
     spec: &str,
     host: Option<&str>,
+    http2: bool,
 ) -> anyhow::Result<Result<HttpSpec, classify::ParseError>> {
     let mut parts = spec.split_whitespace();
     let (Some(method), Some(url), None) = (parts.next(), parts.next(), parts.next()) else {
         bail!("--http takes \"METHOD URL\", e.g. \"GET http://foo.bar.com/api/v2/x\"");
     };
+    if http2 {
+        return Ok(parse_http2(method, url, host));
+    }
     let checked = || -> Result<HttpSpec, classify::ParseError> {
         if method == "CONNECT" {
             let host = classify::authority_host(url)?.into_owned();
@@ -201,6 +210,35 @@ fn parse_http(
         Ok((method.to_owned(), host, path))
     };
     Ok(checked())
+}
+
+/// [`parse_http`] for an HTTP/2 stream: the head the proxy builds from the stream's
+/// pseudo-header fields ([`classify::h2_request`]).
+fn parse_http2(
+    method: &str,
+    url: &str,
+    host: Option<&str>,
+) -> Result<HttpSpec, classify::ParseError> {
+    let (authority, path) = match url.split_once("://") {
+        Some((_, rest)) => {
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            let path = match &rest[end..] {
+                "" => "/",
+                p if p.starts_with('?') => return Err(classify::ParseError::InvalidTarget),
+                p => p,
+            };
+            (Some(&rest[..end]), path)
+        }
+        None => (None, url),
+    };
+    let fields: Vec<(&str, &[u8])> = host.map(|h| ("host", h.as_bytes())).into_iter().collect();
+    let head = classify::h2_request(&classify::H2Request {
+        method,
+        authority,
+        path: (method != "CONNECT").then_some(path),
+        fields: &fields,
+    })?;
+    Ok((head.method, head.host, head.path))
 }
 
 pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
@@ -274,7 +312,7 @@ pub fn explain_flow(args: &ExplainArgs) -> anyhow::Result<Explanation> {
                 detail: v.detail,
             };
             let l7e = if let Some(spec) = &args.http {
-                match parse_http(spec, args.host.as_deref())? {
+                match parse_http(spec, args.host.as_deref(), args.http2)? {
                     Ok((method, host, path)) => {
                         let req = HttpRequestMeta {
                             method: &method,

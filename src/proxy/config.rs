@@ -32,9 +32,24 @@ pub struct Config {
     pub allow_get_body: bool,
     /// Which EVE events are emitted.
     pub events: crate::events::Level,
+    /// What a denied HTTP/2 stream ends: the stream, or the whole connection.
+    pub http2_deny: Http2Deny,
+    /// Streams a client may have open at once on one HTTP/2 connection.
+    pub http2_max_streams: u32,
     /// The proxy's own listeners; a connection whose original destination is one of
     /// them would loop.
     pub listeners: Vec<SocketAddr>,
+}
+
+/// What a denied HTTP/2 stream ends (`run --http2-deny`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Http2Deny {
+    /// Only that stream: a gRPC call gets `grpc-status: 7`, any other request a
+    /// `RST_STREAM` (`CANCEL`); the connection's other streams go on.
+    #[default]
+    Stream,
+    /// The whole connection is reset, as a denied HTTP/1.x request resets its connection.
+    Connection,
 }
 
 impl Default for Config {
@@ -51,6 +66,8 @@ impl Default for Config {
             relay: RelayMode::Copy,
             events: crate::events::Level::All,
             allow_get_body: false,
+            http2_deny: Http2Deny::Stream,
+            http2_max_streams: 100,
             listeners: Vec::new(),
         }
     }

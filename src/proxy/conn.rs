@@ -169,7 +169,12 @@ async fn decide<P: Policy>(s: &mut Session<'_, P>) -> Result<(), Denied> {
             // this future's state for the connection's whole life.
             let serving = match Box::pin(inspect(s, flow, snapshot, rule, l7)).await? {
                 Some(Allowed::Tls(tls)) => Either::Left(Box::pin(serve::tls(s, tls))),
-                Some(Allowed::Http(http)) => Either::Right(Box::pin(serve::http(s, http))),
+                Some(Allowed::Http(http)) => {
+                    Either::Right(Either::Left(Box::pin(serve::http(s, http))))
+                }
+                Some(Allowed::Http2(h2)) => {
+                    Either::Right(Either::Right(Box::pin(serve::http2(s, h2))))
+                }
                 None => return Ok(()),
             };
             serving.await

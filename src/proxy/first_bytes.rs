@@ -1,5 +1,6 @@
-//! Reading just enough of a connection to classify it: an HTTP/1.x request head or a
-//! complete TLS ClientHello (which may span several TCP segments and TLS records).
+//! Reading just enough of a connection to classify it: an HTTP/1.x request head, the
+//! HTTP/2 connection preface or a complete TLS ClientHello (which may span several TCP
+//! segments and TLS records).
 //!
 //! One deadline covers the whole classification, not each read, so a client trickling a
 //! byte at a time cannot hold a task longer than the classification timeout. The buffer
@@ -17,6 +18,9 @@ use crate::proxy::buf::{Fill, ReadBuf};
 #[derive(Debug)]
 pub enum Classified {
     Http(RequestHead),
+    /// The HTTP/2 client connection preface, at the front of the bytes read: its requests
+    /// are decided stream by stream ([`crate::proxy::h2`]).
+    Http2,
     /// A complete ClientHello, whose records are the first `consumed` bytes read.
     Tls {
         hello: ClientHello,
@@ -31,8 +35,6 @@ pub enum Unclassified {
     Timeout,
     #[error("header block too large")]
     TooLarge,
-    #[error("http/2 is not supported by http rules")]
-    Http2,
     #[error("not http or tls")]
     Other,
     #[error("client closed before classification")]
@@ -49,7 +51,6 @@ impl Unclassified {
         match self {
             Unclassified::Timeout => Classification::Timeout,
             Unclassified::TooLarge => Classification::TooLarge,
-            Unclassified::Http2 => Classification::Http2,
             _ => Classification::Other,
         }
     }
@@ -81,7 +82,7 @@ pub async fn classify(
                     Err(ParseError::HeadTooLarge { .. }) => return Err(Unclassified::TooLarge),
                     Err(e) => return Err(Unclassified::Malformed(e.to_string())),
                 },
-                Detection::Http2 => return Err(Unclassified::Http2),
+                Detection::Http2 => return Ok(Classified::Http2),
                 Detection::Other => return Err(Unclassified::Other),
                 Detection::NeedMore => {}
             }

@@ -19,6 +19,10 @@ pub struct PolicyGate<P> {
 }
 
 impl<P: Policy> Gate for PolicyGate<P> {
+    fn rule(&self) -> Option<Arc<RuleRef>> {
+        self.l7.as_ref().map(|(rule, _)| rule.clone())
+    }
+
     fn check(&mut self, head: &RequestHead) -> Decision {
         // Before any policy: whatever rule is in force, a body the server may read as a
         // second request must not pass.

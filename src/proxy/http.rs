@@ -79,6 +79,12 @@ pub struct First {
 /// Decides each request with the policy in force when it arrives.
 pub trait Gate: Send {
     fn check(&mut self, head: &RequestHead) -> Decision;
+
+    /// The rule a request is refused under when it cannot be read well enough to ask
+    /// [`Gate::check`] (an HTTP/2 stream with a malformed path, say).
+    fn rule(&self) -> Option<Arc<RuleRef>> {
+        None
+    }
 }
 
 /// One allowed request and what answered it.
@@ -89,8 +95,11 @@ pub struct Exchange {
     /// `None` when the upstream closed before answering.
     pub status: Option<u16>,
     pub content_type: Option<String>,
-    /// Response body bytes on the wire (chunked framing included).
+    /// Response body bytes on the wire (chunked framing included; DATA payload for
+    /// HTTP/2).
     pub length: u64,
+    /// The HTTP/2 stream the request came on; `None` for HTTP/1.x.
+    pub stream_id: Option<u32>,
 }
 
 /// A denied request.

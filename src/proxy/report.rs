@@ -153,6 +153,26 @@ impl<'a, P> Reporter<'a, P> {
         });
     }
 
+    /// One HTTP/2 stream refused while its connection goes on: a deny verdict, a log line
+    /// and an alert naming the stream. The alert carries no bytes: the request existed
+    /// only as HPACK-coded frames, meaningless out of the connection's context.
+    pub fn http2_denied(&self, rule: Option<&Arc<RuleRef>>, stream_id: u32, reason: String) {
+        self.shared
+            .metrics
+            .verdict(rule.map(Arc::as_ref), Verdict::Deny, ProtoLabel::Http);
+        tracing::info!(
+            flow.id = self.flow.flow_id,
+            client.addr = %self.flow.src,
+            dst.addr = %self.flow.dst,
+            http2.stream_id = stream_id,
+            rule = rule.map(tracing::field::display),
+            reason = %reason,
+            "denied stream"
+        );
+        let reason = format!("{reason} (http/2 stream {stream_id})");
+        self.alert(None, rule, AppProto::Http, reason, &[], None);
+    }
+
     /// An Antrea audit-log line, when the rule asks for it.
     pub fn audit(&self, rule: &Arc<RuleRef>, disposition: &'static str, length: usize) {
         if rule.enable_logging {
@@ -189,6 +209,7 @@ impl<'a, P> Reporter<'a, P> {
                 protocol,
                 status: x.status,
                 length: x.length,
+                http2_stream_id: x.stream_id,
             },
         });
     }

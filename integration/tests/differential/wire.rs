@@ -87,7 +87,7 @@ pub fn drive(s: &mut TcpStream, action: &Action, limit: Duration) -> Seen {
             }
             if got.starts_with(b"HTTP/1.1 101") {
                 // At once: Apache ends a switched connection whose client preface is late.
-                if let Err(e) = s.write_all(&h2_request(path)) {
+                if let Err(e) = s.write_all(&l7proxy_integration::h2wire::get_request(3, path)) {
                     return cut(&e, got);
                 }
                 let v = read_until(s, &mut got, limit, |_| false).unwrap_or(Verdict::Timeout);
@@ -160,31 +160,6 @@ fn read_until(
 
 fn head_end(b: &[u8]) -> Option<usize> {
     b.windows(4).position(|w| w == b"\r\n\r\n")
-}
-
-/// HTTP/2 client preface, an empty SETTINGS frame and a HEADERS frame (END_STREAM |
-/// END_HEADERS) on stream 3 for `GET http://web.test<path>`, HPACK without Huffman coding.
-pub fn h2_request(path: &str) -> Vec<u8> {
-    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    out.extend_from_slice(&frame(0x4, 0, 0, &[]));
-    let mut block = vec![0x82, 0x86]; // :method GET, :scheme http (static table)
-    for (index, value) in [(4u8, path), (1u8, "web.test")] {
-        // Literal without indexing, name from the static table (:path 4, :authority 1).
-        block.push(index);
-        block.push(value.len() as u8);
-        block.extend_from_slice(value.as_bytes());
-    }
-    out.extend_from_slice(&frame(0x1, 0x5, 3, &block));
-    out
-}
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
-    f.push(kind);
-    f.push(flags);
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
 }
 
 /// A connection from the client Pod to `to`, from source port `src_port`: each case gets its

@@ -159,10 +159,15 @@ fn http_event_fields() {
             protocol: "HTTP/1.1",
             status: Some(200),
             length: 612,
+            http2_stream_id: None,
         },
     };
     let v = parse(&ev);
     assert_eq!(keys(&v), common_plus(&["tx_id", "http", "policy"]));
+    assert!(
+        v["http"].get("version").is_none(),
+        "HTTP/1.x has no version field"
+    );
     assert_eq!(v["timestamp"], "2024-09-05T22:49:24.788756+0000");
     assert_eq!(v["flow_id"], 1_131_530_446_896_560u64);
     assert_eq!(v["in_iface"], IN_IFACE);
@@ -432,4 +437,25 @@ fn fields_come_in_suricata_order() {
         .collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{line}");
     assert!(line.starts_with("{\"timestamp\":"), "{line}");
+}
+
+#[test]
+fn http2_stream_fields_as_suricata_writes_them() {
+    let ev = Event::Http {
+        flow: flow(),
+        rule: Some(rule()),
+        http: HttpEvent {
+            hostname: Some("greeter.example".into()),
+            url: "/helloworld.Greeter/SayHello".into(),
+            http_method: "POST".into(),
+            protocol: "HTTP/2",
+            status: Some(200),
+            http2_stream_id: Some(3),
+            ..Default::default()
+        },
+    };
+    let v = parse(&ev);
+    assert_eq!(v["http"]["version"], "2");
+    assert_eq!(v["http"]["protocol"], "HTTP/2");
+    assert_eq!(v["http"]["http2"]["stream_id"], 3);
 }

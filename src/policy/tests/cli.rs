@@ -19,6 +19,7 @@ fn args(dir: &std::path::Path, spec: &str) -> ExplainArgs {
         protocol: "TCP".into(),
         http: None,
         host: None,
+        http2: false,
         sni: None,
         no_sni: false,
         output: OutputFormat::Text,
@@ -200,6 +201,51 @@ fn explain_http_checks_like_the_data_path() {
     a.from = Some("10.0.0.2".parse().unwrap());
     a.http = Some("GET".into());
     assert!(explain_flow(&a).is_err());
+}
+
+#[test]
+fn explain_http2_decides_a_stream_like_the_data_path() {
+    let dir = cluster();
+    let cases: &[(&str, Option<&str>, &str, &str)] = &[
+        (
+            "GET http://foo.bar.com/api/v2/users?q=1",
+            None,
+            "allow",
+            "path \"/api/v2/users\" matches \"/api/v2/*\"",
+        ),
+        // No :authority: the host field stands in.
+        ("GET /api/v2/users", Some("FOO.bar.com"), "allow", "matches"),
+        (
+            "GET http://foo.bar.com/api/v2/x/../users",
+            None,
+            "deny",
+            "path has a dot-segment",
+        ),
+        (
+            "GET http://foo.bar.com/api/v2/users",
+            Some("evil.com"),
+            "deny",
+            "request target authority and Host header differ",
+        ),
+        (
+            "CONNECT foo.bar.com:443",
+            None,
+            "deny",
+            "CONNECT over HTTP/2 is not supported",
+        ),
+    ];
+    for (req, host, verdict, detail) in cases {
+        let mut a = args(dir.path(), "1-ingress-allow-http-request-to-api-v2.yaml");
+        a.from = Some("10.0.0.2".parse().unwrap());
+        a.port = 80;
+        a.http = Some((*req).into());
+        a.host = host.map(Into::into);
+        a.http2 = true;
+        let e = explain_flow(&a).unwrap();
+        let text = render(&e);
+        assert_eq!(e.verdict, *verdict, "{req}: {text}");
+        assert!(text.contains(detail), "{req}: {text}");
+    }
 }
 
 #[test]

@@ -24,6 +24,7 @@ use crate::proxy::state::Policy;
 pub(super) enum Allowed<P> {
     Tls(AllowedTls<P>),
     Http(AllowedHttp<P>),
+    Http2(AllowedHttp2<P>),
 }
 
 /// An allowed first ClientHello.
@@ -44,6 +45,14 @@ pub(super) struct AllowedHttp<P> {
     pub head: RequestHead,
     pub rule: Option<Arc<RuleRef>>,
     /// Decides the connection's later requests.
+    pub gate: PolicyGate<P>,
+}
+
+/// An HTTP/2 connection preface under a rule that inspects HTTP: its streams are decided
+/// one by one once it is served.
+pub(super) struct AllowedHttp2<P> {
+    /// The preface at the front.
+    pub buf: ReadBuf,
     pub gate: PolicyGate<P>,
 }
 
@@ -125,6 +134,27 @@ pub(super) async fn inspect<P: Policy>(
                 consumed,
                 snapshot,
                 l7,
+            })))
+        }
+        Ok(Classified::Http2) => {
+            shared
+                .metrics
+                .classified(Classification::Http2, started.elapsed());
+            if !wants.http {
+                return Err(Denied::Http {
+                    rule: Some(rule),
+                    detail: "http not allowed by the rule".into(),
+                    bytes: buf.filled().to_vec(),
+                });
+            }
+            Ok(Some(Allowed::Http2(AllowedHttp2 {
+                buf,
+                gate: PolicyGate {
+                    shared: shared.clone(),
+                    flow,
+                    snapshot,
+                    l7: Some((rule, l7)),
+                },
             })))
         }
         Ok(Classified::Http(head)) => {

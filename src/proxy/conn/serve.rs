@@ -1,13 +1,14 @@
 //! Serving an allowed connection: connect to the upstream, then relay opaque bytes (an
 //! L3/L4 allow), follow TLS ([`crate::proxy::tls`]) or enforce HTTP request by request
-//! ([`crate::proxy::http`]).
+//! ([`crate::proxy::http`]) or stream by stream ([`crate::proxy::h2`]).
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::l7::{AllowedHttp, AllowedTls};
+use super::l7::{AllowedHttp, AllowedHttp2, AllowedTls};
 use crate::events::AppProto;
 use crate::policy::Direction;
+use crate::proxy::h2;
 use crate::proxy::http::{self, Outcome};
 use crate::proxy::outcome::Denied;
 use crate::proxy::relay::{self, Activity};
@@ -130,5 +131,36 @@ pub(super) async fn http<P: Policy>(
             bytes: d.bytes,
         }),
         Outcome::Failed(why) => Err(Denied::HttpFailed(why)),
+    }
+}
+
+/// An HTTP/2 connection preface: every stream decided on its own until the connection
+/// ends, or a denied stream resets it (`--http2-deny connection`).
+pub(super) async fn http2<P: Policy>(
+    s: &mut Session<'_, P>,
+    mut allowed: AllowedHttp2<P>,
+) -> Result<(), Denied> {
+    let up = connect(s, AppProto::Http).await?;
+    let mut drain = s.shared.drain.clone();
+    let streams = s.with_upstream(up);
+    let served = h2::serve(
+        streams.client,
+        streams.up,
+        allowed.buf,
+        h2::Serve {
+            config: &streams.shared.config,
+            rep: streams.rep,
+            gate: &mut allowed.gate,
+            drain: &mut drain,
+        },
+    );
+    match Box::pin(served).await {
+        h2::End::Closed => Ok(()),
+        h2::End::Denied { rule, detail } => Err(Denied::Http {
+            rule,
+            detail,
+            bytes: Vec::new(),
+        }),
+        h2::End::Failed(why) => Err(Denied::HttpFailed(why)),
     }
 }

@@ -58,6 +58,7 @@ where
             status,
             content_type,
             length,
+            stream_id: None,
         };
         loop {
             let head = loop {

@@ -187,6 +187,7 @@ fn explain_names_the_warning_and_ignores_the_policy() {
         protocol: "TCP".into(),
         http: None,
         host: None,
+        http2: false,
         sni: None,
         no_sni: false,
         output: OutputFormat::Text,
