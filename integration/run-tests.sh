@@ -79,6 +79,11 @@ cargo deny check licenses bans sources
 log "build"
 cargo build --workspace --locked
 
+# The webhook tests render the chart with helm and validate with kubernetes-validate: the
+# chart script's cached tools, installed before the tests that need them.
+log "chart tools"
+integration/chart/test.sh --tools-only
+
 log "unit and end-to-end tests"
 cargo test --workspace --locked
 

@@ -34,7 +34,7 @@ pub use detect::detect;
 pub use error::ParseError;
 pub use http::{
     BodyFraming, DEFAULT_MAX_HEADERS, H2Request, RequestHead, ResponseHead, h2_head, h2_request,
-    parse_request, parse_response,
+    parse_request, parse_response, strip_h2c_offer,
 };
 pub use path::{authority_host, canonical_path, normalize_host};
 pub use tls::{

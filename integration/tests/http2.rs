@@ -84,10 +84,17 @@ impl Ctx {
         format!("http://{}:{port}{path}", self.web)
     }
 
+    /// curl with prior knowledge of HTTP/2.
     fn curl(&self, args: &[&str]) -> Output {
+        self.curl_with("--http2-prior-knowledge", args)
+    }
+
+    /// curl with `version` (`--http2-prior-knowledge`, `--http2`), printing the status and
+    /// the HTTP version it ended up with.
+    fn curl_with(&self, version: &str, args: &[&str]) -> Output {
         let mut all = vec![
             "-sS",
-            "--http2-prior-knowledge",
+            version,
             "--max-time",
             "5",
             "-o",
@@ -146,11 +153,13 @@ fn every_http2_stream_is_decided_against_a_real_server() {
     };
 
     allowed_and_denied_streams_with_curl(&mut cx);
+    h2c_upgrade_offer_is_answered_in_http1(&mut cx);
     one_connection_many_streams_one_denied(&mut cx);
     http2_under_a_tls_only_rule_is_reset(&mut cx);
     grpc_calls_allowed_and_denied_on_one_connection(&mut cx);
     rapid_reset_is_cut(&mut cx);
     continuation_flood_is_cut(&mut cx);
+    ping_and_settings_floods_stay_bounded(&mut cx);
 
     // After everything: the proxy still serves HTTP/2.
     let out = cx.curl(&[&cx.url(APACHE, "/public/after")]);
@@ -223,6 +232,25 @@ fn allowed_and_denied_streams_with_curl(cx: &mut Ctx) {
     let denied = alerts(&events).filter(|a| mentions(a, "stream")).count();
     cx.check(denied >= 3, || {
         format!("{denied} stream alerts for 3 denied streams: {events:?}")
+    });
+}
+
+/// `curl --http2` on an `http://` URL offers `Upgrade: h2c`: the proxy removes the offer,
+/// Apache (which would switch) answers in HTTP/1.1, curl carries on.
+fn h2c_upgrade_offer_is_answered_in_http1(cx: &mut Ctx) {
+    let url = cx.url(APACHE, "/public/upgrade");
+    let out = cx.curl_with("--http2", &[&url]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    cx.check(stdout == "200 1.1", || {
+        format!(
+            "h2c offer: curl printed {stdout:?} ({})",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let log = cx.apache_log();
+    cx.check(log.contains("GET /public/upgrade HTTP/1.1"), || {
+        format!("Apache did not serve the h2c offer in HTTP/1.1:\n{log}")
     });
 }
 
@@ -425,6 +453,48 @@ fn connect(cx: &Ctx, port: u16) -> TcpStream {
         .run_in(move || TcpStream::connect_timeout(&to, Duration::from_secs(3)))
         .expect("netns")
         .expect("connect")
+}
+
+/// PING and SETTINGS floods from a client that never reads: the h2 crate keeps one pending
+/// PONG and one pending SETTINGS ACK and stops reading until they are written, so the
+/// flood backs up into the client's own socket instead of the proxy's memory.
+fn ping_and_settings_floods_stay_bounded(cx: &mut Ctx) {
+    let pid = cx.lab.proxy_pid().expect("proxy pid");
+    let before = rss_kib(pid);
+    let mut s = connect(cx, APACHE);
+    let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
+    let mut burst = h2wire::preface();
+    for i in 0..1_000u64 {
+        burst.extend(h2wire::frame(h2wire::PING, 0, 0, &i.to_be_bytes()));
+        burst.extend(h2wire::frame(h2wire::SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100]));
+    }
+    let started = Instant::now();
+    let mut written = 0usize;
+    while started.elapsed() < Duration::from_secs(3) {
+        match s.write(&burst) {
+            Ok(n) => written += n,
+            Err(_) => break,
+        }
+    }
+    let after = rss_kib(pid);
+    eprintln!(
+        "PING/SETTINGS flood: {written} bytes written in 3 s, proxy RSS {before} -> {after} KiB"
+    );
+    cx.check(after < before + 32 * 1024, || {
+        format!("PING/SETTINGS flood grew the proxy from {before} to {after} KiB")
+    });
+    drop(s);
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// Read until the peer closes or resets; false if it is still open after `limit`.

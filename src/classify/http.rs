@@ -11,9 +11,11 @@ use super::path::{authority_host, check_authority, normalize_host, split_target}
 
 mod fields;
 mod h2;
+mod h2c;
 
 use fields::{Fields, scan_fields, tokens};
 pub use h2::{H2Request, h2_head, h2_request};
+pub use h2c::strip_h2c_offer;
 
 /// Header fields accepted per head; more is [`ParseError::TooManyHeaders`].
 pub const DEFAULT_MAX_HEADERS: usize = 100;
@@ -59,8 +61,13 @@ pub struct RequestHead {
     /// (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `keep-alive`).
     pub keep_alive: bool,
     /// The `Upgrade` value: only ever a single `websocket` token sent with
-    /// `Connection: upgrade` (any other upgrade is refused by the parser).
+    /// `Connection: upgrade` (any other upgrade is refused by the parser, or removed:
+    /// [`RequestHead::h2c_offer`]).
     pub upgrade: Option<String>,
+    /// A well-formed `Upgrade: h2c` offer (a single `h2c` token, `Connection: upgrade` and
+    /// `HTTP2-Settings`): forwarded without it ([`strip_h2c_offer`]), so the server
+    /// answers in HTTP/1.1.
+    pub h2c_offer: bool,
     /// `Expect: 100-continue` was sent.
     pub expect_continue: bool,
     /// Request body framing: never [`BodyFraming::CloseDelimited`].
@@ -187,7 +194,11 @@ pub fn parse_request(buf: &[u8], max_head: usize) -> Result<Option<RequestHead>,
         user_agent: f.user_agent.map(lossy),
         content_type: f.content_type.map(lossy),
         keep_alive: f.keep_alive(version_minor),
-        upgrade: upgrade.map(lossy),
+        upgrade: match upgrade {
+            Upgrade::WebSocket(v) => Some(lossy(v)),
+            Upgrade::None | Upgrade::H2cOffer => None,
+        },
+        h2c_offer: matches!(upgrade, Upgrade::H2cOffer),
         expect_continue: f.expect_continue,
         framing,
     }))
@@ -250,17 +261,37 @@ fn single_websocket(v: &[u8]) -> bool {
     t.next().is_some_and(is_websocket) && t.next().is_none()
 }
 
+/// What a request's `Upgrade` asks for, once checked.
+enum Upgrade<'a> {
+    None,
+    /// The `Upgrade` value: a single `websocket` token.
+    WebSocket(&'a [u8]),
+    /// A well-formed h2c offer, removed before forwarding.
+    H2cOffer,
+}
+
 /// The only upgrade allowed through an `http` rule is WebSocket: a single `websocket`
-/// token in a single `Upgrade` field, with `upgrade` in `Connection`. Anything else —
-/// `h2c` above all, after which the connection carries HTTP/2 requests the proxy would
-/// relay unchecked — is refused, as is `HTTP2-Settings` on its own.
-fn check_upgrade<'a>(f: &Fields<'a>) -> Result<Option<&'a [u8]>, ParseError> {
+/// token in a single `Upgrade` field, with `upgrade` in `Connection`. A well-formed h2c
+/// offer (a single `h2c` token, `Connection: upgrade` and `HTTP2-Settings`) is accepted to
+/// be removed: the server then answers in HTTP/1.1. Anything else — several protocols,
+/// `h2c` next to another token or without its companions, after which a server might
+/// switch to HTTP/2 the proxy would relay unchecked — is refused, as is `HTTP2-Settings`
+/// on its own.
+fn check_upgrade<'a>(f: &Fields<'a>) -> Result<Upgrade<'a>, ParseError> {
     let Some(v) = f.upgrade else {
         return match f.http2_settings {
             true => Err(ParseError::Http2Settings),
-            false => Ok(None),
+            false => Ok(Upgrade::None),
         };
     };
+    let mut t = tokens(v);
+    if t.next().is_some_and(|t| t.eq_ignore_ascii_case(b"h2c"))
+        && t.next().is_none()
+        && f.http2_settings
+        && f.conn_upgrade
+    {
+        return Ok(Upgrade::H2cOffer);
+    }
     if let Some(other) = tokens(v).find(|t| !is_websocket(t)) {
         // Bounded: the reason goes into events.
         let other = String::from_utf8_lossy(&other[..other.len().min(32)]).into_owned();
@@ -275,7 +306,7 @@ fn check_upgrade<'a>(f: &Fields<'a>) -> Result<Option<&'a [u8]>, ParseError> {
     if !f.conn_upgrade {
         return Err(ParseError::UpgradeWithoutConnection);
     }
-    Ok(Some(v))
+    Ok(Upgrade::WebSocket(v))
 }
 
 /// Reject control, NUL and non-ASCII bytes in the request line (httparse tolerates some

@@ -157,6 +157,7 @@ pub async fn serve<P: Policy, G: Gate>(
                 }
                 Some(Err(e)) => return End::Failed(format!("http/2 client connection: {e}")),
                 Some(Ok((request, mut respond))) => {
+                    idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
                     let id = u32::from(respond.stream_id());
                     let (head, d) = decide(&mut *s.gate, &request);
                     if !d.allowed {

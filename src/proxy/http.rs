@@ -26,7 +26,7 @@ use body::{BodyError, forward_body, read_head};
 use pipeline::{CloseOnDrop, Pipeline};
 use responses::responses;
 
-use crate::classify::{RequestHead, parse_request};
+use crate::classify::{RequestHead, parse_request, strip_h2c_offer};
 use framing::Body;
 
 mod body;
@@ -215,7 +215,7 @@ where
     let activity = watch.activity;
     let _close = CloseOnDrop(pending);
     loop {
-        let (head_len, framing) = (head.head_len, head.framing);
+        let (mut head_len, framing, h2c_offer) = (head.head_len, head.framing, head.h2c_offer);
         let (switch, switched) = if head.upgrade.is_some() || head.is_connect() {
             let (a, b) = oneshot::channel();
             (Some(a), Some(b))
@@ -231,6 +231,13 @@ where
         {
             // The response half ended (upstream closed): nothing more can be answered.
             return Ok(End::Closed);
+        }
+        if h2c_offer {
+            // The rare rewritten head goes out on its own; its body follows as usual.
+            uw.write_all(&strip_h2c_offer(&buf.filled()[..head_len]))
+                .await?;
+            buf.consume(head_len);
+            head_len = 0;
         }
         let mut body = Body::new(framing);
         forward_body(head_len, &mut body, &mut buf, cr, uw, activity)

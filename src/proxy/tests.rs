@@ -318,13 +318,39 @@ async fn first_request_denied_never_connects_upstream() {
 }
 
 #[tokio::test]
-async fn upgrade_to_h2c_under_an_http_rule_is_denied() {
+async fn an_h2c_offer_is_removed_before_the_server_sees_it() {
     let lab = lab(http_rule, |_| {}).await;
     let mut client = TcpStream::connect(lab.proxy).await.unwrap();
     client
         .write_all(
             b"GET /public/a HTTP/1.1\r\nHost: web\r\nConnection: Upgrade, HTTP2-Settings\r\n\
               Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let (mut server, _) = tokio::time::timeout(Duration::from_secs(5), lab.backend.accept())
+        .await
+        .expect("forwarded")
+        .unwrap();
+    let mut seen = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), server.read(&mut seen))
+        .await
+        .expect("head arrives")
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&seen[..n]),
+        "GET /public/a HTTP/1.1\r\nHost: web\r\n\r\n"
+    );
+}
+
+#[tokio::test]
+async fn upgrade_to_h2c_next_to_another_protocol_is_denied() {
+    let lab = lab(http_rule, |_| {}).await;
+    let mut client = TcpStream::connect(lab.proxy).await.unwrap();
+    client
+        .write_all(
+            b"GET /public/a HTTP/1.1\r\nHost: web\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+              Upgrade: h2c, websocket\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
         )
         .await
         .unwrap();
@@ -338,8 +364,27 @@ async fn upgrade_to_h2c_under_an_http_rule_is_denied() {
     assert!(alerts.iter().any(|a| a.contains("h2c")), "{alerts:?}");
 }
 
+/// The HTTP/2 preface under an `http` rule is answered by the proxy's own HTTP/2 server
+/// (its SETTINGS frame), not reset and not relayed: streams are decided one by one
+/// (`proxy/h2.rs`; end to end in integration/tests/http2.rs).
 #[tokio::test]
-async fn classification_timeout_http2_and_garbage_are_denied() {
+async fn http2_preface_is_served_as_http2() {
+    let lab = lab(http_rule, |_| {}).await;
+    let mut h2 = TcpStream::connect(lab.proxy).await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut frame = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(5), h2.read_exact(&mut frame))
+        .await
+        .expect("an answer")
+        .unwrap();
+    assert_eq!(frame[3], 0x4, "SETTINGS first: {frame:?}");
+    assert_eq!(&frame[5..9], &[0, 0, 0, 0], "on stream 0");
+}
+
+#[tokio::test]
+async fn classification_timeout_and_garbage_are_denied() {
     let lab = lab(http_rule, |_| {}).await;
     let mut silent = TcpStream::connect(lab.proxy).await.unwrap();
     let t0 = std::time::Instant::now();
@@ -365,16 +410,11 @@ async fn classification_timeout_http2_and_garbage_are_denied() {
     if !write_failed {
         expect_reset(&mut slow).await;
     }
-    let mut h2 = TcpStream::connect(lab.proxy).await.unwrap();
-    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-        .await
-        .unwrap();
-    expect_reset(&mut h2).await;
     let mut other = TcpStream::connect(lab.proxy).await.unwrap();
     other.write_all(b"\x00\x01binary").await.unwrap();
     expect_reset(&mut other).await;
     let alerts = lab.events.alerts();
-    assert_eq!(alerts.len(), 4, "{alerts:?}");
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
     assert!(
         alerts[0].starts_with("classification timeout"),
         "{alerts:?}"
@@ -383,8 +423,7 @@ async fn classification_timeout_http2_and_garbage_are_denied() {
         alerts[1].starts_with("classification timeout"),
         "{alerts:?}"
     );
-    assert!(alerts[2].starts_with("http/2"), "{alerts:?}");
-    assert!(alerts[3].starts_with("not http or tls"), "{alerts:?}");
+    assert!(alerts[2].starts_with("not http or tls"), "{alerts:?}");
 }
 
 const PQ_HELLO: &[u8] = include_bytes!("../classify/testdata/rustls_pq.bin");
@@ -470,6 +509,8 @@ async fn a_client_leaving_without_a_byte_is_not_an_alert() {
         "{alerts:?}"
     );
 }
+
+mod http2;
 
 mod lifecycle;
 

@@ -93,6 +93,7 @@ pub fn h2_request(r: &H2Request<'_>) -> Result<RequestHead, ParseError> {
         content_type: f.content_type.map(lossy),
         keep_alive: true,
         upgrade: None,
+        h2c_offer: false,
         expect_continue: f.expect_continue,
         framing: BodyFraming::None,
     })

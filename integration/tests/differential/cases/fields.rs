@@ -2,13 +2,14 @@
 //! override fields).
 
 use super::super::wire::Action;
-use super::{APACHE, Cases, EXPRESS, HOST_ONLY, NGINX, cat, head, smuggled};
+use super::{APACHE, Cases, Client, EXPRESS, HOST_ONLY, NGINX, cat, head, smuggled};
 
 const SETTINGS: &str = "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA";
 
 /// Repeated fields: a second Upgrade/Host/Content-Length/Transfer-Encoding/Expect, and any
 /// upgrade other than one `websocket` token, are refused; h2c against Apache is the live
-/// attack.
+/// attack. A well-formed h2c offer alone is removed instead: Apache answers in HTTP/1.1
+/// and never switches, so the HTTP/2 request the case sends after a 101 never runs.
 pub fn repeated_fields(c: &mut Cases) {
     c.reasons = &["duplicate", "upgrade", "h2c"];
     let h2c = |upgrades: &[&str], id: &str| {
@@ -29,12 +30,20 @@ pub fn repeated_fields(c: &mut Cases) {
             "h2c: Upgrade h2c + Upgrade websocket",
             &["Upgrade: h2c", "Upgrade: websocket"],
         ),
-        ("h2c: Upgrade h2c", &["Upgrade: h2c"]),
         ("h2c: Upgrade websocket, h2c", &["Upgrade: websocket, h2c"]),
     ] {
         c.add(what, APACHE, &["/admin/"], |id| h2c(upgrades, id))
             .exploit = true;
     }
+    let stripped = c.add(
+        "h2c: Upgrade h2c (offer removed)",
+        APACHE,
+        &["/admin/"],
+        |id| h2c(&["Upgrade: h2c"], id),
+    );
+    stripped.exploit = true;
+    stripped.client = Client::Any;
+    stripped.never_received = Some("101 Switching");
     let plain = |fields: &'static [&'static str]| {
         move |id: &str| Action::Send(head(&format!("GET /public/{id} HTTP/1.1"), fields))
     };

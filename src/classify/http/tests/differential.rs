@@ -20,8 +20,17 @@ fn upgrades_other_than_one_websocket_are_refused() {
             "Connection: upgrade\r\nUpgrade: h2c\r\nUpgrade: websocket\r\n",
             DuplicateField("Upgrade"),
         ),
+        // h2c without its companions, or next to another protocol.
         (
-            "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+            "Connection: Upgrade\r\nUpgrade: h2c\r\n",
+            UpgradeNotSupported("h2c".into()),
+        ),
+        (
+            "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+            UpgradeNotSupported("h2c".into()),
+        ),
+        (
+            "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c, websocket\r\nHTTP2-Settings: AAMA\r\n",
             UpgradeNotSupported("h2c".into()),
         ),
         (
@@ -51,6 +60,13 @@ fn upgrades_other_than_one_websocket_are_refused() {
     for (fields, err) in cases {
         assert_eq!(req(&head(fields)), Err(err.clone()), "{fields:?}");
     }
+    // A well-formed offer is accepted, to be removed before forwarding.
+    let offer = req(&head(
+        "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+    ))
+    .unwrap()
+    .unwrap();
+    assert!(offer.h2c_offer && offer.upgrade.is_none());
     assert_eq!(
         UpgradeNotSupported("h2c".into()).to_string(),
         "upgrade to h2c is not supported"
