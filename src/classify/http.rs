@@ -60,9 +60,9 @@ pub struct RequestHead {
     /// The client allows the connection to stay open after this exchange
     /// (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `keep-alive`).
     pub keep_alive: bool,
-    /// The `Upgrade` value: only ever a single `websocket` token sent with
-    /// `Connection: upgrade` (any other upgrade is refused by the parser, or removed:
-    /// [`RequestHead::h2c_offer`]).
+    /// The `Upgrade` token: only ever a single `websocket` token (as sent, without list
+    /// punctuation) sent with `Connection: upgrade` (any other upgrade is refused by the
+    /// parser, or removed: [`RequestHead::h2c_offer`]).
     pub upgrade: Option<String>,
     /// A well-formed `Upgrade: h2c` offer (a single `h2c` token, `Connection: upgrade` and
     /// `HTTP2-Settings`): forwarded without it ([`strip_h2c_offer`]), so the server
@@ -264,7 +264,7 @@ fn single_websocket(v: &[u8]) -> bool {
 /// What a request's `Upgrade` asks for, once checked.
 enum Upgrade<'a> {
     None,
-    /// The `Upgrade` value: a single `websocket` token.
+    /// The single `websocket` token, as sent.
     WebSocket(&'a [u8]),
     /// A well-formed h2c offer, removed before forwarding.
     H2cOffer,
@@ -306,7 +306,8 @@ fn check_upgrade<'a>(f: &Fields<'a>) -> Result<Upgrade<'a>, ParseError> {
     if !f.conn_upgrade {
         return Err(ParseError::UpgradeWithoutConnection);
     }
-    Ok(Upgrade::WebSocket(v))
+    // The token itself, without the empty list elements (`websocket,`) a list may carry.
+    Ok(Upgrade::WebSocket(tokens(v).next().unwrap_or(v)))
 }
 
 /// Reject control, NUL and non-ASCII bytes in the request line (httparse tolerates some

@@ -60,6 +60,11 @@ fn upgrades_other_than_one_websocket_are_refused() {
     for (fields, err) in cases {
         assert_eq!(req(&head(fields)), Err(err.clone()), "{fields:?}");
     }
+    // An empty list element is no second protocol; the head carries the token alone.
+    let ws = req(&head("Connection: upgrade\r\nUpgrade: websocket, \r\n"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ws.upgrade.as_deref(), Some("websocket"));
     // A well-formed offer is accepted, to be removed before forwarding.
     let offer = req(&head(
         "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n",
