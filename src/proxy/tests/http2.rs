@@ -92,3 +92,69 @@ async fn connection_mode_resets_the_whole_connection() {
     assert!(denied.is_err() && after.is_err(), "{denied:?} {after:?}");
     assert_eq!(seen, ["/public/a"]);
 }
+
+/// A 1 MiB upload and a 1 MiB download on one stream, far past the 64 KiB default windows:
+/// the copy must follow both sides' flow control, losing and adding nothing.
+#[tokio::test]
+async fn bodies_larger_than_the_windows_pass_whole_both_ways() {
+    const SIZE: usize = 1 << 20;
+    let lab = lab(http_rule, |_| {}).await;
+    let backend = async {
+        let (sock, _) = lab.backend.accept().await.unwrap();
+        let mut conn = ::h2::server::handshake(sock).await.unwrap();
+        let (request, mut respond) = conn.accept().await.unwrap().unwrap();
+        let serve = async move {
+            let got = recv_all(request.into_body()).await;
+            let mut out = respond.send_response(Response::new(()), false).unwrap();
+            send_all(&mut out, vec![b'r'; SIZE]).await;
+            got
+        };
+        // The connection must be polled while the stream is served.
+        let (got, _) = tokio::join!(serve, async { while conn.accept().await.is_some() {} });
+        got
+    };
+    let client = async {
+        let send = client(&lab).await;
+        let request = Request::post("http://web/public/upload").body(()).unwrap();
+        let (response, mut up) = send
+            .ready()
+            .await
+            .unwrap()
+            .send_request(request, false)
+            .unwrap();
+        send_all(&mut up, vec![b'u'; SIZE]).await;
+        recv_all(response.await.unwrap().into_body()).await
+    };
+    let (uploaded, downloaded) = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::join!(backend, client)
+    })
+    .await
+    .expect("both bodies pass within 20 s");
+    assert_eq!((uploaded, downloaded), (SIZE, SIZE));
+}
+
+/// Send `data` and end the stream, as the peer's window allows.
+async fn send_all(to: &mut ::h2::SendStream<Bytes>, data: Vec<u8>) {
+    let mut rest = Bytes::from(data);
+    while !rest.is_empty() {
+        to.reserve_capacity(rest.len());
+        let n = futures::future::poll_fn(|cx| to.poll_capacity(cx))
+            .await
+            .unwrap()
+            .unwrap();
+        to.send_data(rest.split_to(n.min(rest.len())), false)
+            .unwrap();
+    }
+    to.send_data(Bytes::new(), true).unwrap();
+}
+
+/// Bytes of the stream's DATA, giving the window back as they arrive.
+async fn recv_all(mut from: ::h2::RecvStream) -> usize {
+    let mut got = 0;
+    while let Some(chunk) = from.data().await {
+        let chunk = chunk.unwrap();
+        got += chunk.len();
+        from.flow_control().release_capacity(chunk.len()).unwrap();
+    }
+    got
+}
