@@ -5,7 +5,7 @@
 #
 #   integration/bench/run.sh [--rounds N] [--duration S] [--modes DHP] [--no-tls] [--no-idle]
 #
-# Builds release binaries first (l7proxy and lab-bench). Needs: haproxy, wrk, iptables,
+# Builds release binaries first (l7proxy and lab-bench). Needs: haproxy, wrk, h2load, iptables,
 # iproute2, util-linux (taskset, setpriv); installs the missing ones with apt-get.
 # Whatever happens (error, Ctrl-C, SIGTERM), namespaces, processes and rules are removed.
 set -euo pipefail
@@ -17,7 +17,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 missing=()
-for tool in haproxy:haproxy wrk:wrk iptables:iptables ip:iproute2 taskset:util-linux setpriv:util-linux; do
+for tool in haproxy:haproxy wrk:wrk h2load:nghttp2-client iptables:iptables ip:iproute2 taskset:util-linux setpriv:util-linux; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -6,6 +6,7 @@
 //! Results are reported as min/median/max per mode and as ratios of medians (P/D, P/H):
 //! absolute figures on a shared VM mean little, ratios measured side by side do.
 
+pub mod h2load;
 pub mod haproxy;
 pub mod load;
 pub mod mode;

@@ -92,6 +92,8 @@ spec:
       ports:
         - protocol: TCP
           port: 80
+        - protocol: TCP
+          port: 8080
       l7Protocols:
 {http}    - name: allow-tls
       action: Allow

@@ -5,13 +5,13 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::load;
 use super::mode::{self, Mode, ProxyOpts};
 use super::policy::{self, ALLOWED_PATH, DENIED_PATH};
 use super::report::{Metric, Samples};
 use super::stop;
-use super::topo::{self, Cpus, EXTRA_CLIENT_IPS, Topology, WEB_HOST};
-use crate::error::Result;
+use super::topo::{self, Cpus, EXTRA_CLIENT_IPS, H2_PORT, Topology, WEB_HOST};
+use super::{h2load, load};
+use crate::error::{Error, Result};
 
 /// Knobs of a run.
 #[derive(Clone, Debug)]
@@ -49,6 +49,9 @@ pub enum PerfStep {
     Bulk,
 }
 
+/// Streams each h2load connection keeps open at once.
+const H2_STREAMS: usize = 10;
+
 fn log(msg: impl AsRef<str>) {
     eprintln!("lab-bench: {}", msg.as_ref());
 }
@@ -69,6 +72,7 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
     let mut samples = Samples::default();
     let http_url = format!("http://{WEB_HOST}{ALLOWED_PATH}");
     let https_url = format!("https://{WEB_HOST}{ALLOWED_PATH}");
+    let h2_url = format!("http://{WEB_HOST}:{H2_PORT}{ALLOWED_PATH}");
     let d = opts.duration;
 
     for round in 0..opts.rounds {
@@ -126,6 +130,16 @@ pub fn run(opts: &Options, self_exe: &std::path::Path) -> Result<Samples> {
             if let Some(us) = cpu_us_per_request(&active, cpu0, &close, d) {
                 samples.add(Metric::CloseCpuUsPerConn, v, us);
             }
+            stop::check()?;
+            let h2 = h2load::h2load(&topo, &h2_url, opts.conns, H2_STREAMS, d)?;
+            if h2.failed > 0 || h2.succeeded == 0 {
+                return Err(Error::Other(format!(
+                    "{mode} http/2 step: {} streams succeeded, {} failed",
+                    h2.succeeded, h2.failed
+                )));
+            }
+            samples.add(Metric::H2StreamsPerSec, v, h2.streams_per_sec);
+            samples.add(Metric::H2P99Us, v, h2.p99_us);
             if !opts.no_tls {
                 stop::check()?;
                 let tls = load::wrk(&topo, &https_url, opts.conns, d, true)?;

@@ -1,7 +1,8 @@
 //! The benchmark's origin server (`lab-bench serve`): as little work per request as a server
 //! can do, so that direct mode measures the network path and not the server. It answers every
 //! HTTP/1.1 request with a fixed 200 response (keep-alive unless the client asks to close),
-//! serves the same over TLS, and sends bulk objects from a static buffer.
+//! serves the same over TLS and over HTTP/2 cleartext (prior knowledge, the `h2` crate), and
+//! sends bulk objects from a static buffer.
 //!
 //! It also counts the plain-HTTP connections it accepted and tells that count to whoever
 //! connects to its stats address (loopback inside the workload namespace, so no client
@@ -25,6 +26,7 @@ static HTTP_ACCEPTED: AtomicU64 = AtomicU64::new(0);
 pub async fn serve(
     http: Vec<SocketAddr>,
     https: Vec<SocketAddr>,
+    h2: Vec<SocketAddr>,
     bulk: Vec<SocketAddr>,
     stats: Vec<SocketAddr>,
 ) -> std::io::Result<()> {
@@ -67,6 +69,16 @@ pub async fn serve(
             });
         }
     }
+    for addr in h2 {
+        let listener = crate::servers::listen(addr)?;
+        tasks.spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await?;
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(h2_conn(stream));
+            }
+        });
+    }
     for addr in bulk {
         let listener = crate::servers::listen(addr)?;
         tasks.spawn(async move {
@@ -95,6 +107,24 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Every stream of an HTTP/2 connection gets the same 200 with a 1 KiB body (well inside
+/// the initial window, so it is sent at once).
+async fn h2_conn(stream: tokio::net::TcpStream) {
+    static BODY: [u8; BODY_BYTES] = [b'x'; BODY_BYTES];
+    let Ok(mut conn) = h2::server::handshake(stream).await else {
+        return;
+    };
+    while let Some(Ok((_, mut respond))) = conn.accept().await {
+        let response = http::Response::builder()
+            .header("content-type", "text/plain")
+            .body(())
+            .unwrap_or_default();
+        if let Ok(mut body) = respond.send_response(response, false) {
+            let _ = body.send_data(bytes::Bytes::from_static(&BODY), true);
+        }
+    }
 }
 
 /// The two fixed responses: a request that asks to close gets `Connection: close` back, so

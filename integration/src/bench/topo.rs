@@ -31,6 +31,8 @@ pub const WEB_HOST: &str = "web.bench";
 pub const HTTP_PORT: u16 = 80;
 pub const HTTPS_PORT: u16 = 443;
 pub const BULK_PORT: u16 = 9000;
+/// HTTP/2 cleartext (prior knowledge) on the origin.
+pub const H2_PORT: u16 = 8080;
 /// The origin server's stats port (loopback of the workload namespace, never captured).
 pub const STATS_PORT: u16 = 9099;
 
@@ -118,6 +120,7 @@ impl Topology {
             .arg("serve")
             .args(["--http", &format!("0.0.0.0:{HTTP_PORT}")])
             .args(["--https", &format!("0.0.0.0:{HTTPS_PORT}")])
+            .args(["--h2", &format!("0.0.0.0:{H2_PORT}")])
             .args(["--bulk", &format!("0.0.0.0:{BULK_PORT}")])
             .args(["--stats", &format!("127.0.0.1:{STATS_PORT}")])
             .stdout(Stdio::null())

@@ -40,6 +40,9 @@ enum Command {
         http: Vec<SocketAddr>,
         #[arg(long)]
         https: Vec<SocketAddr>,
+        /// HTTP/2 cleartext with prior knowledge.
+        #[arg(long)]
+        h2: Vec<SocketAddr>,
         #[arg(long)]
         bulk: Vec<SocketAddr>,
         /// Answers each connection with the count of accepted `--http` connections.
@@ -99,9 +102,10 @@ fn main() -> ExitCode {
         Command::Serve {
             http,
             https,
+            h2,
             bulk,
             stats,
-        } => serve(http, https, bulk, stats),
+        } => serve(http, https, h2, bulk, stats),
         Command::Run(args) => run(args),
         Command::Policy { rules, dir } => match bench::policy::write(&dir, rules.max(1)) {
             Ok(()) => ExitCode::SUCCESS,
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
 fn serve(
     http: Vec<SocketAddr>,
     https: Vec<SocketAddr>,
+    h2: Vec<SocketAddr>,
     bulk: Vec<SocketAddr>,
     stats: Vec<SocketAddr>,
 ) -> ExitCode {
@@ -129,7 +134,7 @@ fn serve(
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(bench::server::serve(http, https, bulk, stats)) {
+    match rt.block_on(bench::server::serve(http, https, h2, bulk, stats)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lab-bench serve: {e}");
