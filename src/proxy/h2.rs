@@ -121,6 +121,7 @@ pub async fn serve<P: Policy, G: Gate>(
     loop {
         tokio::select! {
             Some((head, rule, id, done)) = streams.next(), if !streams.is_empty() => {
+                // Named: the set's item type is only known from the push further down.
                 let done: stream::Forwarded = done;
                 let flood = resets.count(done.reset_early);
                 report(s.rep, head, rule, id, done);
@@ -159,18 +160,18 @@ pub async fn serve<P: Policy, G: Gate>(
                 Some(Ok((request, mut respond))) => {
                     idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
                     let id = u32::from(respond.stream_id());
-                    let (head, d) = decide(&mut *s.gate, &request);
-                    if !d.allowed {
-                        if cfg.http2_deny == Http2Deny::Connection {
+                    let (head, rule) = match decide(&mut *s.gate, &request) {
+                        Ok(allowed) => allowed,
+                        Err(d) if cfg.http2_deny == Http2Deny::Connection => {
                             return End::Denied { rule: d.rule, detail: d.detail };
                         }
-                        let grpc = deny::is_grpc(head.as_ref().and_then(|h| h.content_type.as_deref()));
-                        deny::refuse(&mut respond, grpc, &message(d.rule.as_deref(), &d.detail));
-                        s.rep.http2_denied(d.rule.as_ref(), id, d.detail);
-                        continue;
-                    }
-                    let Some(head) = head else { continue };
-                    let rule = d.rule;
+                        Err(d) => {
+                            let grpc = deny::is_grpc(request.headers());
+                            deny::refuse(&mut respond, grpc, &message(d.rule.as_deref(), &d.detail));
+                            s.rep.http2_denied(d.rule, id, &d.detail);
+                            continue;
+                        }
+                    };
                     let forwarding = stream::forward(sender.clone(), request, respond);
                     streams.push(async move { (head, rule, id, forwarding.await) });
                 }
@@ -196,22 +197,22 @@ impl Resets {
     }
 }
 
-/// The policy decision on one stream, with the head it was made on (`None` when the
-/// request could not be read as one).
-fn decide<G: Gate>(gate: &mut G, request: &Request<RecvStream>) -> (Option<RequestHead>, Decision) {
-    match h2_head(request) {
-        Ok(head) => {
-            let d = gate.check(&head);
-            (Some(head), d)
-        }
-        Err(e) => (
-            None,
-            Decision {
-                allowed: false,
-                rule: gate.rule(),
-                detail: e.to_string(),
-            },
-        ),
+/// The policy decision on one stream: the head it was allowed on and the deciding rule,
+/// or the denial (also for a request that cannot be read as a head).
+fn decide<G: Gate>(
+    gate: &mut G,
+    request: &Request<RecvStream>,
+) -> Result<(RequestHead, Option<Arc<RuleRef>>), Decision> {
+    let head = h2_head(request).map_err(|e| Decision {
+        allowed: false,
+        rule: gate.rule(),
+        detail: e.to_string(),
+    })?;
+    let d = gate.check(&head);
+    if d.allowed {
+        Ok((head, d.rule))
+    } else {
+        Err(d)
     }
 }
 

@@ -72,14 +72,14 @@ impl<'a, P> Reporter<'a, P> {
                     };
                     self.audit(rule, disposition, bytes.len());
                 }
-                self.deny(client, why);
+                self.deny(Some(client), why);
             }
             Kind::Abort => self.abort(why.counts_client().then_some(client), why),
             Kind::Silent => {}
         }
     }
 
-    fn deny(&self, client: &TcpStream, why: &Denied) {
+    fn deny(&self, client: Option<&TcpStream>, why: &Denied) {
         let (rule, app_proto, reason) = (why.rule(), why.app_proto(), why.to_string());
         let proto = match app_proto {
             AppProto::Http => ProtoLabel::Http,
@@ -100,7 +100,7 @@ impl<'a, P> Reporter<'a, P> {
         );
         // A TLS denial's alert carries the `tls` record of the hello it is about.
         let tls = why.hello().map(tls_event);
-        self.alert(Some(client), rule, app_proto, reason, why.bytes(), tls);
+        self.alert(client, rule, app_proto, reason, why.bytes(), tls);
     }
 
     /// A connection cut for a reason other than policy (the upstream refused or reset it, a
@@ -153,24 +153,17 @@ impl<'a, P> Reporter<'a, P> {
         });
     }
 
-    /// One HTTP/2 stream refused while its connection goes on: a deny verdict, a log line
-    /// and an alert naming the stream. The alert carries no bytes: the request existed
-    /// only as HPACK-coded frames, meaningless out of the connection's context.
-    pub fn http2_denied(&self, rule: Option<&Arc<RuleRef>>, stream_id: u32, reason: String) {
-        self.shared
-            .metrics
-            .verdict(rule.map(Arc::as_ref), Verdict::Deny, ProtoLabel::Http);
-        tracing::info!(
-            flow.id = self.flow.flow_id,
-            client.addr = %self.flow.src,
-            dst.addr = %self.flow.dst,
-            http2.stream_id = stream_id,
-            rule = rule.map(tracing::field::display),
-            reason = %reason,
-            "denied stream"
-        );
-        let reason = format!("{reason} (http/2 stream {stream_id})");
-        self.alert(None, rule, AppProto::Http, reason, &[], None);
+    /// One HTTP/2 stream refused while its connection goes on: reported as any denial
+    /// (verdict, log line, alert), the reason naming the stream. The alert carries no
+    /// bytes: the request existed only as HPACK-coded frames, meaningless out of the
+    /// connection's context.
+    pub fn http2_denied(&self, rule: Option<Arc<RuleRef>>, stream_id: u32, reason: &str) {
+        let why = Denied::Http {
+            rule,
+            detail: format!("{reason} (http/2 stream {stream_id})"),
+            bytes: Vec::new(),
+        };
+        self.deny(None, &why);
     }
 
     /// An Antrea audit-log line, when the rule asks for it.

@@ -15,12 +15,12 @@ use http::{HeaderValue, Response};
 /// gRPC's PERMISSION_DENIED.
 pub const GRPC_PERMISSION_DENIED: &str = "7";
 
-/// Whether a request with this `content-type` is a gRPC call.
-pub fn is_grpc(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| {
-        ct.get(..16)
-            .is_some_and(|p| p.eq_ignore_ascii_case("application/grpc"))
-    })
+/// Whether a request with these fields is a gRPC call (its `content-type`).
+pub fn is_grpc(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|ct| ct.as_bytes().get(..16))
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"application/grpc"))
 }
 
 /// Answer the denied stream; `message` says which policy denied it.
@@ -71,12 +71,19 @@ mod tests {
 
     #[test]
     fn grpc_content_types() {
-        assert!(is_grpc(Some("application/grpc")));
-        assert!(is_grpc(Some("application/grpc+proto")));
-        assert!(is_grpc(Some("Application/GRPC-Web")));
-        assert!(!is_grpc(Some("application/json")));
-        assert!(!is_grpc(Some("application/grp")));
-        assert!(!is_grpc(None));
+        let with = |ct: Option<&'static str>| {
+            let mut h = http::HeaderMap::new();
+            if let Some(ct) = ct {
+                h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            }
+            is_grpc(&h)
+        };
+        assert!(with(Some("application/grpc")));
+        assert!(with(Some("application/grpc+proto")));
+        assert!(with(Some("Application/GRPC-Web")));
+        assert!(!with(Some("application/json")));
+        assert!(!with(Some("application/grp")));
+        assert!(!with(None));
     }
 
     #[test]
